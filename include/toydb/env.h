@@ -1,0 +1,172 @@
+#ifndef TOYDB_ENV_H_
+#define TOYDB_ENV_H_
+
+// Env is toydb's only door to the file system. The store, the WAL and every
+// file format reach files through it, so tests and the simulator can swap in
+// MemEnv (mem_env.h), which loses unsynced bytes on a simulated crash and
+// injects faults on command. Time is deliberately not part of Env: see clock.h.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "toydb/status.h"
+
+namespace toydb {
+
+// A file being written, positioned at its logical end. Not thread-safe: one
+// writer at a time. Owned by whoever opened it; destroying it closes it.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+
+  // Writes `data` at the current position and advances it. The bytes are not
+  // durable until Sync() returns OK. A full disk reports ResourceExhausted.
+  [[nodiscard]] virtual Status Append(std::string_view data) = 0;
+
+  // Makes everything appended so far durable (fdatasync). A failed Sync means
+  // the durability of every unsynced byte is unknown.
+  [[nodiscard]] virtual Status Sync() = 0;
+
+  [[nodiscard]] virtual Status Close() = 0;
+
+  // The write position: bytes appended since open, plus the starting offset.
+  virtual uint64_t Position() const = 0;
+};
+
+// A file read at arbitrary offsets. Thread-safe: concurrent Reads are allowed.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+
+  // Reads up to `n` bytes at `offset` into `out` (replacing its contents).
+  // Fewer bytes than asked means the file ended.
+  [[nodiscard]] virtual Status Read(uint64_t offset, size_t n,
+                                    std::string* out) const = 0;
+};
+
+// An advisory lock on a file, released when destroyed.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+// Env: files and directories. Implementations are thread-safe. Paths are
+// plain strings joined with '/'.
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // Creates `path`, or truncates it if it exists, for writing from offset 0.
+  virtual StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) = 0;
+
+  // Opens `path` (created if missing) for writing at its current end.
+  virtual StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
+      const std::string& path) = 0;
+
+  // Opens an existing `path` for writing from offset 0 over its old bytes
+  // without truncating it. Writes into already-allocated blocks need no
+  // file-size metadata on sync, which makes recycled or preallocated log
+  // segments cheaper to fdatasync than growing files.
+  virtual StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(
+      const std::string& path) = 0;
+
+  virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) = 0;
+
+  virtual bool FileExists(const std::string& path) = 0;
+  virtual StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
+  // Names (not paths) of the entries of `dir`, sorted.
+  virtual StatusOr<std::vector<std::string>> GetChildren(
+      const std::string& dir) = 0;
+  virtual Status RemoveFile(const std::string& path) = 0;
+  // Atomically replaces `to` with `from`. Durable once the parent directory
+  // is synced.
+  virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
+  virtual Status TruncateFile(const std::string& path, uint64_t size) = 0;
+  // Creates `dir` (and missing parents); OK if it exists.
+  virtual Status CreateDir(const std::string& dir) = 0;
+  virtual Status RemoveDir(const std::string& dir) = 0;
+  // Makes the creation, removal and renaming of entries in `dir` durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  // Takes an exclusive lock so two stores never open the same directory.
+  virtual StatusOr<std::unique_ptr<FileLock>> LockFile(
+      const std::string& path) = 0;
+
+  // Reads a whole file.
+  StatusOr<std::string> ReadFileToString(const std::string& path);
+  // Writes a whole file atomically and durably: temp file, sync, rename, sync
+  // of the directory. Readers see the old or the new content, never a mix.
+  Status WriteFileAtomically(const std::string& path, std::string_view data);
+
+  // The process-wide POSIX Env. Never deleted.
+  static Env* Default();
+};
+
+// Forwards every call to another Env, so a test fake overrides only what it
+// needs. Does not own the target.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const { return target_; }
+
+  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& p) override {
+    return target_->NewWritableFile(p);
+  }
+  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
+      const std::string& p) override {
+    return target_->NewAppendableFile(p);
+  }
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(
+      const std::string& p) override {
+    return target_->ReuseWritableFile(p);
+  }
+  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& p) override {
+    return target_->NewRandomAccessFile(p);
+  }
+  bool FileExists(const std::string& p) override {
+    return target_->FileExists(p);
+  }
+  StatusOr<uint64_t> GetFileSize(const std::string& p) override {
+    return target_->GetFileSize(p);
+  }
+  StatusOr<std::vector<std::string>> GetChildren(const std::string& d) override {
+    return target_->GetChildren(d);
+  }
+  Status RemoveFile(const std::string& p) override {
+    return target_->RemoveFile(p);
+  }
+  Status RenameFile(const std::string& f, const std::string& t) override {
+    return target_->RenameFile(f, t);
+  }
+  Status TruncateFile(const std::string& p, uint64_t size) override {
+    return target_->TruncateFile(p, size);
+  }
+  Status CreateDir(const std::string& d) override {
+    return target_->CreateDir(d);
+  }
+  Status RemoveDir(const std::string& d) override {
+    return target_->RemoveDir(d);
+  }
+  Status SyncDir(const std::string& d) override { return target_->SyncDir(d); }
+  StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
+    return target_->LockFile(p);
+  }
+
+ private:
+  Env* target_;
+};
+
+// "dir/name", tolerating a trailing slash on dir.
+std::string JoinPath(std::string_view dir, std::string_view name);
+// The directory part of a path ("." when there is none).
+std::string DirName(std::string_view path);
+
+}  // namespace toydb
+
+#endif  // TOYDB_ENV_H_

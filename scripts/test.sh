@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test three ways: the release build (build/), an AddressSanitizer +
+# UndefinedBehaviorSanitizer build (build-asan/), and a ThreadSanitizer build
+# (build-tsan/) for the tests tagged [threads]. Fails if any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="$(nproc)"
+
+echo "== release build: all tests"
+cmake --build build -j "$jobs"
+ctest --test-dir build -j "$jobs" --output-on-failure -LE threads
+
+echo "== ASan+UBSan build: all tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTOYDB_SANITIZE=address \
+  -DTOYDB_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -j "$jobs" --output-on-failure -LE threads
+
+echo "== TSan build: tests tagged [threads]"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOYDB_SANITIZE=thread \
+  -DTOYDB_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan -j "$jobs"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan -j "$jobs" --output-on-failure -L threads
