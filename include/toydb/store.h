@@ -1,0 +1,115 @@
+#ifndef TOYDB_STORE_H_
+#define TOYDB_STORE_H_
+
+// Store: a durable single-node key-value engine. Writes go to a write-ahead
+// log, then to an append-only data log; reads go through an in-memory index
+// of every key and an LRU value cache; compaction rewrites data segments
+// without garbage. Every write gets a log sequence number (LSN); a key's
+// version is the LSN of its last write.
+//
+// Open() returns the store; the caller owns it, and destroying it closes it.
+// A Store is thread-safe: any number of threads may call it at once.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "toydb/options.h"
+#include "toydb/status.h"
+#include "toydb/write_batch.h"
+
+namespace toydb {
+
+// A value and its version (the LSN of the write that stored it).
+struct VersionedValue {
+  std::string value;
+  uint64_t version = 0;
+};
+
+// Counters for monitoring and tests. A copy, taken under the store's lock.
+struct StoreStats {
+  uint64_t keys = 0;
+  uint64_t last_lsn = 0;        // Last LSN assigned.
+  uint64_t checkpoint_lsn = 0;  // Applied LSN of the last checkpoint.
+  uint64_t data_segments = 0;
+  uint64_t data_bytes = 0;      // Bytes in data segments.
+  uint64_t garbage_bytes = 0;   // Of which overwritten or deleted.
+  uint64_t index_memory_bytes = 0;
+  uint64_t cache_bytes = 0;
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint64_t compactions = 0;
+  uint64_t checkpoints = 0;
+  uint64_t wal_syncs = 0;
+  uint64_t write_groups = 0;    // Group commits; writes / groups = group size.
+  uint64_t writes = 0;
+  bool read_only = false;       // After a failed sync or write: see Store.
+};
+
+// A consistent, point-in-time view of the whole store, at an LSN. Keeps the
+// files it needs alive until destroyed. Used to seed replicas. Not thread-safe.
+class Snapshot {
+ public:
+  virtual ~Snapshot() = default;
+  // Every write with an LSN at or below lsn() is visible; none above.
+  virtual uint64_t lsn() const = 0;
+  // Visits every live key once, in no particular order. Stops early, with
+  // that status, when `visit` returns a non-OK status.
+  using Visitor = std::function<Status(std::string_view key, std::string_view value,
+                                       uint64_t version)>;
+  [[nodiscard]] virtual Status ForEach(const Visitor& visit) = 0;
+};
+
+class Store {
+ public:
+  // Opens or creates the store in options.dir and recovers it: loads the
+  // index (from hint files where present) and replays the WAL from the last
+  // checkpoint. Damage before the WAL's tail is DataLoss.
+  static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
+
+  // Each write returns the LSN it was given. A write over a limit is
+  // InvalidArgument and changes nothing. Once a sync or a write to disk has
+  // failed, the store is read-only: every later write reports the first
+  // error (FailedPrecondition), because it cannot vouch for durability.
+  virtual StatusOr<uint64_t> Put(const WriteOptions& options, std::string_view key,
+                                 std::string_view value) = 0;
+  // Deleting an absent key succeeds (and still gets an LSN).
+  virtual StatusOr<uint64_t> Delete(const WriteOptions& options, std::string_view key) = 0;
+  virtual StatusOr<uint64_t> Write(const WriteOptions& options, const WriteBatch& batch) = 0;
+  // Stores `value` only if the key's version is `expected_version` (0: the key
+  // must be absent). Aborted, with the current version in the message, if not.
+  virtual StatusOr<uint64_t> CompareAndSet(const WriteOptions& options, std::string_view key,
+                                           uint64_t expected_version,
+                                           std::string_view value) = 0;
+
+  // NotFound if the key is absent.
+  virtual StatusOr<std::string> Get(std::string_view key) = 0;
+  virtual StatusOr<VersionedValue> GetVersioned(std::string_view key) = 0;
+
+  virtual std::unique_ptr<Snapshot> GetSnapshot() = 0;
+
+  // Records the applied LSN and the live data segments durably, and lets the
+  // WAL drop what it no longer needs. Runs by itself in the background.
+  [[nodiscard]] virtual Status Checkpoint() = 0;
+  // Compacts every sealed data segment whose garbage ratio reaches the
+  // threshold (all sealed segments with any garbage when `force`).
+  [[nodiscard]] virtual Status Compact(bool force = false) = 0;
+  // For stores opened with background_threads = false: performs the work the
+  // background thread would (interval sync, checkpoint, compaction) that is
+  // due at the injected clock's time. Deterministic.
+  [[nodiscard]] virtual Status RunBackgroundWork() = 0;
+
+  virtual StoreStats GetStats() = 0;
+};
+
+}  // namespace toydb
+
+#endif  // TOYDB_STORE_H_

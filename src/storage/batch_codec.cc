@@ -1,0 +1,45 @@
+#include "src/storage/batch_codec.h"
+
+#include "src/util/coding.h"
+
+namespace toydb {
+
+std::string EncodeBatchPayload(const WriteBatch& batch) {
+  std::string out;
+  out.reserve(4 + batch.size() * 9 + batch.bytes());
+  PutFixed32(&out, static_cast<uint32_t>(batch.size()));
+  for (const WriteBatch::Op& op : batch.ops()) {
+    PutFixed8(&out, static_cast<uint8_t>(op.type));
+    PutBytes(&out, op.key);
+    PutBytes(&out, op.value);
+  }
+  return out;
+}
+
+StatusOr<std::vector<BatchOp>> DecodeBatchPayload(std::string_view payload) {
+  Decoder d(payload);
+  uint32_t count = 0;
+  constexpr size_t kMinOpBytes = 9;
+  if (!d.U32(&count) || count > d.remaining() / kMinOpBytes) {
+    return absl::DataLossError("write batch payload: bad operation count");
+  }
+  std::vector<BatchOp> ops;
+  ops.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    uint8_t type = 0;
+    BatchOp op;
+    if (!d.U8(&type) || !d.Bytes(&op.key) || !d.Bytes(&op.value)) {
+      return absl::DataLossError("write batch payload: truncated operation");
+    }
+    if (type != static_cast<uint8_t>(WriteBatch::OpType::kPut) &&
+        type != static_cast<uint8_t>(WriteBatch::OpType::kDelete)) {
+      return absl::DataLossError("write batch payload: unknown operation type");
+    }
+    op.type = static_cast<WriteBatch::OpType>(type);
+    ops.push_back(op);
+  }
+  if (!d.done()) return absl::DataLossError("write batch payload: trailing bytes");
+  return ops;
+}
+
+}  // namespace toydb

@@ -1,0 +1,38 @@
+#ifndef TOYDB_STORAGE_BATCH_CODEC_H_
+#define TOYDB_STORAGE_BATCH_CODEC_H_
+
+// The payload of a WAL record of type kWalRecordWriteBatch: the operations of
+// one atomic write, applied with the record's LSN.
+//
+//   payload := count:u32 op{count}
+//   op      := type:u8 key:(len:u32 bytes) value:(len:u32 bytes)
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "toydb/status.h"
+#include "toydb/write_batch.h"
+
+namespace toydb {
+
+// WAL record types written by the Store.
+inline constexpr uint8_t kWalRecordWriteBatch = 1;
+
+std::string EncodeBatchPayload(const WriteBatch& batch);
+
+// A decoded operation; views point into the payload.
+struct BatchOp {
+  WriteBatch::OpType type;
+  std::string_view key;
+  std::string_view value;
+};
+
+// DataLoss if the payload is malformed (its WAL record passed its checksum,
+// so this means a bug or a format mismatch, never a torn write).
+StatusOr<std::vector<BatchOp>> DecodeBatchPayload(std::string_view payload);
+
+}  // namespace toydb
+
+#endif  // TOYDB_STORAGE_BATCH_CODEC_H_

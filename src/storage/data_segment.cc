@@ -1,0 +1,181 @@
+#include "src/storage/data_segment.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "src/util/coding.h"
+
+namespace toydb {
+
+namespace {
+// Scans read this much at a time; a record larger than it is read whole.
+constexpr uint64_t kScanChunkBytes = 4u << 20;
+}  // namespace
+
+std::string DataSegmentFileName(uint32_t id) { return fmt::format("data-{:010}.seg", id); }
+std::string HintFileName(uint32_t id) { return fmt::format("data-{:010}.hint", id); }
+
+bool ParseDataSegmentFileName(std::string_view name, uint32_t* id) {
+  constexpr std::string_view kPrefix = "data-", kSuffix = ".seg";
+  if (name.size() != kPrefix.size() + 10 + kSuffix.size()) return false;
+  if (name.substr(0, kPrefix.size()) != kPrefix) return false;
+  if (name.substr(name.size() - kSuffix.size()) != kSuffix) return false;
+  uint64_t value = 0;
+  for (char c : name.substr(kPrefix.size(), 10)) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (value > UINT32_MAX) return false;
+  *id = static_cast<uint32_t>(value);
+  return true;
+}
+
+DataSegment::DataSegment(Env* env, std::string path, uint32_t id, uint64_t size)
+    : env_(env), path_(std::move(path)), id_(id), size_(size) {}
+
+DataSegment::~DataSegment() {
+  if (writer_ != nullptr) writer_->Close().IgnoreError();
+  reader_.reset();
+  // Best effort: a file left behind is not in the checkpoint and is removed
+  // at the next Open.
+  if (obsolete_) env_->RemoveFile(path_).IgnoreError();
+}
+
+StatusOr<std::shared_ptr<DataSegment>> DataSegment::Create(Env* env, const std::string& dir,
+                                                           uint32_t id) {
+  const std::string path = JoinPath(dir, DataSegmentFileName(id));
+  auto writer = env->NewWritableFile(path);
+  if (!writer.ok()) return writer.status();
+  auto reader = env->NewRandomAccessFile(path);
+  if (!reader.ok()) return reader.status();
+  std::shared_ptr<DataSegment> segment(new DataSegment(env, path, id, 0));
+  segment->writer_ = std::move(*writer);
+  segment->reader_ = std::move(*reader);
+  return segment;
+}
+
+StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(Env* env,
+                                                                 const std::string& dir,
+                                                                 uint32_t id, uint64_t length,
+                                                                 bool writable) {
+  const std::string path = JoinPath(dir, DataSegmentFileName(id));
+  auto file_size = env->GetFileSize(path);
+  if (!file_size.ok()) {
+    return absl::DataLossError(
+        fmt::format("data segment {} listed in the checkpoint is missing: {}", path,
+                    file_size.status().ToString()));
+  }
+  if (*file_size < length) {
+    return absl::DataLossError(fmt::format(
+        "data segment {} has {} bytes, the checkpoint recorded {}", path, *file_size, length));
+  }
+  if (*file_size > length) {
+    Status s = env->TruncateFile(path, length);
+    if (!s.ok()) return s;
+  }
+  std::shared_ptr<DataSegment> segment(new DataSegment(env, path, id, length));
+  if (writable) {
+    auto writer = env->NewAppendableFile(path);
+    if (!writer.ok()) return writer.status();
+    segment->writer_ = std::move(*writer);
+  }
+  auto reader = env->NewRandomAccessFile(path);
+  if (!reader.ok()) return reader.status();
+  segment->reader_ = std::move(*reader);
+  return segment;
+}
+
+StatusOr<uint64_t> DataSegment::Append(std::string_view encoded_records) {
+  if (writer_ == nullptr) {
+    return absl::FailedPreconditionError(fmt::format("data segment {} is sealed", path_));
+  }
+  const uint64_t offset = size_;
+  Status s = writer_->Append(encoded_records);
+  if (!s.ok()) return s;
+  size_ += encoded_records.size();
+  return offset;
+}
+
+Status DataSegment::Sync() {
+  if (writer_ == nullptr) return absl::OkStatus();
+  return writer_->Sync();
+}
+
+Status DataSegment::Seal() {
+  if (writer_ == nullptr) return absl::OkStatus();
+  Status s = writer_->Sync();
+  if (s.ok()) s = writer_->Close();
+  if (s.ok()) writer_.reset();
+  return s;
+}
+
+Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,
+                               data_format::Record* record) const {
+  Status s = reader_->Read(offset, length, scratch);
+  if (!s.ok()) return s;
+  uint64_t decoded_bytes = 0;
+  if (scratch->size() != length ||
+      data_format::DecodeRecord(*scratch, record, &decoded_bytes) != data_format::DecodeResult::kOk ||
+      decoded_bytes != length) {
+    return absl::DataLossError(
+        fmt::format("data segment {}: bad record at offset {} ({} bytes)", path_, offset, length));
+  }
+  return absl::OkStatus();
+}
+
+Status DataSegment::Scan(const ScanVisitor& visit) const {
+  std::string buffer;
+  uint64_t offset = 0;
+  while (offset < size_) {
+    const uint64_t want = std::min<uint64_t>(kScanChunkBytes, size_ - offset);
+    Status s = reader_->Read(offset, want, &buffer);
+    if (!s.ok()) return s;
+    std::string_view pending = buffer;
+    uint64_t consumed = 0;
+    while (!pending.empty()) {
+      data_format::Record record;
+      uint64_t bytes = 0;
+      auto result = data_format::DecodeRecord(pending, &record, &bytes);
+      if (result == data_format::DecodeResult::kTruncated && offset + consumed + pending.size() < size_) {
+        break;  // The record continues in the next chunk.
+      }
+      if (result != data_format::DecodeResult::kOk) {
+        return absl::DataLossError(fmt::format("data segment {}: damaged record at offset {}",
+                                               path_, offset + consumed));
+      }
+      visit(offset + consumed, bytes, record);
+      consumed += bytes;
+      pending.remove_prefix(bytes);
+    }
+    if (consumed == 0) {
+      // One record larger than a chunk: read exactly its bytes.
+      const uint64_t header_len = data_format::kHeaderBytes;
+      if (buffer.size() < header_len) {
+        return absl::DataLossError(fmt::format("data segment {}: truncated record at offset {}",
+                                               path_, offset));
+      }
+      const uint64_t total = data_format::RecordBytes(
+          DecodeFixed32(buffer.data() + data_format::kKeyLenOffset),
+          DecodeFixed32(buffer.data() + data_format::kValueLenOffset));
+      if (offset + total > size_) {
+        return absl::DataLossError(fmt::format("data segment {}: record at offset {} runs past the end",
+                                               path_, offset));
+      }
+      s = reader_->Read(offset, total, &buffer);
+      if (!s.ok()) return s;
+      data_format::Record record;
+      uint64_t bytes = 0;
+      if (data_format::DecodeRecord(buffer, &record, &bytes) != data_format::DecodeResult::kOk) {
+        return absl::DataLossError(fmt::format("data segment {}: damaged record at offset {}",
+                                               path_, offset));
+      }
+      visit(offset, bytes, record);
+      consumed = bytes;
+    }
+    offset += consumed;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace toydb

@@ -1,0 +1,85 @@
+#ifndef TOYDB_STORAGE_DATA_SEGMENT_H_
+#define TOYDB_STORAGE_DATA_SEGMENT_H_
+
+// DataSegment: one append-only data-log file (records in data_format.h).
+// Shared by the store's segment table, readers in flight and snapshots through
+// shared_ptr; a segment that compaction replaced is marked obsolete and its
+// file is removed when the last holder lets go. Reads are thread-safe; appends,
+// syncs and the garbage counters are serialized by the store's mutex.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "src/storage/data_format.h"
+#include "toydb/env.h"
+#include "toydb/status.h"
+
+namespace toydb {
+
+std::string DataSegmentFileName(uint32_t id);
+std::string HintFileName(uint32_t id);
+// Parses "data-<id>.seg"; false for other names.
+bool ParseDataSegmentFileName(std::string_view name, uint32_t* id);
+
+class DataSegment {
+ public:
+  // Creates a new, empty segment file open for appends.
+  static StatusOr<std::shared_ptr<DataSegment>> Create(Env* env, const std::string& dir,
+                                                       uint32_t id);
+  // Opens an existing segment whose first `length` bytes are valid; anything
+  // beyond them (unsynced writes from before a crash) is cut off. `writable`
+  // reopens it for appends (the active segment).
+  static StatusOr<std::shared_ptr<DataSegment>> OpenExisting(Env* env, const std::string& dir,
+                                                             uint32_t id, uint64_t length,
+                                                             bool writable);
+  ~DataSegment();
+  DataSegment(const DataSegment&) = delete;
+  DataSegment& operator=(const DataSegment&) = delete;
+
+  uint32_t id() const { return id_; }
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return size_; }
+  bool writable() const { return writer_ != nullptr; }
+
+  // Appends encoded records; returns the offset where they start.
+  StatusOr<uint64_t> Append(std::string_view encoded_records);
+  [[nodiscard]] Status Sync();
+  // Syncs and closes the writer: the segment is immutable from now on.
+  [[nodiscard]] Status Seal();
+
+  // Reads and verifies the record at [offset, offset + length). `scratch`
+  // backs the views in `record`.
+  [[nodiscard]] Status ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,
+                                  data_format::Record* record) const;
+
+  // Visits every record in [0, size()) in file order. Any damage is DataLoss:
+  // these bytes were synced before a checkpoint recorded them.
+  using ScanVisitor = std::function<void(uint64_t offset, uint64_t length,
+                                         const data_format::Record& record)>;
+  [[nodiscard]] Status Scan(const ScanVisitor& visit) const;
+
+  // Removes the file once no one holds this segment.
+  void MarkObsolete() { obsolete_ = true; }
+
+  // Bookkeeping of the store (guarded by the store's mutex).
+  uint64_t garbage_bytes = 0;
+  uint64_t min_lsn = UINT64_MAX;
+  uint64_t max_lsn = 0;
+
+ private:
+  DataSegment(Env* env, std::string path, uint32_t id, uint64_t size);
+
+  Env* const env_;
+  const std::string path_;
+  const uint32_t id_;
+  uint64_t size_;
+  std::unique_ptr<WritableFile> writer_;
+  std::unique_ptr<RandomAccessFile> reader_;
+  bool obsolete_ = false;
+};
+
+}  // namespace toydb
+
+#endif  // TOYDB_STORAGE_DATA_SEGMENT_H_

@@ -1,0 +1,151 @@
+#ifndef TOYDB_STORAGE_STORE_IMPL_H_
+#define TOYDB_STORAGE_STORE_IMPL_H_
+
+// StoreImpl: the Store behind the public interface (store.h).
+//
+// Locks, in the order they may be taken:
+//   maintenance_mu_  serializes checkpoints, compactions and hint building;
+//   mu_              guards the index, cache, segment table, writer queue and
+//                    counters; held only for in-memory work and short appends;
+//   wal_mu_          guards the WAL. The group-commit leader holds it, and not
+//                    mu_, while it writes and syncs, so readers and new
+//                    writers are not blocked by an fdatasync.
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "src/storage/batch_codec.h"
+#include "src/storage/checkpoint.h"
+#include "src/storage/data_segment.h"
+#include "src/storage/key_index.h"
+#include "src/storage/value_cache.h"
+#include "src/storage/wal.h"
+#include "toydb/clock.h"
+#include "toydb/store.h"
+
+namespace toydb {
+
+class StoreImpl final : public Store {
+ public:
+  static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~StoreImpl() override;
+
+  StatusOr<uint64_t> Put(const WriteOptions& options, std::string_view key,
+                         std::string_view value) override;
+  StatusOr<uint64_t> Delete(const WriteOptions& options, std::string_view key) override;
+  StatusOr<uint64_t> Write(const WriteOptions& options, const WriteBatch& batch) override;
+  StatusOr<uint64_t> CompareAndSet(const WriteOptions& options, std::string_view key,
+                                   uint64_t expected_version, std::string_view value) override;
+  StatusOr<std::string> Get(std::string_view key) override;
+  StatusOr<VersionedValue> GetVersioned(std::string_view key) override;
+  std::unique_ptr<Snapshot> GetSnapshot() override;
+  Status Checkpoint() override;
+  Status Compact(bool force) override;
+  Status RunBackgroundWork() override;
+  StoreStats GetStats() override;
+
+ private:
+  // A write waiting in the group-commit queue.
+  struct Writer {
+    const WriteBatch* batch = nullptr;
+    // For compare-and-set: the version the key must have.
+    std::optional<uint64_t> expected_version;
+    bool sync = false;
+    // Filled in by the leader that commits it.
+    Status status;
+    uint64_t lsn = 0;
+    bool done = false;
+    absl::CondVar cv;
+  };
+  // A record that compaction copied, to be re-pointed at the swap.
+  struct Move {
+    std::string key;
+    IndexEntry from;
+    IndexEntry to;
+  };
+
+  explicit StoreImpl(const StoreOptions& options);
+
+  // --- Opening (store_open.cc)
+  Status Recover();
+  Status RemoveOrphanFiles(const CheckpointState& state);
+  Status LoadSegment(const CheckpointSegment& meta, bool active) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LoadRecord(uint32_t segment, std::string_view key, const IndexEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status ReplayWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- Writing (store_write.cc)
+  Status ValidateBatch(const WriteBatch& batch) const;
+  StatusOr<uint64_t> Commit(Writer* writer);
+  std::vector<Writer*> TakeGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PrepareGroup(const std::vector<Writer*>& group, std::vector<WalRecord>* records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool GroupNeedsSync(const std::vector<Writer*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status ApplyRecord(const WalRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status ApplyOps(uint64_t lsn, const std::vector<BatchOp>& ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status RollActiveSegment() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ChargeGarbage(const IndexEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetReadOnly(const Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- Reading (store_read.cc)
+  StatusOr<VersionedValue> ReadValue(std::string_view key, bool want_version);
+
+  // --- Maintenance (store_maintenance.cc)
+  Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  Status CompactLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  Status CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>>& inputs,
+                         uint64_t tombstone_floor_lsn,
+                         std::vector<std::shared_ptr<DataSegment>>* outputs,
+                         std::vector<Move>* moves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  void SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
+                       const std::vector<std::shared_ptr<DataSegment>>& outputs,
+                       const std::vector<Move>& moves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status BuildMissingHints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  Status SyncWalIfDue() ABSL_LOCKS_EXCLUDED(mu_);
+  CheckpointState CurrentCheckpointState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void BackgroundLoop();
+
+  const StoreOptions options_;
+  Env* const env_;
+  Clock* const clock_;
+  const std::string wal_dir_;
+  std::unique_ptr<FileLock> dir_lock_;
+
+  absl::Mutex maintenance_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(wal_mu_);
+  absl::Mutex wal_mu_;
+
+  std::unique_ptr<Wal> wal_ ABSL_GUARDED_BY(wal_mu_);
+  int64_t last_wal_sync_micros_ ABSL_GUARDED_BY(wal_mu_) = 0;
+
+  std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
+  KeyIndex index_ ABSL_GUARDED_BY(mu_);
+  ValueCache cache_ ABSL_GUARDED_BY(mu_);
+  std::map<uint32_t, std::shared_ptr<DataSegment>> segments_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<DataSegment> active_ ABSL_GUARDED_BY(mu_);
+  // Sealed segments whose hint file is still to be written.
+  std::vector<uint32_t> segments_without_hint_ ABSL_GUARDED_BY(mu_);
+  uint32_t next_segment_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t last_lsn_ ABSL_GUARDED_BY(mu_) = 0;     // Last LSN assigned.
+  uint64_t applied_lsn_ ABSL_GUARDED_BY(mu_) = 0;  // Last LSN in the data log and index.
+  Status read_only_cause_ ABSL_GUARDED_BY(mu_);
+  CheckpointState last_checkpoint_ ABSL_GUARDED_BY(mu_);
+  uint64_t wal_bytes_at_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
+  StoreStats stats_ ABSL_GUARDED_BY(mu_);
+
+  // Background thread (when options_.background_threads).
+  std::thread background_;
+  absl::Mutex background_mu_;
+  absl::CondVar background_cv_;
+  bool stopping_ ABSL_GUARDED_BY(background_mu_) = false;
+};
+
+}  // namespace toydb
+
+#endif  // TOYDB_STORAGE_STORE_IMPL_H_

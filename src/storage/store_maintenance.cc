@@ -1,0 +1,277 @@
+// StoreImpl: background work. Checkpoints, compaction, hint files and
+// interval syncs; run by the background thread, or step by step through
+// RunBackgroundWork() when the owner drives time (simulation).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "src/storage/hint_file.h"
+#include "src/storage/store_impl.h"
+
+namespace toydb {
+namespace {
+// How often the background thread looks for work when nothing wakes it.
+constexpr int64_t kBackgroundPollMs = 50;
+}  // namespace
+
+CheckpointState StoreImpl::CurrentCheckpointState() {
+  CheckpointState state;
+  state.applied_lsn = applied_lsn_;
+  state.next_segment_id = next_segment_id_;
+  for (const auto& [id, segment] : segments_) {
+    state.segments.push_back(CheckpointSegment{id, segment->size(), segment->min_lsn,
+                                               segment->max_lsn, !segment->writable()});
+  }
+  // The active segment is the only unsealed one; keep it last.
+  std::stable_partition(state.segments.begin(), state.segments.end(),
+                        [](const CheckpointSegment& s) { return s.sealed; });
+  return state;
+}
+
+Status StoreImpl::Checkpoint() {
+  absl::MutexLock lock(&maintenance_mu_);
+  return CheckpointLocked();
+}
+
+Status StoreImpl::CheckpointLocked() {
+  CheckpointState state;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!read_only_cause_.ok()) return read_only_cause_;
+    state = CurrentCheckpointState();
+    // The data log must hold everything the checkpoint claims, and the WAL
+    // must hold at least as much, so that replay never finds a gap.
+    Status s = active_->Sync();
+    if (s.ok()) {
+      absl::MutexLock wal_lock(&wal_mu_);
+      s = wal_->Sync();
+      stats_.wal_syncs++;
+    }
+    if (!s.ok()) {
+      SetReadOnly(s);
+      return read_only_cause_;
+    }
+    // Written under mu_ so that no compaction swap or roll changes the
+    // segment set between the state above and the file.
+    if (s = WriteCheckpoint(env_, options_.dir, state); !s.ok()) return s;
+    last_checkpoint_ = state;
+    stats_.checkpoints++;
+    absl::MutexLock wal_lock(&wal_mu_);
+    wal_bytes_at_checkpoint_ = wal_->bytes_written();
+  }
+  absl::MutexLock wal_lock(&wal_mu_);
+  return wal_->ReleaseUpTo(state.applied_lsn);
+}
+
+Status StoreImpl::Compact(bool force) {
+  absl::MutexLock lock(&maintenance_mu_);
+  return CompactLocked(force);
+}
+
+Status StoreImpl::CompactLocked(bool force) {
+  std::vector<std::shared_ptr<DataSegment>> inputs;
+  uint64_t tombstone_floor_lsn = UINT64_MAX;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!read_only_cause_.ok()) return read_only_cause_;
+    for (const auto& [id, segment] : segments_) {
+      if (segment == active_ || segment->size() == 0) continue;
+      const double ratio = static_cast<double>(segment->garbage_bytes) / segment->size();
+      if (force ? segment->garbage_bytes > 0 : ratio >= options_.compaction_garbage_ratio) {
+        inputs.push_back(segment);
+      }
+    }
+    // A tombstone may be dropped only if no segment left out of this
+    // compaction could hold an older record of its key.
+    for (const auto& [id, segment] : segments_) {
+      if (std::find(inputs.begin(), inputs.end(), segment) == inputs.end()) {
+        tombstone_floor_lsn = std::min(tombstone_floor_lsn, segment->min_lsn);
+      }
+    }
+  }
+  if (inputs.empty()) return absl::OkStatus();
+
+  std::vector<std::shared_ptr<DataSegment>> outputs;
+  std::vector<Move> moves;
+  if (Status s = CopyLiveRecords(inputs, tombstone_floor_lsn, &outputs, &moves); !s.ok()) {
+    for (auto& out : outputs) out->MarkObsolete();
+    return s;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    SwapInCompacted(inputs, outputs, moves);
+    stats_.compactions++;
+  }
+  Status s = CheckpointLocked();
+  // The old files may go only once a checkpoint no longer names them; if it
+  // failed, the next Open finds them unnamed by a later checkpoint, or needed.
+  if (s.ok()) {
+    for (auto& in : inputs) in->MarkObsolete();
+  }
+  return s;
+}
+
+Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>>& inputs,
+                                  uint64_t tombstone_floor_lsn,
+                                  std::vector<std::shared_ptr<DataSegment>>* outputs,
+                                  std::vector<Move>* moves) {
+  std::shared_ptr<DataSegment> out;
+  HintFileBuilder hint;
+  auto finish_output = [&]() -> Status {
+    if (out == nullptr) return absl::OkStatus();
+    Status s = out->Seal();
+    if (s.ok()) s = hint.Finish(env_, JoinPath(options_.dir, HintFileName(out->id())));
+    hint = HintFileBuilder();
+    out = nullptr;
+    return s;
+  };
+  std::string encoded;
+  for (const auto& input : inputs) {
+    Status failure;
+    Status scan = input->Scan([&](uint64_t offset, uint64_t length, const data_format::Record& r) {
+      if (!failure.ok()) return;
+      bool live = false;
+      {
+        absl::MutexLock lock(&mu_);
+        std::optional<IndexEntry> e = index_.Find(r.key);
+        if (r.tombstone) {
+          live = !e.has_value() && r.lsn > tombstone_floor_lsn;
+        } else {
+          live = e.has_value() && e->segment == input->id() && e->offset == offset;
+        }
+      }
+      if (!live) return;
+      if (out != nullptr && out->size() + length > options_.data_segment_bytes_max) {
+        failure = finish_output();
+      }
+      if (failure.ok() && out == nullptr) {
+        uint32_t id;
+        {
+          absl::MutexLock lock(&mu_);
+          id = next_segment_id_++;
+        }
+        auto created = DataSegment::Create(env_, options_.dir, id);
+        if (!created.ok()) {
+          failure = created.status();
+          return;
+        }
+        out = *created;
+        outputs->push_back(out);
+      }
+      if (!failure.ok()) return;
+      encoded.clear();
+      data_format::EncodeRecord(r.lsn, r.tombstone, r.key, r.value, &encoded);
+      StatusOr<uint64_t> at = out->Append(encoded);
+      if (!at.ok()) {
+        failure = at.status();
+        return;
+      }
+      out->min_lsn = std::min(out->min_lsn, r.lsn);
+      out->max_lsn = std::max(out->max_lsn, r.lsn);
+      const auto len32 = static_cast<uint32_t>(length);
+      hint.Add(HintEntry{r.lsn, static_cast<uint32_t>(*at), len32, r.tombstone, r.key});
+      moves->push_back(Move{std::string(r.key),
+                            IndexEntry{input->id(), static_cast<uint32_t>(offset), len32, r.tombstone, r.lsn},
+                            IndexEntry{out->id(), static_cast<uint32_t>(*at), len32, r.tombstone, r.lsn}});
+    });
+    if (!scan.ok()) return scan;
+    if (!failure.ok()) return failure;
+  }
+  return finish_output();
+}
+
+void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
+                                const std::vector<std::shared_ptr<DataSegment>>& outputs,
+                                const std::vector<Move>& moves) {
+  for (const auto& out : outputs) segments_[out->id()] = out;
+  for (const Move& move : moves) {
+    if (move.from.tombstone) continue;  // Not in the index; kept only to shadow.
+    std::optional<IndexEntry> now = index_.Find(move.key);
+    if (now.has_value() && now->segment == move.from.segment && now->offset == move.from.offset) {
+      index_.Upsert(move.key, move.to);
+    } else {
+      // Overwritten or deleted while being copied: the copy is garbage.
+      segments_.at(move.to.segment)->garbage_bytes += move.to.length;
+    }
+  }
+  for (const auto& in : inputs) {
+    segments_.erase(in->id());
+    std::erase(segments_without_hint_, in->id());
+  }
+}
+
+Status StoreImpl::BuildMissingHints() {
+  std::shared_ptr<DataSegment> segment;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!segments_without_hint_.empty() && segment == nullptr) {
+      auto it = segments_.find(segments_without_hint_.back());
+      segments_without_hint_.pop_back();
+      if (it != segments_.end()) segment = it->second;
+    }
+  }
+  if (segment == nullptr) return absl::OkStatus();
+  HintFileBuilder hint;
+  Status s = segment->Scan([&](uint64_t offset, uint64_t length, const data_format::Record& r) {
+    hint.Add(HintEntry{r.lsn, static_cast<uint32_t>(offset), static_cast<uint32_t>(length),
+                       r.tombstone, r.key});
+  });
+  if (!s.ok()) return s;
+  return hint.Finish(env_, JoinPath(options_.dir, HintFileName(segment->id())));
+}
+
+Status StoreImpl::SyncWalIfDue() {
+  if (options_.sync_policy != SyncPolicy::kInterval) return absl::OkStatus();
+  Status s;
+  {
+    absl::MutexLock wal_lock(&wal_mu_);
+    const int64_t now = clock_->NowMicros();
+    if (now - last_wal_sync_micros_ < int64_t{options_.sync_interval_ms} * 1000) return s;
+    if (wal_->synced_lsn() == wal_->last_lsn()) {
+      last_wal_sync_micros_ = now;
+      return s;
+    }
+    s = wal_->Sync();
+    last_wal_sync_micros_ = now;
+  }
+  absl::MutexLock lock(&mu_);
+  if (!s.ok()) SetReadOnly(s);
+  stats_.wal_syncs++;
+  return s;
+}
+
+Status StoreImpl::RunBackgroundWork() {
+  if (Status s = SyncWalIfDue(); !s.ok()) return s;
+  absl::MutexLock lock(&maintenance_mu_);
+  if (Status s = BuildMissingHints(); !s.ok()) return s;
+  bool checkpoint_due = false;
+  {
+    absl::MutexLock l(&mu_);
+    absl::MutexLock wal_lock(&wal_mu_);
+    checkpoint_due = wal_->bytes_written() - wal_bytes_at_checkpoint_ >= options_.checkpoint_wal_bytes;
+  }
+  if (checkpoint_due) {
+    if (Status s = CheckpointLocked(); !s.ok()) return s;
+  }
+  return CompactLocked(/*force=*/false);
+}
+
+void StoreImpl::BackgroundLoop() {
+  const int64_t poll_ms =
+      options_.sync_policy == SyncPolicy::kInterval
+          ? std::min<int64_t>(kBackgroundPollMs, options_.sync_interval_ms)
+          : kBackgroundPollMs;
+  absl::MutexLock lock(&background_mu_);
+  while (!stopping_) {
+    background_cv_.WaitWithTimeout(&background_mu_, absl::Milliseconds(poll_ms));
+    if (stopping_) break;
+    background_mu_.Unlock();
+    // Errors surface to writers through the read-only state; a failed
+    // compaction or hint is retried on the next round.
+    RunBackgroundWork().IgnoreError();
+    background_mu_.Lock();
+  }
+}
+
+}  // namespace toydb

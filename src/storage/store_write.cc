@@ -1,0 +1,251 @@
+// StoreImpl: the write path. Writers queue up; the one at the front (the
+// leader) commits the whole queue as one group: one WAL write and at most one
+// fdatasync for all of them, then applies each record to the data log and
+// the index in LSN order.
+#include <fmt/format.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "src/storage/store_impl.h"
+
+namespace toydb {
+namespace {
+// A group stops growing at this many payload bytes, so one slow write does
+// not hold an unbounded number of followers.
+constexpr uint64_t kMaxGroupBytes = 4u << 20;
+}  // namespace
+
+Status StoreImpl::ValidateBatch(const WriteBatch& batch) const {
+  if (batch.empty()) return absl::InvalidArgumentError("write batch is empty");
+  if (batch.size() > options_.max_batch_ops) {
+    return absl::InvalidArgumentError(fmt::format("write batch has {} operations; the limit is {}",
+                                                  batch.size(), options_.max_batch_ops));
+  }
+  if (batch.bytes() > options_.max_batch_bytes) {
+    return absl::InvalidArgumentError(fmt::format("write batch has {} bytes; the limit is {}",
+                                                  batch.bytes(), options_.max_batch_bytes));
+  }
+  for (const WriteBatch::Op& op : batch.ops()) {
+    if (op.key.empty()) return absl::InvalidArgumentError("key is empty");
+    if (op.key.size() > options_.max_key_bytes) {
+      return absl::InvalidArgumentError(fmt::format("key has {} bytes; the limit is {}",
+                                                    op.key.size(), options_.max_key_bytes));
+    }
+    if (op.value.size() > options_.max_value_bytes) {
+      return absl::InvalidArgumentError(fmt::format("value has {} bytes; the limit is {}",
+                                                    op.value.size(), options_.max_value_bytes));
+    }
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<uint64_t> StoreImpl::Put(const WriteOptions& options, std::string_view key,
+                                  std::string_view value) {
+  WriteBatch batch;
+  batch.Put(key, value);
+  return Write(options, batch);
+}
+
+StatusOr<uint64_t> StoreImpl::Delete(const WriteOptions& options, std::string_view key) {
+  WriteBatch batch;
+  batch.Delete(key);
+  return Write(options, batch);
+}
+
+StatusOr<uint64_t> StoreImpl::Write(const WriteOptions& options, const WriteBatch& batch) {
+  if (Status s = ValidateBatch(batch); !s.ok()) return s;
+  Writer writer;
+  writer.batch = &batch;
+  writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
+  return Commit(&writer);
+}
+
+StatusOr<uint64_t> StoreImpl::CompareAndSet(const WriteOptions& options, std::string_view key,
+                                            uint64_t expected_version, std::string_view value) {
+  WriteBatch batch;
+  batch.Put(key, value);
+  if (Status s = ValidateBatch(batch); !s.ok()) return s;
+  Writer writer;
+  writer.batch = &batch;
+  writer.expected_version = expected_version;
+  writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
+  return Commit(&writer);
+}
+
+StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
+  absl::MutexLock lock(&mu_);
+  writers_.push_back(writer);
+  while (!writer->done && writer != writers_.front()) writer->cv.Wait(&mu_);
+  if (writer->done) {
+    if (!writer->status.ok()) return writer->status;
+    return writer->lsn;
+  }
+
+  // This writer leads: it commits every writer queued behind it, up to a bound.
+  std::vector<Writer*> group = TakeGroup();
+  std::vector<WalRecord> records;
+  Status status = read_only_cause_;
+  if (status.ok()) PrepareGroup(group, &records);
+  if (status.ok() && !records.empty()) {
+    const bool sync = GroupNeedsSync(group);
+    mu_.Unlock();
+    {
+      absl::MutexLock wal_lock(&wal_mu_);
+      status = wal_->Append(records);
+      if (status.ok() && sync) {
+        status = wal_->Sync();
+        last_wal_sync_micros_ = clock_->NowMicros();
+      }
+    }
+    mu_.Lock();
+    if (status.ok()) {
+      stats_.write_groups++;
+      if (sync) stats_.wal_syncs++;
+      for (const WalRecord& record : records) {
+        status = ApplyRecord(record);
+        if (!status.ok()) break;
+      }
+    } else if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) {
+      // Nothing was appended: give the LSNs back, the store stays writable.
+      last_lsn_ -= records.size();
+    }
+    if (!status.ok() && !absl::IsResourceExhausted(status) && !absl::IsInvalidArgument(status)) {
+      SetReadOnly(status);
+      status = read_only_cause_;
+    }
+  }
+
+  for (Writer* member : group) {
+    writers_.pop_front();
+    if (member->status.ok()) member->status = status;
+    member->done = true;
+    if (member != writer) member->cv.Signal();
+  }
+  if (!writers_.empty()) writers_.front()->cv.Signal();
+  if (!writer->status.ok()) return writer->status;
+  return writer->lsn;
+}
+
+std::vector<StoreImpl::Writer*> StoreImpl::TakeGroup() {
+  std::vector<Writer*> group;
+  uint64_t bytes = 0;
+  for (Writer* w : writers_) {
+    if (!group.empty() && bytes + w->batch->bytes() > kMaxGroupBytes) break;
+    bytes += w->batch->bytes();
+    group.push_back(w);
+  }
+  return group;
+}
+
+void StoreImpl::PrepareGroup(const std::vector<Writer*>& group, std::vector<WalRecord>* records) {
+  // Versions written earlier in this group, for compare-and-set checks later
+  // in the same group (0: deleted).
+  absl::flat_hash_map<std::string, uint64_t> group_versions;
+  for (Writer* w : group) {
+    if (w->expected_version.has_value()) {
+      const std::string& key = w->batch->ops().front().key;
+      uint64_t current = 0;
+      if (auto it = group_versions.find(key); it != group_versions.end()) {
+        current = it->second;
+      } else if (auto entry = index_.Find(key); entry.has_value()) {
+        current = entry->lsn;
+      }
+      if (current != *w->expected_version) {
+        w->status = absl::AbortedError(fmt::format(
+            "compare-and-set failed: expected version {}, current version {}",
+            *w->expected_version, current));
+        continue;
+      }
+    }
+    w->lsn = ++last_lsn_;
+    for (const WriteBatch::Op& op : w->batch->ops()) {
+      group_versions[op.key] = op.type == WriteBatch::OpType::kPut ? w->lsn : 0;
+    }
+    records->push_back(WalRecord{0, w->lsn, kWalRecordWriteBatch, EncodeBatchPayload(*w->batch)});
+    stats_.writes++;
+  }
+}
+
+bool StoreImpl::GroupNeedsSync(const std::vector<Writer*>& group) {
+  for (const Writer* w : group) {
+    if (w->sync) return true;
+  }
+  return false;
+}
+
+Status StoreImpl::ApplyRecord(const WalRecord& record) {
+  if (record.type != kWalRecordWriteBatch) {
+    return absl::DataLossError(fmt::format("WAL record {} has unknown type {}", record.lsn,
+                                           static_cast<int>(record.type)));
+  }
+  StatusOr<std::vector<BatchOp>> ops = DecodeBatchPayload(record.payload);
+  if (!ops.ok()) return ops.status();
+  return ApplyOps(record.lsn, *ops);
+}
+
+Status StoreImpl::ApplyOps(uint64_t lsn, const std::vector<BatchOp>& ops) {
+  // Later operations on a key win; write only the last one of each key.
+  std::vector<const BatchOp*> effective;
+  effective.reserve(ops.size());
+  if (ops.size() == 1) {
+    effective.push_back(&ops.front());
+  } else {
+    absl::flat_hash_map<std::string_view, size_t> last;
+    for (size_t i = 0; i < ops.size(); ++i) last[ops[i].key] = i;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (last[ops[i].key] == i) effective.push_back(&ops[i]);
+    }
+  }
+  std::string encoded;
+  for (const BatchOp* op : effective) {
+    data_format::EncodeRecord(lsn, op->type == WriteBatch::OpType::kDelete, op->key, op->value,
+                              &encoded);
+  }
+  if (active_->size() > 0 && active_->size() + encoded.size() > options_.data_segment_bytes_max) {
+    if (Status s = RollActiveSegment(); !s.ok()) return s;
+  }
+  StatusOr<uint64_t> start = active_->Append(encoded);
+  if (!start.ok()) return start.status();
+
+  uint64_t offset = *start;
+  for (const BatchOp* op : effective) {
+    const bool tombstone = op->type == WriteBatch::OpType::kDelete;
+    const auto length = static_cast<uint32_t>(data_format::RecordBytes(op->key.size(), op->value.size()));
+    IndexEntry entry{active_->id(), static_cast<uint32_t>(offset), length, tombstone, lsn};
+    std::optional<IndexEntry> previous =
+        tombstone ? index_.Erase(op->key) : index_.Upsert(op->key, entry);
+    if (previous.has_value()) ChargeGarbage(*previous);
+    // A tombstone only shadows older records; compaction decides when it can go.
+    if (tombstone) ChargeGarbage(entry);
+    cache_.Erase(op->key);
+    offset += length;
+  }
+  active_->min_lsn = std::min(active_->min_lsn, lsn);
+  active_->max_lsn = std::max(active_->max_lsn, lsn);
+  applied_lsn_ = lsn;
+  return absl::OkStatus();
+}
+
+void StoreImpl::ChargeGarbage(const IndexEntry& entry) {
+  auto it = segments_.find(entry.segment);
+  if (it != segments_.end()) it->second->garbage_bytes += entry.length;
+}
+
+Status StoreImpl::RollActiveSegment() {
+  if (Status s = active_->Seal(); !s.ok()) return s;
+  segments_without_hint_.push_back(active_->id());
+  StatusOr<std::shared_ptr<DataSegment>> next = DataSegment::Create(env_, options_.dir, next_segment_id_);
+  if (!next.ok()) return next.status();
+  next_segment_id_++;
+  active_ = *next;
+  segments_[active_->id()] = active_;
+  return absl::OkStatus();
+}
+
+void StoreImpl::SetReadOnly(const Status& cause) {
+  if (!read_only_cause_.ok()) return;
+  read_only_cause_ = absl::FailedPreconditionError(fmt::format(
+      "store is read-only after a failed write or sync (durability unknown): {}", cause.ToString()));
+  stats_.read_only = true;
+}
+
+}  // namespace toydb
