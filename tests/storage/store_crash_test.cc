@@ -1,0 +1,191 @@
+// Crash and fault tests of the Store on MemEnv: torn WAL tails, lost unsynced
+// bytes, bit flips, failed syncs and full disks.
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "tests/storage/store_test_util.h"
+
+namespace toydb {
+namespace {
+
+using testing::CrashStore;
+using testing::MemStoreOptions;
+using testing::OpenOrDie;
+
+std::vector<std::string> WalFiles(MemEnv& env) {
+  std::vector<std::string> paths;
+  for (const auto& name : *env.GetChildren("/db/wal")) paths.push_back("/db/wal/" + name);
+  return paths;
+}
+
+TEST_CASE("A torn last WAL record at every byte offset recovers exactly the writes before it",
+          "[store][crash]") {
+  constexpr int kSynced = 5;
+  uint64_t record_bytes = 0;
+  for (uint64_t keep = 0;; ++keep) {
+    MemEnv env;
+    StoreOptions options = MemStoreOptions(&env);
+    options.sync_policy = SyncPolicy::kNone;
+    auto store = OpenOrDie(options);
+    for (int i = 0; i < kSynced; ++i) {
+      WriteOptions w;
+      w.force_sync = i + 1 == kSynced;
+      REQUIRE(store->Put(w, "k" + std::to_string(i), "value-" + std::to_string(i)).ok());
+    }
+    REQUIRE(store->Put({}, "torn", std::string(40, 't')).ok());
+    std::string wal_path;
+    for (const auto& path : WalFiles(env)) {
+      if (env.UnsyncedBytes(path) > 0) wal_path = path;
+    }
+    REQUIRE_FALSE(wal_path.empty());  // The last record really is unsynced.
+    record_bytes = env.UnsyncedBytes(wal_path);
+    if (keep > record_bytes) break;
+    CAPTURE(keep, record_bytes);
+    CrashStore(&env, &store, [&](const std::string& path, uint64_t) {
+      return path == wal_path ? keep : 0;
+    });
+    store = OpenOrDie(options);
+    for (int i = 0; i < kSynced; ++i) {
+      CHECK(*store->Get("k" + std::to_string(i)) == "value-" + std::to_string(i));
+    }
+    const bool whole = keep == record_bytes;
+    CHECK(store->Get("torn").ok() == whole);
+    CHECK(store->GetStats().last_lsn == (whole ? kSynced + 1 : kSynced));
+    // The log continues cleanly after the cut.
+    CHECK(*store->Put({}, "after", "x") == store->GetStats().last_lsn);
+  }
+  CHECK(record_bytes > 40);
+}
+
+TEST_CASE("Crashes never lose a write acknowledged under sync-every-write", "[store][crash]") {
+  const uint64_t seed = std::random_device{}();
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  std::map<std::string, std::string> acknowledged;
+  auto store = OpenOrDie(options);
+  for (int round = 0; round < 20; ++round) {
+    const int writes = 1 + static_cast<int>(rng() % 60);
+    for (int i = 0; i < writes; ++i) {
+      std::string key = "k" + std::to_string(rng() % 40);
+      std::string value = std::to_string(rng());
+      REQUIRE(store->Put({}, key, value).ok());
+      acknowledged[key] = value;
+    }
+    if (rng() % 4 == 0) REQUIRE(store->Checkpoint().ok());
+    // A crash may keep any prefix of whatever was not synced.
+    CrashStore(&env, &store, [&](const std::string&, uint64_t unsynced) {
+      return rng() % (unsynced + 1);
+    });
+    store = OpenOrDie(options);
+    for (const auto& [key, value] : acknowledged) REQUIRE(*store->Get(key) == value);
+  }
+}
+
+TEST_CASE("A flipped bit in the middle of the WAL is DataLoss, never a silent skip",
+          "[store][crash]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  auto store = OpenOrDie(options);
+  for (int i = 0; i < 40; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i), std::string(30, 'v')).ok());
+  CrashStore(&env, &store);  // No checkpoint: recovery must replay the WAL.
+  const std::vector<std::string> wal = WalFiles(env);
+  REQUIRE(wal.size() == 1);
+  const uint64_t size = *env.GetFileSize(wal.front());
+  REQUIRE(env.FlipBit(wal.front(), size / 2, 3).ok());
+  StatusOr<std::unique_ptr<Store>> reopened = Store::Open(options);
+  INFO(reopened.status().ToString());
+  CHECK(absl::IsDataLoss(reopened.status()));
+}
+
+TEST_CASE("A damaged checkpoint is DataLoss", "[store][crash]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  {
+    auto store = OpenOrDie(options);
+    REQUIRE(store->Put({}, "k", "v").ok());
+  }
+  REQUIRE(env.FlipBit("/db/CHECKPOINT", 6, 0).ok());
+  CHECK(absl::IsDataLoss(Store::Open(options).status()));
+}
+
+TEST_CASE("A damaged data record is DataLoss for its key only", "[store][crash]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  auto store = OpenOrDie(options);
+  REQUIRE(store->Put({}, "first", "aaaaaaaa").ok());
+  REQUIRE(store->Put({}, "second", "bbbbbbbb").ok());
+  std::string segment;
+  for (const auto& name : *env.GetChildren("/db")) {
+    if (name.ends_with(".seg")) segment = "/db/" + name;
+  }
+  REQUIRE(env.FlipBit(segment, 25, 1).ok());  // Inside the first record's key.
+  CHECK(absl::IsDataLoss(store->Get("first").status()));
+  CHECK(*store->Get("second") == "bbbbbbbb");
+}
+
+TEST_CASE("A failed fsync puts the store in a read-only state that every write reports",
+          "[store][crash]") {
+  MemEnv env;
+  auto store = OpenOrDie(MemStoreOptions(&env));
+  REQUIRE(store->Put({}, "k", "v").ok());
+  env.SetSyncFailure(true);
+  CHECK_FALSE(store->Put({}, "k", "lost?").ok());
+  env.SetSyncFailure(false);
+  auto later = store->Put({}, "other", "v");
+  CHECK(absl::IsFailedPrecondition(later.status()));
+  CHECK(later.status().message().find("read-only") != std::string::npos);
+  CHECK(absl::IsFailedPrecondition(store->Delete({}, "k").status()));
+  CHECK(store->GetStats().read_only);
+  CHECK(store->Get("k").ok());  // Reads still work.
+  CHECK_FALSE(store->Checkpoint().ok());
+}
+
+TEST_CASE("A full disk refuses the write with ResourceExhausted and loses nothing",
+          "[store][crash]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  auto store = OpenOrDie(options);
+  for (int i = 0; i < 10; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i), "v").ok());
+  env.SetCapacityBytes(env.TotalFileBytes() + 100);
+  auto full = store->Put({}, "big", std::string(1000, 'x'));
+  INFO(full.status().ToString());
+  CHECK(absl::IsResourceExhausted(full.status()));
+  CHECK(absl::IsNotFound(store->Get("big").status()));
+  env.SetCapacityBytes(UINT64_MAX);
+  CHECK(store->Put({}, "big", std::string(1000, 'x')).ok());
+  store.reset();
+  store = OpenOrDie(options);
+  for (int i = 0; i < 10; ++i) CHECK(*store->Get("k" + std::to_string(i)) == "v");
+  CHECK(store->Get("big")->size() == 1000);
+}
+
+TEST_CASE("Interval sync policy syncs when the injected clock says so", "[store][crash]") {
+  struct FakeClock : Clock {
+    int64_t now = 0;
+    int64_t NowMicros() override { return now; }
+  } clock;
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  options.sync_policy = SyncPolicy::kInterval;
+  options.sync_interval_ms = 10;
+  options.clock = &clock;
+  auto store = OpenOrDie(options);
+  REQUIRE(store->Put({}, "early", "v").ok());
+  const uint64_t syncs = env.SyncCount();
+  REQUIRE(store->RunBackgroundWork().ok());
+  CHECK(env.SyncCount() == syncs);  // Not due yet.
+  clock.now += 10'000;
+  REQUIRE(store->RunBackgroundWork().ok());
+  CHECK(env.SyncCount() > syncs);
+  REQUIRE(store->Put({}, "late", "v").ok());  // Unsynced: lost by the crash.
+  CrashStore(&env, &store);
+  store = OpenOrDie(options);
+  CHECK(store->Get("early").ok());
+  CHECK(absl::IsNotFound(store->Get("late").status()));
+}
+
+}  // namespace
+}  // namespace toydb
