@@ -1,0 +1,144 @@
+#ifndef TOYDB_STORAGE_WAL_IMPL_H_
+#define TOYDB_STORAGE_WAL_IMPL_H_
+
+// WalImpl: the segmented-file implementation of Wal (wal.h). Recovery lives in
+// wal_recovery.cc, TruncateAfter/ReleaseUpTo/Reset in wal_trim.cc, the rest
+// in wal.cc. Owned through Wal by the Store; not
+// thread-safe, like Wal.
+//
+// Failure policy: a failed Append (write error, disk full) truncates the
+// active segment back to where the batch began and leaves the log as it was;
+// only if that cleanup fails does the Wal turn failed. A failed Sync, or a
+// failure in the middle of a multi-step change (roll-over seal,
+// TruncateAfter, ReleaseUpTo, Reset), turns it failed: every later mutation
+// returns FailedPrecondition (reads still work) until the log is reopened,
+// because what reached the disk is no longer known.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/storage/wal.h"
+#include "src/storage/wal_format.h"
+#include "src/storage/wal_reader.h"
+
+namespace toydb::wal {
+
+// A sparse index entry: the record `lsn` starts at `offset` of its segment.
+struct IndexEntry {
+  uint64_t lsn = 0;
+  uint64_t offset = 0;
+};
+
+// Records from `lsn` on (until the next run) have `term`.
+struct TermRun {
+  uint64_t lsn = 0;
+  uint64_t term = 0;
+};
+
+// One live segment file, in memory.
+struct Segment {
+  uint64_t seq = 0;
+  uint64_t base_lsn = 0;
+  uint64_t base_term = 0;
+  uint64_t last_lsn = 0;  // == base_lsn while the segment holds no record.
+  uint64_t last_term = 0;
+  uint64_t end = 0;       // Bytes of header and valid records.
+  // At least one entry per kIndexIntervalBytes of records; the first record
+  // always has one.
+  std::vector<IndexEntry> index;
+  std::unique_ptr<RandomAccessFile> file;  // Opened by the first Read.
+
+  bool empty() const { return last_lsn == base_lsn; }
+};
+
+class WalImpl final : public Wal {
+ public:
+  WalImpl(Env* env, const WalOptions& options);
+  WalImpl(const WalImpl&) = delete;
+  WalImpl& operator=(const WalImpl&) = delete;
+  ~WalImpl() override;
+
+  Status Recover(WalRecoveryReport* report);
+
+  uint64_t first_lsn() const override { return segments_.front().base_lsn + 1; }
+  uint64_t last_lsn() const override { return segments_.back().last_lsn; }
+  uint64_t last_term() const override { return segments_.back().last_term; }
+  uint64_t synced_lsn() const override { return synced_lsn_; }
+  Status Append(std::span<const WalRecord> records) override;
+  Status Sync() override;
+  Status Read(uint64_t from_lsn, uint64_t max_bytes, std::vector<WalRecord>* out) override;
+  StatusOr<uint64_t> TermAt(uint64_t lsn) override;
+  Status TruncateAfter(uint64_t lsn) override;
+  Status ReleaseUpTo(uint64_t lsn) override;
+  Status Reset(uint64_t lsn, uint64_t term) override;
+  uint64_t bytes_written() const override { return bytes_written_; }
+
+  // A sparse index entry is added once this many bytes follow the last one.
+  static constexpr uint64_t kIndexIntervalBytes = 32 << 10;
+
+ private:
+  std::string SegmentPath(uint64_t seq) const;
+  std::string RecyclePath(uint64_t seq) const;
+  Status CheckWritable() const;
+  // Records `s` as the reason every later mutation fails; returns it.
+  Status Fail(Status s);
+
+  // --- Recovery (wal_recovery.cc) ---
+  struct DirListing;
+  StatusOr<DirListing> ListDir();
+  StatusOr<bool> DropTornLastSegment(uint64_t seq, WalRecoveryReport* report);
+  Status DropBeforeLogStart(std::vector<uint64_t>* seqs);
+  Status LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report);
+  Status ScanRecords(Segment* segment, SegmentReader* reader, bool last,
+                     WalRecoveryReport* report);
+  Status CutTail(Segment* segment, uint64_t file_size, WalRecoveryReport* report);
+  Status TrimRecyclePool();
+
+  // --- Truncation, release, reset (wal_trim.cc) ---
+  void TrimTermsAbove(uint64_t lsn);
+  void TrimTermsBelow(uint64_t base_lsn);
+
+  // --- Writing (wal.cc) ---
+  Status CheckBatch(std::span<const WalRecord> records) const;
+  uint64_t EncodedBytes(std::span<const WalRecord> records) const;
+  void NoteAppended(const WalRecord& record, uint64_t offset);
+  Status UndoPartialWrite(Status cause);
+  Status Roll();
+  Status Seal();
+  // Creates segment `next_seq_` (from a recycled file if one is kept) with a
+  // synced header and a synced directory entry, and opens it for writing.
+  StatusOr<std::unique_ptr<WritableFile>> CreateSegmentFile(const wal::SegmentHeader& header);
+  Status OpenWriterAtEnd();
+  // Moves a live segment file to the recycle pool, or deletes it when full.
+  Status Retire(uint64_t seq);
+
+  // --- Reading (wal.cc) ---
+  size_t SegmentIndexFor(uint64_t lsn) const;
+  uint64_t OffsetOf(const Segment& segment, uint64_t lsn, uint64_t* start_lsn) const;
+  Status OpenReader(Segment* segment);
+  StatusOr<bool> ReadFrom(Segment* segment, uint64_t from_lsn, uint64_t max_bytes,
+                          std::vector<WalRecord>* out, uint64_t* payload_bytes);
+  StatusOr<uint64_t> EndOfRecord(Segment* segment, uint64_t lsn);
+
+  Env* const env_;
+  const WalOptions options_;
+  // Live segments in seq order; never empty once recovered. back() is the
+  // active one, the only one written to; the others are sealed (synced and
+  // cut to their exact end).
+  std::deque<Segment> segments_;
+  std::vector<TermRun> terms_;     // Starts at first_lsn() - 1.
+  std::deque<uint64_t> recycled_;  // Seqs of recycle files, oldest first.
+  uint64_t next_seq_ = 1;          // Above every seq any file was written with.
+  std::unique_ptr<WritableFile> writer_;  // The active segment.
+  uint64_t synced_lsn_ = 0;
+  uint64_t bytes_written_ = 0;
+  Status failed_;     // Not OK once the Wal refuses mutations.
+  std::string batch_;  // Reused buffer of encoded records.
+};
+
+}  // namespace toydb::wal
+
+#endif  // TOYDB_STORAGE_WAL_IMPL_H_
