@@ -116,6 +116,8 @@ class StoreImpl final : public Store {
   Clock* const clock_;
   const std::string wal_dir_;
   std::unique_ptr<FileLock> dir_lock_;
+  // Set once Open has recovered the store; a failed Open closes without a checkpoint.
+  bool recovered_ = false;
 
   absl::Mutex maintenance_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(wal_mu_);

@@ -23,6 +23,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::Open(const StoreOptions& options) {
   if (Status s = options.Validate(); !s.ok()) return s;
   std::unique_ptr<StoreImpl> store(new StoreImpl(options));
   if (Status s = store->Recover(); !s.ok()) return s;
+  store->recovered_ = true;
   if (options.background_threads) {
     store->background_ = std::thread([s = store.get()] { s->BackgroundLoop(); });
   }
@@ -41,7 +42,7 @@ StoreImpl::~StoreImpl() {
   bool healthy = false;
   {
     absl::MutexLock lock(&mu_);
-    healthy = read_only_cause_.ok() && active_ != nullptr;
+    healthy = recovered_ && read_only_cause_.ok();
   }
   // A checkpoint on close makes the next Open fast; failing it loses nothing.
   if (healthy) {

@@ -24,12 +24,12 @@ Status StoreOptions::Validate() const {
   if (sync_policy == SyncPolicy::kInterval && sync_interval_ms == 0) {
     return Bad("sync_interval_ms", "must be positive with SyncPolicy::kInterval");
   }
-  if (wal_segment_bytes_max < (1u << 16) || wal_segment_bytes_max > 4 * kGiB) {
-    return Bad("wal_segment_bytes_max", "must be in [64 KiB, 4 GiB]");
+  if (wal_segment_bytes_max < (1u << 12) || wal_segment_bytes_max > 4 * kGiB) {
+    return Bad("wal_segment_bytes_max", "must be in [4 KiB, 4 GiB]");
   }
   // Offsets in the index are 32 bits: a segment plus one batch must stay below 4 GiB.
-  if (data_segment_bytes_max < (1u << 16) || data_segment_bytes_max > kGiB) {
-    return Bad("data_segment_bytes_max", "must be in [64 KiB, 1 GiB]");
+  if (data_segment_bytes_max < (1u << 12) || data_segment_bytes_max > kGiB) {
+    return Bad("data_segment_bytes_max", "must be in [4 KiB, 1 GiB]");
   }
   if (!(compaction_garbage_ratio > 0.0 && compaction_garbage_ratio <= 1.0)) {
     return Bad("compaction_garbage_ratio", "must be in (0, 1]");

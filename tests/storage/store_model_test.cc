@@ -131,6 +131,7 @@ class ModelRun {
     }
   }
   void Reopen() {
+    store_.reset();
     store_ = OpenOrDie(options_);
     Model seen;
     auto snapshot = store_->GetSnapshot();
