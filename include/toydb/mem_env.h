@@ -13,8 +13,6 @@
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "toydb/env.h"
 
 namespace toydb {

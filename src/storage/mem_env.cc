@@ -1,6 +1,8 @@
 // MemEnv: files in memory, with durable and live views for crash simulation.
 #include "toydb/mem_env.h"
 
+#include "src/util/mutex.h"
+
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -31,7 +33,7 @@ struct MemEnv::FileState {
 };
 
 struct MemEnv::State {
-  absl::Mutex mu;
+  Mutex mu;
   std::map<std::string, std::shared_ptr<FileState>> files ABSL_GUARDED_BY(mu);
   // The directory entries as of each directory's last SyncDir.
   std::map<std::string, std::shared_ptr<FileState>> durable_files ABSL_GUARDED_BY(mu);
@@ -120,7 +122,7 @@ class MemFileLock final : public FileLock {
 }  // namespace
 
 Status MemWritableFile::Append(std::string_view data) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (Status s = state_->CheckHandle(generation_, path_); !s.ok()) return s;
   if (state_->fail_writes) return absl::InternalError(fmt::format("write {}: injected I/O error", path_));
   const uint64_t end = position_ + data.size();
@@ -137,7 +139,7 @@ Status MemWritableFile::Append(std::string_view data) {
 }
 
 Status MemWritableFile::Sync() {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (Status s = state_->CheckHandle(generation_, path_); !s.ok()) return s;
   if (state_->fail_syncs) return absl::InternalError(fmt::format("fdatasync {}: injected I/O error", path_));
   file_->MarkSynced();
@@ -146,7 +148,7 @@ Status MemWritableFile::Sync() {
 }
 
 Status MemRandomAccessFile::Read(uint64_t offset, size_t n, std::string* out) const {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (Status s = state_->CheckHandle(generation_, path_); !s.ok()) return s;
   out->clear();
   if (offset >= file_->live.size()) return absl::OkStatus();
@@ -155,13 +157,13 @@ Status MemRandomAccessFile::Read(uint64_t offset, size_t n, std::string* out) co
 }
 
 MemFileLock::~MemFileLock() {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   auto it = state_->locks.find(path_);
   if (it != state_->locks.end() && it->second == id_) state_->locks.erase(it);
 }
 
 MemEnv::MemEnv() : state_(std::make_shared<State>()) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   state_->dirs.insert("/");
   state_->dirs.insert(".");
 }
@@ -177,7 +179,7 @@ Status NotFound(std::string_view what, std::string_view path) {
 }  // namespace
 
 StatusOr<std::unique_ptr<WritableFile>> MemEnv::NewWritableFile(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (!state_->dirs.contains(DirName(path))) return NotFound("open", path);
   auto file = std::make_shared<FileState>();
   auto it = state_->files.find(path);
@@ -194,7 +196,7 @@ StatusOr<std::unique_ptr<WritableFile>> MemEnv::NewWritableFile(const std::strin
 }
 
 StatusOr<std::unique_ptr<WritableFile>> MemEnv::NewAppendableFile(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (!state_->dirs.contains(DirName(path))) return NotFound("open", path);
   auto& slot = state_->files[path];
   if (slot == nullptr) slot = std::make_shared<FileState>();
@@ -203,7 +205,7 @@ StatusOr<std::unique_ptr<WritableFile>> MemEnv::NewAppendableFile(const std::str
 }
 
 StatusOr<std::unique_ptr<WritableFile>> MemEnv::ReuseWritableFile(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   auto it = state_->files.find(path);
   if (it == state_->files.end()) return NotFound("open", path);
   return std::unique_ptr<WritableFile>(
@@ -211,7 +213,7 @@ StatusOr<std::unique_ptr<WritableFile>> MemEnv::ReuseWritableFile(const std::str
 }
 
 StatusOr<std::unique_ptr<RandomAccessFile>> MemEnv::NewRandomAccessFile(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   auto it = state_->files.find(path);
   if (it == state_->files.end()) return NotFound("open", path);
   return std::unique_ptr<RandomAccessFile>(
@@ -219,19 +221,19 @@ StatusOr<std::unique_ptr<RandomAccessFile>> MemEnv::NewRandomAccessFile(const st
 }
 
 bool MemEnv::FileExists(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   return state_->files.contains(path) || state_->dirs.contains(path);
 }
 
 StatusOr<uint64_t> MemEnv::GetFileSize(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   auto it = state_->files.find(path);
   if (it == state_->files.end()) return NotFound("stat", path);
   return it->second->live.size();
 }
 
 StatusOr<std::vector<std::string>> MemEnv::GetChildren(const std::string& dir) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (!state_->dirs.contains(dir)) return NotFound("opendir", dir);
   std::vector<std::string> names;
   const std::string prefix = JoinPath(dir, "");
@@ -249,13 +251,13 @@ StatusOr<std::vector<std::string>> MemEnv::GetChildren(const std::string& dir) {
 }
 
 Status MemEnv::RemoveFile(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (state_->files.erase(path) == 0) return NotFound("unlink", path);
   return absl::OkStatus();
 }
 
 Status MemEnv::RenameFile(const std::string& from, const std::string& to) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   auto it = state_->files.find(from);
   if (it == state_->files.end()) return NotFound("rename", from);
   if (!state_->dirs.contains(DirName(to))) return NotFound("rename to", to);
@@ -266,7 +268,7 @@ Status MemEnv::RenameFile(const std::string& from, const std::string& to) {
 }
 
 Status MemEnv::TruncateFile(const std::string& path, uint64_t size) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   auto it = state_->files.find(path);
   if (it == state_->files.end()) return NotFound("truncate", path);
   FileState& file = *it->second;
@@ -276,7 +278,7 @@ Status MemEnv::TruncateFile(const std::string& path, uint64_t size) {
 }
 
 Status MemEnv::CreateDir(const std::string& dir) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   std::string path = dir;
   while (!path.empty() && !state_->dirs.contains(path)) {
     if (state_->files.contains(path)) {
@@ -289,13 +291,13 @@ Status MemEnv::CreateDir(const std::string& dir) {
 }
 
 Status MemEnv::RemoveDir(const std::string& dir) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (state_->dirs.erase(dir) == 0) return NotFound("rmdir", dir);
   return absl::OkStatus();
 }
 
 Status MemEnv::SyncDir(const std::string& dir) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (!state_->dirs.contains(dir)) return NotFound("fsync dir", dir);
   if (state_->fail_syncs) return absl::InternalError(fmt::format("fsync dir {}: injected I/O error", dir));
   state_->sync_count++;
@@ -308,7 +310,7 @@ Status MemEnv::SyncDir(const std::string& dir) {
 }
 
 StatusOr<std::unique_ptr<FileLock>> MemEnv::LockFile(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   if (!state_->dirs.contains(DirName(path))) return NotFound("open lock", path);
   if (state_->locks.contains(path)) {
     return absl::FailedPreconditionError(
@@ -321,7 +323,7 @@ StatusOr<std::unique_ptr<FileLock>> MemEnv::LockFile(const std::string& path) {
 }
 
 void MemEnv::Crash(const KeepUnsynced& keep) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   state_->generation++;
   state_->locks.clear();
   state_->files = state_->durable_files;
@@ -346,22 +348,22 @@ void MemEnv::CrashDropUnsynced() {
 }
 
 void MemEnv::SetWriteFailure(bool fail) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   state_->fail_writes = fail;
 }
 
 void MemEnv::SetSyncFailure(bool fail) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   state_->fail_syncs = fail;
 }
 
 void MemEnv::SetCapacityBytes(uint64_t bytes) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   state_->capacity_bytes = bytes;
 }
 
 Status MemEnv::FlipBit(const std::string& path, uint64_t byte_offset, int bit) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   auto it = state_->files.find(path);
   if (it == state_->files.end()) return NotFound("flip bit in", path);
   FileState& file = *it->second;
@@ -375,17 +377,17 @@ Status MemEnv::FlipBit(const std::string& path, uint64_t byte_offset, int bit) {
 }
 
 uint64_t MemEnv::TotalFileBytes() {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   return state_->LiveBytes();
 }
 
 uint64_t MemEnv::SyncCount() {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   return state_->sync_count;
 }
 
 uint64_t MemEnv::UnsyncedBytes(const std::string& path) {
-  absl::MutexLock lock(&state_->mu);
+  MutexLock lock(&state_->mu);
   auto it = state_->files.find(path);
   return it == state_->files.end() ? 0 : it->second->UnsyncedBytes();
 }

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "src/util/mutex.h"
 #include "src/storage/batch_codec.h"
 #include "src/storage/checkpoint.h"
 #include "src/storage/data_segment.h"
@@ -61,7 +61,7 @@ class StoreImpl final : public Store {
     Status status;
     uint64_t lsn = 0;
     bool done = false;
-    absl::CondVar cv;
+    CondVar cv;
   };
   // A record that compaction copied, to be re-pointed at the swap.
   struct Move {
@@ -119,9 +119,9 @@ class StoreImpl final : public Store {
   // Set once Open has recovered the store; a failed Open closes without a checkpoint.
   bool recovered_ = false;
 
-  absl::Mutex maintenance_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  absl::Mutex mu_ ABSL_ACQUIRED_BEFORE(wal_mu_);
-  absl::Mutex wal_mu_;
+  Mutex maintenance_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  Mutex mu_ ABSL_ACQUIRED_BEFORE(wal_mu_);
+  Mutex wal_mu_;
 
   std::unique_ptr<Wal> wal_ ABSL_GUARDED_BY(wal_mu_);
   int64_t last_wal_sync_micros_ ABSL_GUARDED_BY(wal_mu_) = 0;
@@ -143,8 +143,8 @@ class StoreImpl final : public Store {
 
   // Background thread (when options_.background_threads).
   std::thread background_;
-  absl::Mutex background_mu_;
-  absl::CondVar background_cv_;
+  Mutex background_mu_;
+  CondVar background_cv_;
   bool stopping_ ABSL_GUARDED_BY(background_mu_) = false;
 };
 

@@ -30,21 +30,21 @@ CheckpointState StoreImpl::CurrentCheckpointState() {
 }
 
 Status StoreImpl::Checkpoint() {
-  absl::MutexLock lock(&maintenance_mu_);
+  MutexLock lock(&maintenance_mu_);
   return CheckpointLocked();
 }
 
 Status StoreImpl::CheckpointLocked() {
   CheckpointState state;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!read_only_cause_.ok()) return read_only_cause_;
     state = CurrentCheckpointState();
     // The data log must hold everything the checkpoint claims, and the WAL
     // must hold at least as much, so that replay never finds a gap.
     Status s = active_->Sync();
     if (s.ok()) {
-      absl::MutexLock wal_lock(&wal_mu_);
+      MutexLock wal_lock(&wal_mu_);
       s = wal_->Sync();
       stats_.wal_syncs++;
     }
@@ -57,15 +57,15 @@ Status StoreImpl::CheckpointLocked() {
     if (s = WriteCheckpoint(env_, options_.dir, state); !s.ok()) return s;
     last_checkpoint_ = state;
     stats_.checkpoints++;
-    absl::MutexLock wal_lock(&wal_mu_);
+    MutexLock wal_lock(&wal_mu_);
     wal_bytes_at_checkpoint_ = wal_->bytes_written();
   }
-  absl::MutexLock wal_lock(&wal_mu_);
+  MutexLock wal_lock(&wal_mu_);
   return wal_->ReleaseUpTo(state.applied_lsn);
 }
 
 Status StoreImpl::Compact(bool force) {
-  absl::MutexLock lock(&maintenance_mu_);
+  MutexLock lock(&maintenance_mu_);
   return CompactLocked(force);
 }
 
@@ -73,7 +73,7 @@ Status StoreImpl::CompactLocked(bool force) {
   std::vector<std::shared_ptr<DataSegment>> inputs;
   uint64_t tombstone_floor_lsn = UINT64_MAX;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!read_only_cause_.ok()) return read_only_cause_;
     for (const auto& [id, segment] : segments_) {
       if (segment == active_ || segment->size() == 0) continue;
@@ -99,7 +99,7 @@ Status StoreImpl::CompactLocked(bool force) {
     return s;
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     SwapInCompacted(inputs, outputs, moves);
     stats_.compactions++;
   }
@@ -133,7 +133,7 @@ Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>
       if (!failure.ok()) return;
       bool live = false;
       {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         std::optional<IndexEntry> e = index_.Find(r.key);
         if (r.tombstone) {
           live = !e.has_value() && r.lsn > tombstone_floor_lsn;
@@ -148,7 +148,7 @@ Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>
       if (failure.ok() && out == nullptr) {
         uint32_t id;
         {
-          absl::MutexLock lock(&mu_);
+          MutexLock lock(&mu_);
           id = next_segment_id_++;
         }
         auto created = DataSegment::Create(env_, options_.dir, id);
@@ -204,7 +204,7 @@ void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>&
 Status StoreImpl::BuildMissingHints() {
   std::shared_ptr<DataSegment> segment;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     while (!segments_without_hint_.empty() && segment == nullptr) {
       auto it = segments_.find(segments_without_hint_.back());
       segments_without_hint_.pop_back();
@@ -225,7 +225,7 @@ Status StoreImpl::SyncWalIfDue() {
   if (options_.sync_policy != SyncPolicy::kInterval) return absl::OkStatus();
   Status s;
   {
-    absl::MutexLock wal_lock(&wal_mu_);
+    MutexLock wal_lock(&wal_mu_);
     const int64_t now = clock_->NowMicros();
     if (now - last_wal_sync_micros_ < int64_t{options_.sync_interval_ms} * 1000) return s;
     if (wal_->synced_lsn() == wal_->last_lsn()) {
@@ -235,7 +235,7 @@ Status StoreImpl::SyncWalIfDue() {
     s = wal_->Sync();
     last_wal_sync_micros_ = now;
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!s.ok()) SetReadOnly(s);
   stats_.wal_syncs++;
   return s;
@@ -243,12 +243,12 @@ Status StoreImpl::SyncWalIfDue() {
 
 Status StoreImpl::RunBackgroundWork() {
   if (Status s = SyncWalIfDue(); !s.ok()) return s;
-  absl::MutexLock lock(&maintenance_mu_);
+  MutexLock lock(&maintenance_mu_);
   if (Status s = BuildMissingHints(); !s.ok()) return s;
   bool checkpoint_due = false;
   {
-    absl::MutexLock l(&mu_);
-    absl::MutexLock wal_lock(&wal_mu_);
+    MutexLock l(&mu_);
+    MutexLock wal_lock(&wal_mu_);
     checkpoint_due = wal_->bytes_written() - wal_bytes_at_checkpoint_ >= options_.checkpoint_wal_bytes;
   }
   if (checkpoint_due) {
@@ -262,9 +262,9 @@ void StoreImpl::BackgroundLoop() {
       options_.sync_policy == SyncPolicy::kInterval
           ? std::min<int64_t>(kBackgroundPollMs, options_.sync_interval_ms)
           : kBackgroundPollMs;
-  absl::MutexLock lock(&background_mu_);
+  MutexLock lock(&background_mu_);
   while (!stopping_) {
-    background_cv_.WaitWithTimeout(&background_mu_, absl::Milliseconds(poll_ms));
+    background_cv_.WaitFor(&background_mu_, std::chrono::milliseconds(poll_ms));
     if (stopping_) break;
     background_mu_.Unlock();
     // Errors surface to writers through the read-only state; a failed

@@ -33,7 +33,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::Open(const StoreOptions& options) {
 StoreImpl::~StoreImpl() {
   if (background_.joinable()) {
     {
-      absl::MutexLock lock(&background_mu_);
+      MutexLock lock(&background_mu_);
       stopping_ = true;
     }
     background_cv_.Signal();
@@ -41,12 +41,12 @@ StoreImpl::~StoreImpl() {
   }
   bool healthy = false;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     healthy = recovered_ && read_only_cause_.ok();
   }
   // A checkpoint on close makes the next Open fast; failing it loses nothing.
   if (healthy) {
-    absl::MutexLock lock(&maintenance_mu_);
+    MutexLock lock(&maintenance_mu_);
     CheckpointLocked().IgnoreError();
   }
 }
@@ -61,7 +61,7 @@ Status StoreImpl::Recover() {
   if (!state.ok()) return state.status();
   if (Status s = RemoveOrphanFiles(*state); !s.ok()) return s;
 
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   next_segment_id_ = state->next_segment_id;
   applied_lsn_ = last_lsn_ = state->applied_lsn;
   for (size_t i = 0; i < state->segments.size(); ++i) {
@@ -154,7 +154,7 @@ Status StoreImpl::ReplayWal() {
   wal_options.record_bytes_max = options_.max_batch_bytes + 16 * options_.max_batch_ops + 64;
   StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env_, wal_options);
   if (!wal.ok()) return wal.status();
-  absl::MutexLock wal_lock(&wal_mu_);
+  MutexLock wal_lock(&wal_mu_);
   wal_ = std::move(*wal);
   last_wal_sync_micros_ = clock_->NowMicros();
   if (wal_->last_lsn() < applied_lsn_ || wal_->first_lsn() > applied_lsn_ + 1) {

@@ -26,7 +26,7 @@ StatusOr<VersionedValue> StoreImpl::ReadValue(std::string_view key, bool want_ve
   IndexEntry entry;
   std::shared_ptr<DataSegment> segment;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!want_version) {
       if (const std::string* cached = cache_.Lookup(key)) {
         stats_.cache_hits++;
@@ -55,7 +55,7 @@ StatusOr<VersionedValue> StoreImpl::ReadValue(std::string_view key, bool want_ve
                                            segment->path(), entry.offset));
   }
   VersionedValue result{std::string(record.value), entry.lsn};
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   // Cache only if no write replaced the value while it was being read.
   std::optional<IndexEntry> now = index_.Find(key);
   if (now.has_value() && now->lsn == entry.lsn) cache_.Insert(key, result.value);
@@ -106,7 +106,7 @@ class StoreSnapshot final : public Snapshot {
 }  // namespace
 
 std::unique_ptr<Snapshot> StoreImpl::GetSnapshot() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<StoreSnapshot::Location> locations;
   locations.reserve(index_.size());
   index_.ForEach([&](std::string_view, const IndexEntry& e) {
@@ -116,7 +116,7 @@ std::unique_ptr<Snapshot> StoreImpl::GetSnapshot() {
 }
 
 StoreStats StoreImpl::GetStats() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   StoreStats stats = stats_;
   stats.keys = index_.size();
   stats.last_lsn = last_lsn_;

@@ -72,7 +72,7 @@ StatusOr<uint64_t> StoreImpl::CompareAndSet(const WriteOptions& options, std::st
 }
 
 StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   writers_.push_back(writer);
   while (!writer->done && writer != writers_.front()) writer->cv.Wait(&mu_);
   if (writer->done) {
@@ -89,7 +89,7 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
     const bool sync = GroupNeedsSync(group);
     mu_.Unlock();
     {
-      absl::MutexLock wal_lock(&wal_mu_);
+      MutexLock wal_lock(&wal_mu_);
       status = wal_->Append(records);
       if (status.ok() && sync) {
         status = wal_->Sync();

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "tests/storage/store_test_util.h"
@@ -13,6 +14,24 @@ namespace {
 
 using testing::MemStoreOptions;
 using testing::OpenOrDie;
+
+// Catch2 assertions are not thread-safe: threads record what went wrong here
+// and the main thread checks it.
+class Failures {
+ public:
+  void Add(std::string what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (list_.size() < 10) list_.push_back(std::move(what));
+  }
+  std::vector<std::string> list() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return list_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> list_;
+};
 
 // Values are "<writer>:<counter>"; each writer owns its keys, so a reader may
 // never see a key's counter go backwards.
@@ -29,6 +48,7 @@ TEST_CASE("Compaction runs concurrently with readers and writers", "[store][thre
 
   constexpr int kWriters = 4, kKeysPerWriter = 20, kWritesPerWriter = 1500;
   std::atomic<bool> writing{true};
+  Failures failures;
   std::vector<std::thread> threads;
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
@@ -36,7 +56,7 @@ TEST_CASE("Compaction runs concurrently with readers and writers", "[store][thre
         std::string key = "w" + std::to_string(w) + "-" + std::to_string(i % kKeysPerWriter);
         WriteBatch batch;
         batch.Put(key, std::to_string(w) + ":" + std::to_string(i));
-        REQUIRE(store->Write({}, batch).ok());
+        if (Status st = store->Write({}, batch).status(); !st.ok()) failures.Add(st.ToString());
       }
     });
   }
@@ -49,9 +69,12 @@ TEST_CASE("Compaction runs concurrently with readers and writers", "[store][thre
           std::string key = "w" + std::to_string(w) + "-" + std::to_string(reads % kKeysPerWriter);
           auto v = store->Get(key);
           if (absl::IsNotFound(v.status())) continue;
-          REQUIRE(v.ok());
+          if (!v.ok()) {
+            failures.Add(v.status().ToString());
+            continue;
+          }
           const uint64_t counter = CounterOf(*v);
-          REQUIRE(counter >= last_seen[key]);
+          if (counter < last_seen[key]) failures.Add("counter went back for " + key);
           last_seen[key] = counter;
           reads++;
         }
@@ -59,12 +82,15 @@ TEST_CASE("Compaction runs concurrently with readers and writers", "[store][thre
     });
   }
   std::thread compactor([&] {
-    while (writing.load()) REQUIRE(store->Compact(/*force=*/true).ok());
+    while (writing.load()) {
+      if (Status st = store->Compact(/*force=*/true); !st.ok()) failures.Add(st.ToString());
+    }
   });
   for (int w = 0; w < kWriters; ++w) threads[w].join();
   writing = false;
   for (size_t t = kWriters; t < threads.size(); ++t) threads[t].join();
   compactor.join();
+  CHECK(failures.list().empty());
 
   StoreStats stats = store->GetStats();
   CHECK(stats.compactions > 0);
@@ -129,15 +155,18 @@ TEST_CASE("Concurrent synced writers share fdatasyncs (group commit)", "[store][
   options.background_threads = true;
   auto store = OpenOrDie(options);
   constexpr int kThreads = 8, kWrites = 100;
+  Failures failures;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kWrites; ++i) {
-        REQUIRE(store->Put({}, "t" + std::to_string(t) + "-" + std::to_string(i), "v").ok());
+        auto lsn = store->Put({}, "t" + std::to_string(t) + "-" + std::to_string(i), "v");
+        if (!lsn.ok()) failures.Add(lsn.status().ToString());
       }
     });
   }
   for (auto& t : threads) t.join();
+  CHECK(failures.list().empty());
   StoreStats stats = store->GetStats();
   CHECK(stats.writes == kThreads * kWrites);
   CHECK(stats.keys == kThreads * kWrites);

@@ -1,0 +1,64 @@
+#ifndef TOYDB_UTIL_MUTEX_H_
+#define TOYDB_UTIL_MUTEX_H_
+
+// Mutex, MutexLock and CondVar: thin wrappers over std::mutex and
+// std::condition_variable_any that carry Clang's thread-safety annotations.
+// toydb uses these instead of absl::Mutex because Debian's prebuilt abseil is
+// not compiled with ThreadSanitizer, which then cannot see absl::Mutex's
+// synchronization and reports false races; std::mutex goes through pthread
+// calls that ThreadSanitizer intercepts. Thread-safe, like what they wrap.
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/base/thread_annotations.h"
+
+namespace toydb {
+
+class ABSL_LOCKABLE Mutex {
+ public:
+  Mutex() = default;
+  Mutex(const Mutex&) = delete;
+  Mutex& operator=(const Mutex&) = delete;
+
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  // For std::condition_variable_any (BasicLockable).
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+
+ private:
+  std::mutex mu_;
+};
+
+// Holds a Mutex for its scope.
+class ABSL_SCOPED_LOCKABLE MutexLock {
+ public:
+  explicit MutexLock(Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_->Lock(); }
+  ~MutexLock() ABSL_UNLOCK_FUNCTION() { mu_->Unlock(); }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+
+ private:
+  Mutex* const mu_;
+};
+
+class CondVar {
+ public:
+  // REQUIRES: `mu` is held; it is released while waiting and held again on return.
+  void Wait(Mutex* mu) { cv_.wait(*mu); }
+  // Returns true if it timed out.
+  bool WaitFor(Mutex* mu, std::chrono::milliseconds timeout) {
+    return cv_.wait_for(*mu, timeout) == std::cv_status::timeout;
+  }
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable_any cv_;
+};
+
+}  // namespace toydb
+
+#endif  // TOYDB_UTIL_MUTEX_H_
