@@ -671,7 +671,7 @@ TEST_CASE("Wal matches a model under random appends, truncations and crashes", "
   const char* fixed = std::getenv("TOYDB_TEST_SEED");
   const uint64_t base_seed =
       fixed != nullptr ? std::strtoull(fixed, nullptr, 10) : std::random_device()();
-  for (uint64_t i = 0; i < (fixed != nullptr ? 1 : 6); ++i) {
+  for (uint64_t i = 0; i < (fixed != nullptr ? 1 : 8); ++i) {
     const uint64_t seed = base_seed + i;
     CAPTURE(seed);
     std::mt19937_64 rng(seed);
@@ -682,7 +682,7 @@ TEST_CASE("Wal matches a model under random appends, truncations and crashes", "
     options.recycled_segments_max = static_cast<uint32_t>(rng() % 3);
     auto wal = OpenWal(&env, options);
     Model model;
-    for (int step = 0; step < 250; ++step) {
+    for (int step = 0; step < 400; ++step) {
       CAPTURE(step);
       RandomStep(rng, env, wal, model, options);
     }
