@@ -232,6 +232,41 @@ TEST_CASE("Wal reports a bad record followed by valid ones in the last segment a
   CHECK(wal.status().message().find(segments[0]) != std::string_view::npos);
 }
 
+TEST_CASE("Wal Read verifies checksums and reports DataLoss", "[wal]") {
+  MemEnv env;
+  auto wal = OpenWal(&env);
+  AppendRange(*wal, 1, 30, 1);
+  const std::string first = Files(env, "wal-").front();
+  REQUIRE(env.FlipBit(first, wal::kSegmentHeaderBytes + 5, 0).ok());
+  std::vector<WalRecord> out;
+  Status s = wal->Read(1, 100, &out);
+  CHECK(absl::IsDataLoss(s));
+  CHECK(s.message().find(first) != std::string_view::npos);
+}
+
+TEST_CASE("Wal refuses options it cannot honour", "[wal]") {
+  MemEnv env;
+  WalOptions options = SmallOptions();
+  options.dir = "";
+  CHECK(absl::IsInvalidArgument(Wal::Open(&env, options).status()));
+  options = SmallOptions();
+  options.record_bytes_max = uint64_t{1} << 32;
+  CHECK(absl::IsInvalidArgument(Wal::Open(&env, options).status()));
+  options = SmallOptions();
+  options.segment_bytes_max = 10;
+  CHECK(absl::IsInvalidArgument(Wal::Open(&env, options).status()));
+}
+
+TEST_CASE("Wal segment file names parse back to their seq", "[wal]") {
+  CHECK(wal::SegmentFileName(42) == "wal-000000000042.log");
+  CHECK(wal::ParseSegmentFileName(wal::SegmentFileName(42)) == 42u);
+  CHECK(wal::ParseRecycleFileName(wal::RecycleFileName(7)) == 7u);
+  CHECK(wal::ParseSegmentFileName(wal::SegmentFileName(12345678901234)) == 12345678901234u);
+  CHECK_FALSE(wal::ParseSegmentFileName("wal-00000000004x.log").has_value());
+  CHECK_FALSE(wal::ParseSegmentFileName(wal::RecycleFileName(7)).has_value());
+  CHECK_FALSE(wal::ParseSegmentFileName("wal-1.log").has_value());
+}
+
 TEST_CASE("Wal truncates a bit flip in the last record", "[wal]") {
   MemEnv env;
   {
