@@ -692,6 +692,26 @@ void RandomStep(std::mt19937_64& rng, MemEnv& env, std::unique_ptr<Wal>& wal, Mo
     REQUIRE(wal->last_lsn() <= model.last_lsn());
     model.TruncateAfter(wal->last_lsn());
     model.synced = wal->last_lsn();
+  } else if (op < 97) {
+    // A failed append (I/O error or full disk) leaves the log unchanged.
+    // Appends into a recycled segment overwrite allocated bytes and need
+    // no space, so on a full disk they may still succeed.
+    const bool disk_full = rng() % 2 == 0;
+    if (disk_full) env.SetCapacityBytes(env.TotalFileBytes() + rng() % 100);
+    if (!disk_full) env.SetWriteFailure(true);
+    std::vector<WalRecord> batch = {
+        WalRecord{.term = model.last_term(), .lsn = model.last_lsn() + 1,
+                  .payload = std::string(100 + rng() % 100, 'f')}};
+    const Status s = wal->Append(batch);
+    env.SetCapacityBytes(UINT64_MAX);
+    env.SetWriteFailure(false);
+    if (s.ok()) {
+      // Overwriting a recycled file needs no new space.
+      REQUIRE(disk_full);
+      model.records[batch[0].lsn] = batch[0];
+    } else {
+      CHECK((!disk_full || absl::IsResourceExhausted(s)));
+    }
   } else {
     std::vector<WalRecord> out;
     const uint64_t from = wal->first_lsn() + rng() % (model.last_lsn() - wal->first_lsn() + 2);
