@@ -580,6 +580,70 @@ TEST_CASE("Wal write failure leaves the log as before and the log goes on", "[wa
   CheckRange(ReadAll(*wal, 1), 1, 6, 1);
 }
 
+// Writes half of an Append and then fails, on command, as a real disk may
+// when it fills up in the middle of a write.
+class HalfWriteEnv : public EnvWrapper {
+ public:
+  using EnvWrapper::EnvWrapper;
+  bool armed = false;
+
+  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
+    return Wrap(EnvWrapper::NewWritableFile(p));
+  }
+  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override {
+    return Wrap(EnvWrapper::NewAppendableFile(p));
+  }
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p) override {
+    return Wrap(EnvWrapper::ReuseWritableFile(p));
+  }
+
+ private:
+  class File : public WritableFile {
+   public:
+    File(std::unique_ptr<WritableFile> target, const bool* armed)
+        : target_(std::move(target)), armed_(armed) {}
+    Status Append(std::string_view data) override {
+      if (!*armed_) return target_->Append(data);
+      target_->Append(data.substr(0, data.size() / 2)).IgnoreError();
+      return absl::ResourceExhaustedError("half written");
+    }
+    Status Sync() override { return target_->Sync(); }
+    Status Close() override { return target_->Close(); }
+    uint64_t Position() const override { return target_->Position(); }
+
+   private:
+    std::unique_ptr<WritableFile> target_;
+    const bool* armed_;
+  };
+
+  StatusOr<std::unique_ptr<WritableFile>> Wrap(StatusOr<std::unique_ptr<WritableFile>> f) {
+    if (!f.ok()) return f;
+    return std::unique_ptr<WritableFile>(new File(std::move(*f), &armed));
+  }
+};
+
+TEST_CASE("Wal cuts off a partially written batch", "[wal]") {
+  MemEnv mem;
+  HalfWriteEnv env(&mem);
+  auto wal = OpenWal(&env);
+  AppendRange(*wal, 1, 5, 1);
+  const std::string segment = Files(mem, "wal-").back();
+  const uint64_t size = *mem.GetFileSize(segment);
+  env.armed = true;
+  std::vector<WalRecord> batch = {Rec(6, 1), Rec(7, 1)};
+  CHECK(absl::IsResourceExhausted(wal->Append(batch)));
+  env.armed = false;
+  CHECK(*mem.GetFileSize(segment) == size);
+  CHECK(wal->last_lsn() == 5);
+  REQUIRE(wal->Append(batch).ok());
+  REQUIRE(wal->Sync().ok());
+  wal.reset();
+  WalRecoveryReport report;
+  wal = OpenWal(&env, SmallOptions(), &report);
+  CHECK(report.truncated_tail_bytes == 0);
+  CheckRange(ReadAll(*wal, 1), 1, 7, 1);
+}
+
 TEST_CASE("Wal refuses every mutation after a failed sync", "[wal]") {
   MemEnv env;
   auto wal = OpenWal(&env);
