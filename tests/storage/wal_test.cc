@@ -808,13 +808,40 @@ TEST_CASE("Wal matches a model under random appends, truncations and crashes", "
   }
 }
 
+// Removes a test directory (files and one subdirectory level) even when an
+// assertion ends the test early.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/toydb-wal-test-XXXXXX";
+    const char* dir = ::mkdtemp(tmpl);
+    REQUIRE(dir != nullptr);
+    path_ = dir;
+  }
+  ~TempDir() { RemoveTree(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  static void RemoveTree(const std::string& dir) {
+    Env* env = Env::Default();
+    StatusOr<std::vector<std::string>> names = env->GetChildren(dir);
+    if (names.ok()) {
+      for (const std::string& n : *names) {
+        if (n == "." || n == "..") continue;
+        const std::string path = JoinPath(dir, n);
+        if (!env->RemoveFile(path).ok()) RemoveTree(path);
+      }
+    }
+    env->RemoveDir(dir).IgnoreError();
+  }
+  std::string path_;
+};
+
 TEST_CASE("Wal works on the POSIX file system", "[wal]") {
-  char tmpl[] = "/tmp/toydb-wal-test-XXXXXX";
-  const char* dir = ::mkdtemp(tmpl);
-  REQUIRE(dir != nullptr);
+  TempDir dir;
   Env* env = Env::Default();
   WalOptions options = SmallOptions();
-  options.dir = JoinPath(dir, "wal");
+  options.dir = JoinPath(dir.path(), "wal");
   {
     StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env, options);
     REQUIRE(wal.ok());
@@ -825,23 +852,14 @@ TEST_CASE("Wal works on the POSIX file system", "[wal]") {
     AppendRange(**wal, 46, 70, 2, /*salt=*/3);
     REQUIRE((*wal)->Sync().ok());
   }
-  {
-    WalRecoveryReport report;
-    StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env, options, &report);
-    REQUIRE(wal.ok());
-    CHECK((*wal)->last_lsn() == 70);
-    const uint64_t first = (*wal)->first_lsn();
-    CHECK(first > 1);
-    CheckRange(ReadAll(**wal, first), first, 45, 1);
-    CheckRange(ReadAll(**wal, 46), 46, 70, 2, 3);
-  }
-  StatusOr<std::vector<std::string>> names = env->GetChildren(options.dir);
-  REQUIRE(names.ok());
-  for (const std::string& n : *names) {
-    if (n != "." && n != "..") REQUIRE(env->RemoveFile(JoinPath(options.dir, n)).ok());
-  }
-  REQUIRE(env->RemoveDir(options.dir).ok());
-  REQUIRE(env->RemoveDir(dir).ok());
+  WalRecoveryReport report;
+  StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env, options, &report);
+  REQUIRE(wal.ok());
+  CHECK((*wal)->last_lsn() == 70);
+  const uint64_t first = (*wal)->first_lsn();
+  CHECK(first > 1);
+  CheckRange(ReadAll(**wal, first), first, 45, 1);
+  CheckRange(ReadAll(**wal, 46), 46, 70, 2, 3);
 }
 
 }  // namespace
