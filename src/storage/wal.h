@@ -45,7 +45,9 @@ struct WalOptions {
 struct WalRecoveryReport {
   uint64_t segments = 0;
   uint64_t records = 0;
-  // Bytes cut from the end of the last segment (a torn or unsynced tail).
+  // Bytes cut from the end of the last segment (a torn or unsynced tail, or
+  // the stale bytes past the end of a recycled file), plus the size of a last
+  // segment dropped because its creation was torn.
   uint64_t truncated_tail_bytes = 0;
 };
 

@@ -84,10 +84,13 @@ constexpr std::string_view kRecyclePrefix = "recycle-";
 constexpr std::string_view kSuffix = ".log";
 constexpr size_t kSeqDigits = 12;
 
+// Seqs past 12 digits get longer names; they still parse (callers sort by
+// the parsed seq, not by name).
 std::optional<uint64_t> ParseName(std::string_view name, std::string_view prefix) {
-  if (name.size() != prefix.size() + kSeqDigits + kSuffix.size()) return std::nullopt;
+  if (name.size() < prefix.size() + kSeqDigits + kSuffix.size()) return std::nullopt;
   if (!name.starts_with(prefix) || !name.ends_with(kSuffix)) return std::nullopt;
-  const std::string_view digits = name.substr(prefix.size(), kSeqDigits);
+  const std::string_view digits =
+      name.substr(prefix.size(), name.size() - prefix.size() - kSuffix.size());
   uint64_t seq = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
   if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
