@@ -72,7 +72,9 @@ int main(int argc, char** argv) {
       std::printf("  get %-14s -> %s\n", key, v.status().ToString().c_str());
     }
   }
-  auto snapshot = store->GetSnapshot();
+  auto snapshot_or = store->GetSnapshot();
+  Check(snapshot_or.status(), "GetSnapshot");
+  auto& snapshot = *snapshot_or;
   int count = 0;
   Check(snapshot->ForEach([&](std::string_view, std::string_view, uint64_t) {
           count++;

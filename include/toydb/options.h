@@ -46,6 +46,12 @@ struct StoreOptions {
   // --- Durability.
   SyncPolicy sync_policy = SyncPolicy::kEveryWrite;
   uint32_t sync_interval_ms = 100;
+  // Under kInterval and kNone, WAL records collect in memory up to this many
+  // bytes before a write(): one system call per many writes. What is pending
+  // is lost if the process dies, as unsynced bytes are if the machine does;
+  // it is written at every sync, checkpoint and close. 0 writes through.
+  // Ignored under kEveryWrite, where every write is synced anyway.
+  uint64_t wal_write_buffer_bytes = 64u << 10;
 
   // --- Files.
   // A WAL segment is sealed and a new one started past this size.

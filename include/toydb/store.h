@@ -94,7 +94,8 @@ class Store {
   virtual StatusOr<std::string> Get(std::string_view key) = 0;
   virtual StatusOr<VersionedValue> GetVersioned(std::string_view key) = 0;
 
-  virtual std::unique_ptr<Snapshot> GetSnapshot() = 0;
+  // A consistent view of the store at its last applied LSN.
+  virtual StatusOr<std::unique_ptr<Snapshot>> GetSnapshot() = 0;
 
   // Records the applied LSN and the live data segments durably, and lets the
   // WAL drop what it no longer needs. Runs by itself in the background.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 
 #include "src/util/coding.h"
 
@@ -11,6 +12,8 @@ namespace toydb {
 namespace {
 // Scans read this much at a time; a record larger than it is read whole.
 constexpr uint64_t kScanChunkBytes = 4u << 20;
+// Appends are written to the file once this many bytes are buffered.
+constexpr uint64_t kWriteBufferBytes = 256u << 10;
 }  // namespace
 
 std::string DataSegmentFileName(uint32_t id) { return fmt::format("data-{:010}.seg", id); }
@@ -35,7 +38,10 @@ DataSegment::DataSegment(Env* env, std::string path, uint32_t id, uint64_t size)
     : env_(env), path_(std::move(path)), id_(id), size_(size) {}
 
 DataSegment::~DataSegment() {
-  if (writer_ != nullptr) writer_->Close().IgnoreError();
+  if (writer_ != nullptr) {
+    Flush().IgnoreError();
+    writer_->Close().IgnoreError();
+  }
   reader_.reset();
   // Best effort: a file left behind is not in the checkpoint and is removed
   // at the next Open.
@@ -91,20 +97,31 @@ StatusOr<uint64_t> DataSegment::Append(std::string_view encoded_records) {
     return absl::FailedPreconditionError(fmt::format("data segment {} is sealed", path_));
   }
   const uint64_t offset = size_;
-  Status s = writer_->Append(encoded_records);
-  if (!s.ok()) return s;
+  buffer_.append(encoded_records);
   size_ += encoded_records.size();
+  if (buffer_.size() >= kWriteBufferBytes) {
+    if (Status s = Flush(); !s.ok()) return s;
+  }
   return offset;
+}
+
+Status DataSegment::Flush() {
+  if (buffer_.empty()) return absl::OkStatus();
+  if (Status s = writer_->Append(buffer_); !s.ok()) return s;
+  buffer_.clear();
+  return absl::OkStatus();
 }
 
 Status DataSegment::Sync() {
   if (writer_ == nullptr) return absl::OkStatus();
+  if (Status s = Flush(); !s.ok()) return s;
   return writer_->Sync();
 }
 
 Status DataSegment::Seal() {
   if (writer_ == nullptr) return absl::OkStatus();
-  Status s = writer_->Sync();
+  Status s = Flush();
+  if (s.ok()) s = writer_->Sync();
   if (s.ok()) s = writer_->Close();
   if (s.ok()) writer_.reset();
   return s;
@@ -125,6 +142,7 @@ Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* sc
 }
 
 Status DataSegment::Scan(const ScanVisitor& visit) const {
+  assert(buffer_.empty());
   std::string buffer;
   uint64_t offset = 0;
   while (offset < size_) {

@@ -4,8 +4,9 @@
 // DataSegment: one append-only data-log file (records in data_format.h).
 // Shared by the store's segment table, readers in flight and snapshots through
 // shared_ptr; a segment that compaction replaced is marked obsolete and its
-// file is removed when the last holder lets go. Reads are thread-safe; appends,
-// syncs and the garbage counters are serialized by the store's mutex.
+// file is removed when the last holder lets go. Reads of flushed bytes are
+// thread-safe; appends, flushes, syncs and the garbage counters are
+// serialized by the store's mutex.
 
 #include <cstdint>
 #include <functional>
@@ -40,17 +41,25 @@ class DataSegment {
 
   uint32_t id() const { return id_; }
   const std::string& path() const { return path_; }
+  // Bytes appended, including those still in the write buffer.
   uint64_t size() const { return size_; }
+  // Bytes in the file; ReadRecord and Scan see only these.
+  uint64_t flushed_size() const { return size_ - buffer_.size(); }
   bool writable() const { return writer_ != nullptr; }
 
-  // Appends encoded records; returns the offset where they start.
+  // Appends encoded records; returns the offset where they start. Records
+  // collect in a write buffer (the WAL, not the data log, makes writes
+  // durable, so there is no reason to pay a write() per record); Flush()
+  // writes them to the file.
   StatusOr<uint64_t> Append(std::string_view encoded_records);
+  [[nodiscard]] Status Flush();
+  // Flushes, then makes the file durable.
   [[nodiscard]] Status Sync();
   // Syncs and closes the writer: the segment is immutable from now on.
   [[nodiscard]] Status Seal();
 
   // Reads and verifies the record at [offset, offset + length). `scratch`
-  // backs the views in `record`.
+  // backs the views in `record`. REQUIRES: offset + length <= flushed_size().
   [[nodiscard]] Status ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,
                                   data_format::Record* record) const;
 
@@ -75,6 +84,7 @@ class DataSegment {
   const std::string path_;
   const uint32_t id_;
   uint64_t size_;
+  std::string buffer_;  // Appended, not yet written to the file.
   std::unique_ptr<WritableFile> writer_;
   std::unique_ptr<RandomAccessFile> reader_;
   bool obsolete_ = false;

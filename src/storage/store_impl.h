@@ -44,7 +44,7 @@ class StoreImpl final : public Store {
                                    uint64_t expected_version, std::string_view value) override;
   StatusOr<std::string> Get(std::string_view key) override;
   StatusOr<VersionedValue> GetVersioned(std::string_view key) override;
-  std::unique_ptr<Snapshot> GetSnapshot() override;
+  StatusOr<std::unique_ptr<Snapshot>> GetSnapshot() override;
   Status Checkpoint() override;
   Status Compact(bool force) override;
   Status RunBackgroundWork() override;

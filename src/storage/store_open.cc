@@ -152,6 +152,8 @@ Status StoreImpl::ReplayWal() {
   wal_options.segment_bytes_max = options_.wal_segment_bytes_max;
   wal_options.retention_bytes = options_.wal_retention_bytes;
   wal_options.record_bytes_max = options_.max_batch_bytes + 16 * options_.max_batch_ops + 64;
+  wal_options.write_buffer_bytes =
+      options_.sync_policy == SyncPolicy::kEveryWrite ? 0 : options_.wal_write_buffer_bytes;
   StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env_, wal_options);
   if (!wal.ok()) return wal.status();
   MutexLock wal_lock(&wal_mu_);

@@ -44,6 +44,13 @@ StatusOr<VersionedValue> StoreImpl::ReadValue(std::string_view key, bool want_ve
     }
     stats_.cache_misses++;
     segment = segments_.at(entry.segment);
+    // A record written moments ago may still be in the write buffer.
+    if (entry.offset + entry.length > segment->flushed_size()) {
+      if (Status s = segment->Flush(); !s.ok()) {
+        SetReadOnly(s);
+        return s;
+      }
+    }
   }
   std::string scratch;
   data_format::Record record;
@@ -105,14 +112,20 @@ class StoreSnapshot final : public Snapshot {
 
 }  // namespace
 
-std::unique_ptr<Snapshot> StoreImpl::GetSnapshot() {
+StatusOr<std::unique_ptr<Snapshot>> StoreImpl::GetSnapshot() {
   MutexLock lock(&mu_);
+  // The snapshot reads without the lock, so everything must be in the files.
+  if (Status s = active_->Flush(); !s.ok()) {
+    SetReadOnly(s);
+    return s;
+  }
   std::vector<StoreSnapshot::Location> locations;
   locations.reserve(index_.size());
   index_.ForEach([&](std::string_view, const IndexEntry& e) {
     locations.push_back({e.segment, e.offset, e.length});
   });
-  return std::make_unique<StoreSnapshot>(applied_lsn_, std::move(locations), segments_);
+  return std::unique_ptr<Snapshot>(
+      new StoreSnapshot(applied_lsn_, std::move(locations), segments_));
 }
 
 StoreStats StoreImpl::GetStats() {

@@ -35,7 +35,12 @@ WalImpl::WalImpl(Env* env, const WalOptions& options) : env_(env), options_(opti
 
 WalImpl::~WalImpl() {
   // Closing does not sync: what was not synced was never promised durable.
-  if (writer_ != nullptr) writer_->Close().IgnoreError();
+  // Pending records are written, so a clean close loses nothing to a crash
+  // of the process alone.
+  if (writer_ != nullptr) {
+    FlushPending().IgnoreError();
+    writer_->Close().IgnoreError();
+  }
 }
 
 std::string WalImpl::SegmentPath(uint64_t seq) const {
@@ -99,11 +104,15 @@ Status WalImpl::Append(std::span<const WalRecord> records) {
     if (Status s = Roll(); !s.ok()) return s;
   }
   Segment& active = segments_.back();
-  batch_.clear();
-  batch_.reserve(bytes);
-  for (const WalRecord& r : records) EncodeRecord(active.seq, r, &batch_);
-  assert(batch_.size() == bytes);
-  if (Status s = writer_->Append(batch_); !s.ok()) return UndoPartialWrite(std::move(s));
+  const bool buffered = options_.write_buffer_bytes > 0;
+  std::string& out = buffered ? pending_ : batch_;
+  if (!buffered) batch_.clear();
+  out.reserve(out.size() + bytes);
+  for (const WalRecord& r : records) EncodeRecord(active.seq, r, &out);
+  if (!buffered) {
+    assert(batch_.size() == bytes);
+    if (Status s = writer_->Append(batch_); !s.ok()) return UndoPartialWrite(std::move(s));
+  }
   uint64_t offset = active.end;
   for (const WalRecord& r : records) {
     NoteAppended(r, offset);
@@ -111,6 +120,17 @@ Status WalImpl::Append(std::span<const WalRecord> records) {
   }
   bytes_written_ += bytes;
   if (batch_.capacity() > kBatchBufferKeepBytes) batch_ = std::string();
+  if (buffered && pending_.size() >= options_.write_buffer_bytes) return FlushPending();
+  return absl::OkStatus();
+}
+
+Status WalImpl::FlushPending() {
+  if (pending_.empty()) return absl::OkStatus();
+  if (Status s = CheckWritable(); !s.ok()) return s;
+  assert(writer_->Position() + pending_.size() == segments_.back().end);
+  if (Status s = writer_->Append(pending_); !s.ok()) return Fail(std::move(s));
+  pending_.clear();
+  if (pending_.capacity() > kBatchBufferKeepBytes) pending_ = std::string();
   return absl::OkStatus();
 }
 
@@ -143,6 +163,7 @@ Status WalImpl::UndoPartialWrite(Status cause) {
 Status WalImpl::Sync() {
   if (Status s = CheckWritable(); !s.ok()) return s;
   if (synced_lsn_ == last_lsn()) return absl::OkStatus();
+  if (Status s = FlushPending(); !s.ok()) return s;
   // After a failed fdatasync the kernel may have dropped the dirty pages and
   // a retry could report success for bytes that are gone: never retry.
   if (Status s = writer_->Sync(); !s.ok()) return Fail(std::move(s));
@@ -177,6 +198,7 @@ Status WalImpl::Roll() {
 // recycled file holds past its end (recovery requires sealed segments to
 // hold nothing but valid records) and syncs.
 Status WalImpl::Seal() {
+  if (Status s = FlushPending(); !s.ok()) return s;
   const Segment& active = segments_.back();
   const std::string path = SegmentPath(active.seq);
   StatusOr<uint64_t> size = env_->GetFileSize(path);
@@ -278,6 +300,7 @@ Status WalImpl::Read(uint64_t from_lsn, uint64_t max_bytes, std::vector<WalRecor
         "wal lsn {} was released; the log starts at {}", from_lsn, first_lsn()));
   }
   if (from_lsn > last_lsn()) return absl::OkStatus();
+  if (Status s = FlushPending(); !s.ok()) return s;
   uint64_t payload_bytes = 0;
   for (size_t i = SegmentIndexFor(from_lsn); i < segments_.size(); ++i) {
     Segment* segment = &segments_[i];
@@ -331,6 +354,7 @@ StatusOr<uint64_t> WalImpl::TermAt(uint64_t lsn) {
 // base lsn).
 StatusOr<uint64_t> WalImpl::EndOfRecord(Segment* segment, uint64_t lsn) {
   if (lsn == segment->base_lsn) return kSegmentHeaderBytes;
+  if (Status s = FlushPending(); !s.ok()) return s;
   if (Status s = OpenReader(segment); !s.ok()) return s;
   uint64_t at = 0;
   uint64_t offset = OffsetOf(*segment, lsn, &at);

@@ -39,6 +39,12 @@ struct WalOptions {
   // Released segments are kept (up to this many) and reused for new segments:
   // overwriting allocated blocks makes fdatasync cheaper than appending.
   uint32_t recycled_segments_max = 2;
+  // Appended records are collected in memory and written to the file once this
+  // many bytes are pending, and always before Sync, a segment roll, a read or
+  // a truncation. 0 writes every Append through at once. Buffering saves a
+  // write() per record when the owner does not sync each write, at the price
+  // that a process crash (not only a power cut) loses what is pending.
+  uint64_t write_buffer_bytes = 0;
 };
 
 // What Open found, for logs and tests.

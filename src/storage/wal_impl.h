@@ -106,6 +106,9 @@ class WalImpl final : public Wal {
   uint64_t EncodedBytes(std::span<const WalRecord> records) const;
   void NoteAppended(const WalRecord& record, uint64_t offset);
   Status UndoPartialWrite(Status cause);
+  // Writes pending_ to the active segment's file. Its records were already
+  // acknowledged as appended, so a failure turns the Wal failed.
+  Status FlushPending();
   Status Roll();
   Status Seal();
   // Creates segment `next_seq_` (from a recycled file if one is kept) with a
@@ -137,6 +140,9 @@ class WalImpl final : public Wal {
   uint64_t bytes_written_ = 0;
   Status failed_;     // Not OK once the Wal refuses mutations.
   std::string batch_;  // Reused buffer of encoded records.
+  // Encoded records of the active segment not yet written to its file
+  // (options_.write_buffer_bytes). They are already in the in-memory state.
+  std::string pending_;
 };
 
 }  // namespace toydb::wal

@@ -33,6 +33,7 @@ Status WalImpl::TruncateAfter(uint64_t lsn) {
         "wal cannot truncate after lsn {}: it holds {}..{}", lsn, first_lsn() - 1, last_lsn()));
   }
   if (lsn == last_lsn()) return absl::OkStatus();
+  if (Status s = FlushPending(); !s.ok()) return s;
   const size_t k = SegmentIndexFor(lsn);
   StatusOr<uint64_t> end = EndOfRecord(&segments_[k], lsn);
   if (!end.ok()) return end.status();
@@ -92,6 +93,7 @@ Status WalImpl::Reset(uint64_t lsn, uint64_t term) {
   StatusOr<std::unique_ptr<WritableFile>> file = CreateSegmentFile(header);
   if (!file.ok()) return file.status();
   writer_ = std::move(*file);
+  pending_.clear();  // Records of the discarded log.
   std::deque<Segment> old = std::move(segments_);
   segments_.clear();
   segments_.push_back(Segment{.seq = header.seq,

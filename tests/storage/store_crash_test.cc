@@ -30,6 +30,7 @@ TEST_CASE("A torn last WAL record at every byte offset recovers exactly the writ
     MemEnv env;
     StoreOptions options = MemStoreOptions(&env);
     options.sync_policy = SyncPolicy::kNone;
+    options.wal_write_buffer_bytes = 0;  // The torn record must reach the file.
     auto store = OpenOrDie(options);
     for (int i = 0; i < kSynced; ++i) {
       WriteOptions w;
@@ -121,6 +122,7 @@ TEST_CASE("A damaged data record is DataLoss for its key only", "[store][crash]"
   auto store = OpenOrDie(options);
   REQUIRE(store->Put({}, "first", "aaaaaaaa").ok());
   REQUIRE(store->Put({}, "second", "bbbbbbbb").ok());
+  REQUIRE(store->Checkpoint().ok());  // Writes the data log's buffer out.
   std::string segment;
   auto names = env.GetChildren("/db");
   REQUIRE(names.ok());

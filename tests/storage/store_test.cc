@@ -159,7 +159,9 @@ TEST_CASE("Store snapshot is a consistent view at its LSN", "[store]") {
   auto store = OpenOrDie(MemStoreOptions(&env));
   for (int i = 0; i < 300; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i % 50), std::to_string(i)).ok());
   REQUIRE(store->Delete({}, "k0").ok());
-  auto snapshot = store->GetSnapshot();
+  auto snapshot_or = store->GetSnapshot();
+  REQUIRE(snapshot_or.ok());
+  auto& snapshot = *snapshot_or;
   CHECK(snapshot->lsn() == 301);
   // Later writes and a compaction that removes the snapshot's files.
   for (int i = 0; i < 300; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i % 50), "later").ok());

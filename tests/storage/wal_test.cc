@@ -756,8 +756,9 @@ void RandomStep(std::mt19937_64& rng, MemEnv& env, std::unique_ptr<Wal>& wal, Mo
     REQUIRE(wal->last_lsn() <= model.last_lsn());
     model.TruncateAfter(wal->last_lsn());
     model.synced = wal->last_lsn();
-  } else if (op < 97) {
+  } else if (op < 97 && options.write_buffer_bytes == 0) {
     // A failed append (I/O error or full disk) leaves the log unchanged.
+    // (A buffered Wal writes later, so this applies to write-through only.)
     // Appends into a recycled segment overwrite allocated bytes and need
     // no space, so on a full disk they may still succeed.
     const bool disk_full = rng() % 2 == 0;
@@ -799,6 +800,7 @@ TEST_CASE("Wal matches a model under random appends, truncations and crashes", "
     options.segment_bytes_max = 600 + rng() % 2000;
     options.retention_bytes = rng() % 3000;
     options.recycled_segments_max = static_cast<uint32_t>(rng() % 3);
+    options.write_buffer_bytes = rng() % 2 == 0 ? 0 : rng() % 1500;
     auto wal = OpenWal(&env, options);
     Model model;
     for (int step = 0; step < 400; ++step) {
@@ -806,6 +808,37 @@ TEST_CASE("Wal matches a model under random appends, truncations and crashes", "
       RandomStep(rng, env, wal, model, options);
     }
   }
+}
+
+TEST_CASE("Wal with a write buffer keeps appends in memory until full, read or synced",
+          "[wal]") {
+  MemEnv env;
+  WalOptions options = SmallOptions();
+  options.segment_bytes_max = 64 * 1024;
+  options.write_buffer_bytes = 4096;
+  auto wal = OpenWal(&env, options);
+  const std::string path = JoinPath(kDir, wal::SegmentFileName(1));
+  const uint64_t empty_size = *env.GetFileSize(path);
+  AppendRange(*wal, 1, 3, 1);
+  CHECK(*env.GetFileSize(path) == empty_size);  // Pending in memory.
+  CheckRange(ReadAll(*wal, 1), 1, 3, 1);         // A read writes them out first.
+  CHECK(*env.GetFileSize(path) > empty_size);
+  AppendRange(*wal, 4, 5, 1);
+  REQUIRE(wal->Sync().ok());
+  AppendRange(*wal, 6, 7, 1);  // Pending when the process dies.
+  const uint64_t before_crash = *env.GetFileSize(path);
+  env.CrashDropUnsynced();
+  wal.reset();
+  wal = OpenWal(&env, options);
+  CHECK(wal->last_lsn() == 5);
+  CheckRange(ReadAll(*wal, 1), 1, 5, 1);
+  // Filling the buffer writes it out without a read or a sync.
+  uint64_t lsn = 6;
+  while (*env.GetFileSize(path) <= before_crash) {
+    AppendRange(*wal, lsn, lsn, 1);
+    ++lsn;
+  }
+  CHECK(lsn - 6 > 10);
 }
 
 // Removes a test directory (files and one subdirectory level) even when an

@@ -1,0 +1,225 @@
+// Store benchmarks with 16-byte keys and 100-byte values over 1,000,000 keys:
+// sequential and random Put without a sync per write, random Get of cached
+// and uncached keys, a 90/10 read/write mix, compaction throughput beside the
+// disk's raw sequential write bandwidth, and Open time with and without hint
+// files plus the index's memory per key. Files go to $TOYDB_BENCH_DIR
+// (default ./bench-data). TOYDB_BENCH_KEYS overrides the key count.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "toydb/env.h"
+#include "toydb/store.h"
+
+namespace toydb {
+namespace {
+
+constexpr size_t kValueBytes = 100;
+
+std::string& BenchDir() {
+  static std::string dir;
+  return dir;
+}
+
+uint64_t KeyCount() {
+  const char* v = std::getenv("TOYDB_BENCH_KEYS");
+  return v != nullptr ? std::strtoull(v, nullptr, 10) : 1'000'000;
+}
+
+void Check(const Status& s, std::string_view what) {
+  if (s.ok()) return;
+  fmt::print(stderr, "store_bench: {}: {}\n", what, s.ToString());
+  std::abort();
+}
+
+// 16 bytes, zero-padded, so that keys sort and hash like real ids.
+std::string Key(uint64_t i) { return fmt::format("{:016}", i); }
+
+StoreOptions BenchOptions(const std::string& name) {
+  StoreOptions options;
+  options.dir = JoinPath(BenchDir(), name);
+  options.sync_policy = SyncPolicy::kNone;
+  options.cache_bytes_max = 512u << 20;
+  return options;
+}
+
+std::unique_ptr<Store> OpenFresh(const StoreOptions& options) {
+  std::filesystem::remove_all(options.dir);
+  auto store = Store::Open(options);
+  Check(store.status(), "Open");
+  return std::move(*store);
+}
+
+void Load(Store& store, uint64_t keys) {
+  const std::string value(kValueBytes, 'v');
+  for (uint64_t i = 0; i < keys; ++i) Check(store.Put({}, Key(i), value).status(), "Put");
+}
+
+void BM_SequentialPut(benchmark::State& state) {
+  auto store = OpenFresh(BenchOptions("seq-put"));
+  const std::string value(kValueBytes, 'v');
+  uint64_t i = 0;
+  for (auto _ : state) Check(store->Put({}, Key(i++ % KeyCount()), value).status(), "Put");
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+void BM_RandomPut(benchmark::State& state) {
+  auto store = OpenFresh(BenchOptions("random-put"));
+  const std::string value(kValueBytes, 'v');
+  std::mt19937_64 rng(1);
+  for (auto _ : state) Check(store->Put({}, Key(rng() % KeyCount()), value).status(), "Put");
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// Arg 1: every key cached (the cache holds them all and was warmed);
+// arg 0: a 1 MiB cache, so reads go to the data files (the OS page cache).
+void BM_RandomGet(benchmark::State& state) {
+  StoreOptions options = BenchOptions("random-get");
+  const bool cached = state.range(0) == 1;
+  if (!cached) options.cache_bytes_max = 1u << 20;
+  auto store = OpenFresh(options);
+  Load(*store, KeyCount());
+  if (cached) {
+    for (uint64_t i = 0; i < KeyCount(); ++i) Check(store->Get(Key(i)).status(), "warm");
+  }
+  std::mt19937_64 rng(2);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 4096; ++i) keys.push_back(Key(rng() % KeyCount()));
+  size_t next = 0;
+  for (auto _ : state) {
+    auto v = store->Get(keys[next++ & 4095]);
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["cache_hit_ratio"] =
+      static_cast<double>(store->GetStats().cache_hits) /
+      static_cast<double>(store->GetStats().cache_hits + store->GetStats().cache_misses);
+}
+
+void BM_Mixed90Get10Put(benchmark::State& state) {
+  auto store = OpenFresh(BenchOptions("mixed"));
+  Load(*store, KeyCount());
+  const std::string value(kValueBytes, 'w');
+  std::mt19937_64 rng(3);
+  for (auto _ : state) {
+    const uint64_t r = rng();
+    if (r % 10 == 0) {
+      Check(store->Put({}, Key((r >> 8) % KeyCount()), value).status(), "Put");
+    } else {
+      auto v = store->Get(Key((r >> 8) % KeyCount()));
+      benchmark::DoNotOptimize(v);
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// The disk's sequential write bandwidth: 1 MiB writes, one fdatasync at the end.
+void BM_RawSequentialWrite(benchmark::State& state) {
+  const std::string path = JoinPath(BenchDir(), "raw-sequential");
+  const std::string block(1u << 20, 's');
+  constexpr int kBlocks = 256;
+  for (auto _ : state) {
+    int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) std::abort();
+    for (int i = 0; i < kBlocks; ++i) {
+      if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) std::abort();
+    }
+    if (::fdatasync(fd) != 0) std::abort();
+    ::close(fd);
+  }
+  ::unlink(path.c_str());
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kBlocks * block.size());
+}
+
+// Compaction of a store where every key was written twice (half the data is
+// garbage). Bytes processed are the bytes of the segments compacted.
+void BM_Compaction(benchmark::State& state) {
+  uint64_t compacted = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    StoreOptions options = BenchOptions("compaction");
+    options.background_threads = false;
+    auto store = OpenFresh(options);
+    Load(*store, KeyCount() / 2);
+    Load(*store, KeyCount() / 2);
+    Check(store->Checkpoint(), "Checkpoint");
+    const StoreStats before = store->GetStats();
+    state.ResumeTiming();
+    Check(store->Compact(/*force=*/true), "Compact");
+    state.PauseTiming();
+    compacted += before.data_bytes - (store->GetStats().data_bytes - before.data_bytes);
+    store.reset();
+    std::filesystem::remove_all(options.dir);
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(compacted));
+}
+
+// Open of a store of KeyCount() keys; arg 1 with hint files, arg 0 without.
+void BM_Open(benchmark::State& state) {
+  const bool hints = state.range(0) == 1;
+  StoreOptions options = BenchOptions(hints ? "open-hints" : "open-scan");
+  options.background_threads = false;
+  {
+    auto store = OpenFresh(options);
+    Load(*store, KeyCount());
+    if (hints) Check(store->RunBackgroundWork(), "hints");
+    while (hints) {
+      const auto before = std::distance(std::filesystem::directory_iterator(options.dir), {});
+      Check(store->RunBackgroundWork(), "hints");
+      if (std::distance(std::filesystem::directory_iterator(options.dir), {}) == before) break;
+    }
+  }
+  if (!hints) {
+    for (const auto& entry : std::filesystem::directory_iterator(options.dir)) {
+      if (entry.path().extension() == ".hint") std::filesystem::remove(entry.path());
+    }
+  }
+  double bytes_per_key = 0;
+  for (auto _ : state) {
+    auto store = Store::Open(options);
+    Check(store.status(), "reopen");
+    state.PauseTiming();
+    const StoreStats stats = (*store)->GetStats();
+    bytes_per_key = static_cast<double>(stats.index_memory_bytes) / stats.keys - 16.0;
+    if (stats.keys != KeyCount()) std::abort();
+    store->reset();
+    state.ResumeTiming();
+  }
+  state.counters["index_bytes_per_key_beyond_key"] = bytes_per_key;
+  state.counters["keys"] = static_cast<double>(KeyCount());
+  std::filesystem::remove_all(options.dir);
+}
+
+BENCHMARK(BM_SequentialPut)->MinTime(2.0);
+BENCHMARK(BM_RandomPut)->MinTime(2.0);
+BENCHMARK(BM_RandomGet)->ArgName("cached")->Arg(1)->Arg(0)->MinTime(1.0);
+BENCHMARK(BM_Mixed90Get10Put)->MinTime(2.0);
+BENCHMARK(BM_RawSequentialWrite)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Compaction)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Open)->ArgName("hints")->Arg(1)->Arg(0)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace toydb
+
+int main(int argc, char** argv) {
+  const char* dir = std::getenv("TOYDB_BENCH_DIR");
+  toydb::BenchDir() = dir != nullptr ? dir : "./bench-data";
+  toydb::Check(toydb::Env::Default()->CreateDir(toydb::BenchDir()), "create bench dir");
+  benchmark::AddCustomContext("bench_dir", toydb::BenchDir());
+  benchmark::AddCustomContext("keys", std::to_string(toydb::KeyCount()));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  std::filesystem::remove_all(toydb::BenchDir());
+  return 0;
+}
