@@ -11,7 +11,7 @@ StatusOr<EventId> Scheduler::At(int64_t time_micros, Callback fn) {
     return absl::InvalidArgumentError(
         fmt::format("event at {}us is in the past (now {}us)", time_micros, Now()));
   }
-  if (queue_.size() >= kMaxPendingEvents) {
+  if (queue_.size() >= max_pending_events_) {
     return absl::ResourceExhaustedError(
         fmt::format("scheduler full: {} pending events", queue_.size()));
   }

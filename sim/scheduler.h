@@ -33,7 +33,9 @@ class Scheduler {
 
   using Callback = std::function<void()>;
 
-  Scheduler() = default;
+  // `max_pending_events` below the default is for tests of the limit.
+  explicit Scheduler(size_t max_pending_events = kMaxPendingEvents)
+      : max_pending_events_(max_pending_events) {}
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
@@ -57,6 +59,7 @@ class Scheduler {
   uint64_t executed() const { return executed_; }
 
  private:
+  const size_t max_pending_events_;
   std::atomic<int64_t> now_{0};
   uint64_t next_seq_ = 0;
   uint64_t executed_ = 0;
