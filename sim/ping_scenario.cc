@@ -67,12 +67,17 @@ void PingRun::ScheduleNemesis() {
 void PingRun::NemesisStep() {
   if (sim_.scheduler().Now() >= options_.faulty_phase_micros) return;
   const std::vector<NodeId> ids = sim_.node_ids();
-  switch (sim_.rng().Uniform(6)) {
+  // Draw into locals, one statement each: the evaluation order of function
+  // arguments differs between compilers, and with it the run.
+  const uint64_t action = sim_.rng().Uniform(6);
+  const NodeId a = Pick(ids);
+  const NodeId b = Pick(ids);
+  switch (action) {
     case 0: CrashOne(); break;
     case 1: RestartOne(); break;
-    case 2: sim_.network().Cut(Pick(ids), Pick(ids)); break;
-    case 3: sim_.network().CutOneWay(Pick(ids), Pick(ids)); break;
-    case 4: sim_.network().Isolate(Pick(ids)); break;
+    case 2: sim_.network().Cut(a, b); break;
+    case 3: sim_.network().CutOneWay(a, b); break;
+    case 4: sim_.network().Isolate(a); break;
     default: sim_.network().Heal(); break;
   }
   ScheduleNemesis();

@@ -21,7 +21,8 @@
 
 namespace toydb::sim {
 
-// Timers for a process. A timer set before a crash never fires after it.
+// Timers for a process, implemented by its SimNode. A timer set before a
+// crash never fires after it. Single-threaded, like the whole simulator.
 class Timers {
  public:
   virtual ~Timers() = default;

@@ -56,7 +56,7 @@ struct Encoder {
   }
   template <Record T>
   void Put(const T& record) {
-    std::apply([this](const auto&... f) { (Put(f), ...); }, Fields(record));
+    std::apply([&](const auto&... f) { (Put(f), ...); }, Fields(record));
   }
 };
 
@@ -120,7 +120,7 @@ struct BodyReader {
   }
   template <Record T>
   bool Get(T& record) {
-    return std::apply([this](auto&... f) { return (Get(f) && ...); },
+    return std::apply([&](auto&... f) { return (Get(f) && ...); },
                       Fields(record));
   }
 };

@@ -43,10 +43,10 @@ class MessageFiller {
   template <typename T>
     requires requires(T& t) { Fields(t); }
   void Fill(T& record) {
-    std::apply([this](auto&... f) { (Fill(f), ...); }, Fields(record));
+    std::apply([&](auto&... f) { (Fill(f), ...); }, Fields(record));
   }
   void Fill(ClientResponse& r) {
-    std::apply([this](auto&... f) { (Fill(f), ...); }, Fields(r));
+    std::apply([&](auto&... f) { (Fill(f), ...); }, Fields(r));
     r.code = static_cast<uint8_t>(r.code % 17);  // a valid absl::StatusCode
   }
 
