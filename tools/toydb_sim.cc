@@ -25,6 +25,7 @@ struct Flags {
   bool trace = false;
   bool verbose = false;
   toydb::sim::PingScenarioOptions scenario;
+  std::string scenario_flags;  // as given, for the replay command
 };
 
 void Usage() {
@@ -65,11 +66,13 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       if (!value(&flags->sweep) || flags->sweep > kMaxSweep) return false;
     } else if (arg == "--faulty-ms" || arg == "--healed-ms") {
       if (!value(&ms) || ms > 3'600'000) return false;
+      flags->scenario_flags += fmt::format(" {} {}", arg, ms);
       (arg == "--faulty-ms" ? flags->scenario.faulty_phase_micros
                             : flags->scenario.healed_phase_micros) =
           static_cast<int64_t>(ms) * 1000;
     } else if (arg == "--no-faults") {
       flags->scenario.faults = false;
+      flags->scenario_flags += " --no-faults";
     } else if (arg == "--trace") {
       flags->trace = true;
     } else if (arg == "--verbose") {
@@ -82,12 +85,12 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   return true;
 }
 
-void PrintFailure(const toydb::sim::ScenarioResult& r) {
+void PrintFailure(const toydb::sim::ScenarioResult& r, const std::string& scenario_flags) {
   fmt::print("FAILED seed={} hash={:#018x}\n  check: {}\n  plan: {}\n", r.seed,
              r.trace_hash, r.failure, r.plan.Describe());
   fmt::print("  trace tail ({} of {} events):\n", r.trace_tail.size(), r.trace_events);
   for (const std::string& line : r.trace_tail) fmt::print("    {}\n", line);
-  fmt::print("  replay: toydb-sim --seed {} --trace\n", r.seed);
+  fmt::print("  replay: toydb-sim --seed {}{} --trace\n", r.seed, scenario_flags);
 }
 
 void PrintRun(const toydb::sim::ScenarioResult& r, bool verbose) {
@@ -119,7 +122,7 @@ int main(int argc, char** argv) {
       PrintRun(result, flags.verbose);
     } else {
       ++failed;
-      PrintFailure(result);
+      PrintFailure(result, flags.scenario_flags);
     }
   }
   if (count > 1) fmt::print("{} of {} seeds failed\n", failed, count);
