@@ -9,9 +9,12 @@
 // hash. Stateless functions; thread-safe (each run owns its Simulator).
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "sim/rng.h"
 #include "sim/sim_network.h"
 
 namespace toydb::sim {
