@@ -4,15 +4,20 @@
 
 namespace toydb {
 
-std::string EncodeBatchPayload(const WriteBatch& batch) {
-  std::string out;
-  out.reserve(4 + batch.size() * 9 + batch.bytes());
-  PutFixed32(&out, static_cast<uint32_t>(batch.size()));
-  for (const WriteBatch::Op& op : batch.ops()) {
-    PutFixed8(&out, static_cast<uint8_t>(op.type));
-    PutBytes(&out, op.key);
-    PutBytes(&out, op.value);
+void EncodeBatchPayload(std::span<const BatchOp> ops, std::string* out) {
+  PutFixed32(out, static_cast<uint32_t>(ops.size()));
+  for (const BatchOp& op : ops) {
+    PutFixed8(out, static_cast<uint8_t>(op.type));
+    PutBytes(out, op.key);
+    PutBytes(out, op.value);
   }
+}
+
+std::string EncodeBatchPayload(const WriteBatch& batch) {
+  std::vector<BatchOp> ops;
+  for (const WriteBatch::Op& op : batch.ops()) ops.push_back(BatchOp{op.type, op.key, op.value});
+  std::string out;
+  EncodeBatchPayload(ops, &out);
   return out;
 }
 

@@ -8,6 +8,7 @@
 //   op      := type:u8 key:(len:u32 bytes) value:(len:u32 bytes)
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,14 +21,16 @@ namespace toydb {
 // WAL record types written by the Store.
 inline constexpr uint8_t kWalRecordWriteBatch = 1;
 
-std::string EncodeBatchPayload(const WriteBatch& batch);
-
-// A decoded operation; views point into the payload.
+// One operation of a batch; views point into the caller's batch or payload.
 struct BatchOp {
   WriteBatch::OpType type;
   std::string_view key;
   std::string_view value;
 };
+
+// Appends the payload of `ops` to `out`.
+void EncodeBatchPayload(std::span<const BatchOp> ops, std::string* out);
+std::string EncodeBatchPayload(const WriteBatch& batch);
 
 // DataLoss if the payload is malformed (its WAL record passed its checksum,
 // so this means a bug or a format mismatch, never a torn write).

@@ -92,17 +92,17 @@ std::optional<IndexEntry> KeyIndex::Find(std::string_view key) const {
 
 std::optional<IndexEntry> KeyIndex::Upsert(std::string_view key, const IndexEntry& entry) {
   assert(key.size() <= kMaxKeyBytes);
-  auto it = table_.find(key);
-  if (it != table_.end()) {
-    IndexEntry previous = ToEntry(*it);
-    SetEntry(*it, entry);
-    return previous;
-  }
-  auto [chunk, offset] = arena_->Add(key);
-  Slot slot{chunk, offset, static_cast<uint16_t>(key.size()), 0, 0, 0, 0, 0};
-  SetEntry(slot, entry);
-  table_.insert(slot);
-  return std::nullopt;
+  bool inserted = false;
+  // One probe for both cases: lazy_emplace builds the slot only if absent.
+  auto it = table_.lazy_emplace(key, [&](const Table::constructor& construct) {
+    auto [chunk, offset] = arena_->Add(key);
+    construct(Slot{chunk, offset, static_cast<uint16_t>(key.size()), 0, 0, 0, 0, 0});
+    inserted = true;
+  });
+  std::optional<IndexEntry> previous;
+  if (!inserted) previous = ToEntry(*it);
+  SetEntry(*it, entry);
+  return previous;
 }
 
 std::optional<IndexEntry> KeyIndex::Erase(std::string_view key) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "src/util/mutex.h"
 #include "src/storage/batch_codec.h"
 #include "src/storage/checkpoint.h"
@@ -53,7 +54,9 @@ class StoreImpl final : public Store {
  private:
   // A write waiting in the group-commit queue.
   struct Writer {
-    const WriteBatch* batch = nullptr;
+    // Views into the caller's keys and values, valid until Commit returns.
+    absl::InlinedVector<BatchOp, 1> ops;
+    uint64_t bytes = 0;  // Key and value bytes of ops.
     // For compare-and-set: the version the key must have.
     std::optional<uint64_t> expected_version;
     bool sync = false;
@@ -81,14 +84,13 @@ class StoreImpl final : public Store {
   Status ReplayWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Writing (store_write.cc)
-  Status ValidateBatch(const WriteBatch& batch) const;
+  Status ValidateWriter(const Writer& writer) const;
   StatusOr<uint64_t> Commit(Writer* writer);
-  std::vector<Writer*> TakeGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PrepareGroup(const std::vector<Writer*>& group, std::vector<WalRecord>* records)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool GroupNeedsSync(const std::vector<Writer*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TakeGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PrepareGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status CommitGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status ApplyRecord(const WalRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Status ApplyOps(uint64_t lsn, const std::vector<BatchOp>& ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status ApplyOps(uint64_t lsn, std::span<const BatchOp> ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status RollActiveSegment() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ChargeGarbage(const IndexEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetReadOnly(const Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -127,6 +129,13 @@ class StoreImpl final : public Store {
   int64_t last_wal_sync_micros_ ABSL_GUARDED_BY(wal_mu_) = 0;
 
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
+  // The group being committed and its WAL records. Only the leader (the
+  // writer at the front of writers_) touches them; they are members so their
+  // memory is reused from one group to the next.
+  std::vector<Writer*> group_;
+  std::vector<WalRecord> group_records_;
+  // Encoded data-log records of one apply (guarded by mu_), reused.
+  std::string apply_buffer_ ABSL_GUARDED_BY(mu_);
   KeyIndex index_ ABSL_GUARDED_BY(mu_);
   ValueCache cache_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, std::shared_ptr<DataSegment>> segments_ ABSL_GUARDED_BY(mu_);

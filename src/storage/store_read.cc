@@ -28,18 +28,18 @@ StatusOr<VersionedValue> StoreImpl::ReadValue(std::string_view key, bool want_ve
   {
     MutexLock lock(&mu_);
     if (!want_version) {
-      if (const std::string* cached = cache_.Lookup(key)) {
+      if (std::optional<std::string_view> cached = cache_.Lookup(key)) {
         stats_.cache_hits++;
-        return VersionedValue{*cached, 0};
+        return VersionedValue{std::string(*cached), 0};
       }
     }
     std::optional<IndexEntry> found = index_.Find(key);
     if (!found.has_value()) return absl::NotFoundError("key not found");
     entry = *found;
     if (want_version) {
-      if (const std::string* cached = cache_.Lookup(key)) {
+      if (std::optional<std::string_view> cached = cache_.Lookup(key)) {
         stats_.cache_hits++;
-        return VersionedValue{*cached, entry.lsn};
+        return VersionedValue{std::string(*cached), entry.lsn};
       }
     }
     stats_.cache_misses++;

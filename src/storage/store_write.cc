@@ -12,19 +12,21 @@ namespace {
 // A group stops growing at this many payload bytes, so one slow write does
 // not hold an unbounded number of followers.
 constexpr uint64_t kMaxGroupBytes = 4u << 20;
+// Reused buffers that grew past this (a huge batch) are given back.
+constexpr size_t kKeepBufferBytes = 1u << 20;
 }  // namespace
 
-Status StoreImpl::ValidateBatch(const WriteBatch& batch) const {
-  if (batch.empty()) return absl::InvalidArgumentError("write batch is empty");
-  if (batch.size() > options_.max_batch_ops) {
+Status StoreImpl::ValidateWriter(const Writer& writer) const {
+  if (writer.ops.empty()) return absl::InvalidArgumentError("write batch is empty");
+  if (writer.ops.size() > options_.max_batch_ops) {
     return absl::InvalidArgumentError(fmt::format("write batch has {} operations; the limit is {}",
-                                                  batch.size(), options_.max_batch_ops));
+                                                  writer.ops.size(), options_.max_batch_ops));
   }
-  if (batch.bytes() > options_.max_batch_bytes) {
+  if (writer.bytes > options_.max_batch_bytes) {
     return absl::InvalidArgumentError(fmt::format("write batch has {} bytes; the limit is {}",
-                                                  batch.bytes(), options_.max_batch_bytes));
+                                                  writer.bytes, options_.max_batch_bytes));
   }
-  for (const WriteBatch::Op& op : batch.ops()) {
+  for (const BatchOp& op : writer.ops) {
     if (op.key.empty()) return absl::InvalidArgumentError("key is empty");
     if (op.key.size() > options_.max_key_bytes) {
       return absl::InvalidArgumentError(fmt::format("key has {} bytes; the limit is {}",
@@ -40,111 +42,127 @@ Status StoreImpl::ValidateBatch(const WriteBatch& batch) const {
 
 StatusOr<uint64_t> StoreImpl::Put(const WriteOptions& options, std::string_view key,
                                   std::string_view value) {
-  WriteBatch batch;
-  batch.Put(key, value);
-  return Write(options, batch);
+  Writer writer;
+  writer.ops.push_back(BatchOp{WriteBatch::OpType::kPut, key, value});
+  writer.bytes = key.size() + value.size();
+  writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
+  return Commit(&writer);
 }
 
 StatusOr<uint64_t> StoreImpl::Delete(const WriteOptions& options, std::string_view key) {
-  WriteBatch batch;
-  batch.Delete(key);
-  return Write(options, batch);
+  Writer writer;
+  writer.ops.push_back(BatchOp{WriteBatch::OpType::kDelete, key, {}});
+  writer.bytes = key.size();
+  writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
+  return Commit(&writer);
 }
 
 StatusOr<uint64_t> StoreImpl::Write(const WriteOptions& options, const WriteBatch& batch) {
-  if (Status s = ValidateBatch(batch); !s.ok()) return s;
   Writer writer;
-  writer.batch = &batch;
+  writer.ops.reserve(batch.size());
+  for (const WriteBatch::Op& op : batch.ops()) {
+    writer.ops.push_back(BatchOp{op.type, op.key, op.value});
+  }
+  writer.bytes = batch.bytes();
   writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
   return Commit(&writer);
 }
 
 StatusOr<uint64_t> StoreImpl::CompareAndSet(const WriteOptions& options, std::string_view key,
                                             uint64_t expected_version, std::string_view value) {
-  WriteBatch batch;
-  batch.Put(key, value);
-  if (Status s = ValidateBatch(batch); !s.ok()) return s;
   Writer writer;
-  writer.batch = &batch;
+  writer.ops.push_back(BatchOp{WriteBatch::OpType::kPut, key, value});
+  writer.bytes = key.size() + value.size();
   writer.expected_version = expected_version;
   writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
   return Commit(&writer);
 }
 
 StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
+  if (Status s = ValidateWriter(*writer); !s.ok()) return s;
   MutexLock lock(&mu_);
   writers_.push_back(writer);
   while (!writer->done && writer != writers_.front()) writer->cv.Wait(&mu_);
-  if (writer->done) {
-    if (!writer->status.ok()) return writer->status;
-    return writer->lsn;
-  }
-
-  // This writer leads: it commits every writer queued behind it, up to a bound.
-  std::vector<Writer*> group = TakeGroup();
-  std::vector<WalRecord> records;
-  Status status = read_only_cause_;
-  if (status.ok()) PrepareGroup(group, &records);
-  if (status.ok() && !records.empty()) {
-    const bool sync = GroupNeedsSync(group);
-    mu_.Unlock();
-    {
-      MutexLock wal_lock(&wal_mu_);
-      status = wal_->Append(records);
-      if (status.ok() && sync) {
-        status = wal_->Sync();
-        last_wal_sync_micros_ = clock_->NowMicros();
-      }
+  if (!writer->done) {
+    // This writer leads: it commits every writer queued behind it, up to a bound.
+    TakeGroup();
+    Status status = CommitGroup();
+    for (Writer* member : group_) {
+      writers_.pop_front();
+      if (member->status.ok()) member->status = status;
+      member->done = true;
+      if (member != writer) member->cv.Signal();
     }
-    mu_.Lock();
-    if (status.ok()) {
-      stats_.write_groups++;
-      if (sync) stats_.wal_syncs++;
-      for (const WalRecord& record : records) {
-        status = ApplyRecord(record);
-        if (!status.ok()) break;
-      }
-    } else if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) {
-      // Nothing was appended: give the LSNs back, the store stays writable.
-      last_lsn_ -= records.size();
-    }
-    if (!status.ok() && !absl::IsResourceExhausted(status) && !absl::IsInvalidArgument(status)) {
-      SetReadOnly(status);
-      status = read_only_cause_;
-    }
+    if (!writers_.empty()) writers_.front()->cv.Signal();
   }
-
-  for (Writer* member : group) {
-    writers_.pop_front();
-    if (member->status.ok()) member->status = status;
-    member->done = true;
-    if (member != writer) member->cv.Signal();
-  }
-  if (!writers_.empty()) writers_.front()->cv.Signal();
   if (!writer->status.ok()) return writer->status;
   return writer->lsn;
 }
 
-std::vector<StoreImpl::Writer*> StoreImpl::TakeGroup() {
-  std::vector<Writer*> group;
+void StoreImpl::TakeGroup() {
+  group_.clear();
   uint64_t bytes = 0;
   for (Writer* w : writers_) {
-    if (!group.empty() && bytes + w->batch->bytes() > kMaxGroupBytes) break;
-    bytes += w->batch->bytes();
-    group.push_back(w);
+    if (!group_.empty() && bytes + w->bytes > kMaxGroupBytes) break;
+    bytes += w->bytes;
+    group_.push_back(w);
   }
-  return group;
 }
 
-void StoreImpl::PrepareGroup(const std::vector<Writer*>& group, std::vector<WalRecord>* records) {
+// Writes the group's records to the WAL (and syncs once if any writer asked
+// for it) without holding mu_, then applies them in LSN order.
+Status StoreImpl::CommitGroup() {
+  if (!read_only_cause_.ok()) return read_only_cause_;
+  PrepareGroup();
+  if (group_records_.empty()) return absl::OkStatus();
+  bool sync = false;
+  for (const Writer* w : group_) sync = sync || w->sync;
+  Status status;
+  mu_.Unlock();
+  {
+    MutexLock wal_lock(&wal_mu_);
+    status = wal_->Append(group_records_);
+    if (status.ok() && sync) {
+      status = wal_->Sync();
+      last_wal_sync_micros_ = clock_->NowMicros();
+    }
+  }
+  mu_.Lock();
+  if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) {
+    // Nothing was appended: give the LSNs back; the store stays writable.
+    last_lsn_ -= group_records_.size();
+    return status;
+  }
+  if (status.ok()) {
+    stats_.write_groups++;
+    if (sync) stats_.wal_syncs++;
+    for (Writer* w : group_) {
+      if (w->lsn == 0) continue;  // A compare-and-set that failed.
+      status = ApplyOps(w->lsn, w->ops);
+      if (!status.ok()) break;
+    }
+  }
+  for (WalRecord& record : group_records_) {
+    if (record.payload.capacity() > kKeepBufferBytes) std::string().swap(record.payload);
+  }
+  if (!status.ok()) {
+    SetReadOnly(status);
+    return read_only_cause_;
+  }
+  return absl::OkStatus();
+}
+
+void StoreImpl::PrepareGroup() {
   // Versions written earlier in this group, for compare-and-set checks later
-  // in the same group (0: deleted).
-  absl::flat_hash_map<std::string, uint64_t> group_versions;
-  for (Writer* w : group) {
+  // in the same group (0: deleted). Built only when the group has a CAS.
+  std::optional<absl::flat_hash_map<std::string_view, uint64_t>> group_versions;
+  size_t used = 0;
+  for (Writer* w : group_) {
     if (w->expected_version.has_value()) {
-      const std::string& key = w->batch->ops().front().key;
+      if (!group_versions.has_value()) group_versions.emplace();
+      const std::string_view key = w->ops.front().key;
       uint64_t current = 0;
-      if (auto it = group_versions.find(key); it != group_versions.end()) {
+      if (auto it = group_versions->find(key); it != group_versions->end()) {
         current = it->second;
       } else if (auto entry = index_.Find(key); entry.has_value()) {
         current = entry->lsn;
@@ -157,19 +175,21 @@ void StoreImpl::PrepareGroup(const std::vector<Writer*>& group, std::vector<WalR
       }
     }
     w->lsn = ++last_lsn_;
-    for (const WriteBatch::Op& op : w->batch->ops()) {
-      group_versions[op.key] = op.type == WriteBatch::OpType::kPut ? w->lsn : 0;
+    if (group_versions.has_value()) {
+      for (const BatchOp& op : w->ops) {
+        (*group_versions)[op.key] = op.type == WriteBatch::OpType::kPut ? w->lsn : 0;
+      }
     }
-    records->push_back(WalRecord{0, w->lsn, kWalRecordWriteBatch, EncodeBatchPayload(*w->batch)});
+    if (group_records_.size() <= used) group_records_.emplace_back();
+    WalRecord& record = group_records_[used++];
+    record.term = 0;
+    record.lsn = w->lsn;
+    record.type = kWalRecordWriteBatch;
+    record.payload.clear();
+    EncodeBatchPayload(w->ops, &record.payload);
     stats_.writes++;
   }
-}
-
-bool StoreImpl::GroupNeedsSync(const std::vector<Writer*>& group) {
-  for (const Writer* w : group) {
-    if (w->sync) return true;
-  }
-  return false;
+  group_records_.resize(used);
 }
 
 Status StoreImpl::ApplyRecord(const WalRecord& record) {
@@ -182,10 +202,9 @@ Status StoreImpl::ApplyRecord(const WalRecord& record) {
   return ApplyOps(record.lsn, *ops);
 }
 
-Status StoreImpl::ApplyOps(uint64_t lsn, const std::vector<BatchOp>& ops) {
+Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOp> ops) {
   // Later operations on a key win; write only the last one of each key.
-  std::vector<const BatchOp*> effective;
-  effective.reserve(ops.size());
+  absl::InlinedVector<const BatchOp*, 1> effective;
   if (ops.size() == 1) {
     effective.push_back(&ops.front());
   } else {
@@ -195,7 +214,8 @@ Status StoreImpl::ApplyOps(uint64_t lsn, const std::vector<BatchOp>& ops) {
       if (last[ops[i].key] == i) effective.push_back(&ops[i]);
     }
   }
-  std::string encoded;
+  std::string& encoded = apply_buffer_;
+  encoded.clear();
   for (const BatchOp* op : effective) {
     data_format::EncodeRecord(lsn, op->type == WriteBatch::OpType::kDelete, op->key, op->value,
                               &encoded);
@@ -216,12 +236,13 @@ Status StoreImpl::ApplyOps(uint64_t lsn, const std::vector<BatchOp>& ops) {
     if (previous.has_value()) ChargeGarbage(*previous);
     // A tombstone only shadows older records; compaction decides when it can go.
     if (tombstone) ChargeGarbage(entry);
-    cache_.Erase(op->key);
+    if (cache_.entries() > 0) cache_.Erase(op->key);
     offset += length;
   }
   active_->min_lsn = std::min(active_->min_lsn, lsn);
   active_->max_lsn = std::max(active_->max_lsn, lsn);
   applied_lsn_ = lsn;
+  if (encoded.capacity() > kKeepBufferBytes) std::string().swap(encoded);
   return absl::OkStatus();
 }
 

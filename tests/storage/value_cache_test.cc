@@ -14,9 +14,9 @@ TEST_CASE("ValueCache evicts the least recently used entries to stay within its 
   cache.Insert("a", std::string(10, 'a'));
   cache.Insert("b", std::string(10, 'b'));
   cache.Insert("c", std::string(10, 'c'));
-  REQUIRE(cache.Lookup("a") != nullptr);  // "b" is now the oldest.
+  REQUIRE(cache.Lookup("a").has_value());  // "b" is now the oldest.
   cache.Insert("d", std::string(10, 'd'));
-  CHECK(cache.Lookup("b") == nullptr);
+  CHECK_FALSE(cache.Lookup("b").has_value());
   CHECK(*cache.Lookup("a") == std::string(10, 'a'));
   CHECK(cache.entries() == 3);
   CHECK(cache.bytes() <= cache.capacity_bytes());
@@ -29,8 +29,20 @@ TEST_CASE("ValueCache bounds bytes, not entries: one large value evicts many sma
   CHECK(cache.entries() == 10);
   cache.Insert("big", std::string(5 * kOverhead, 'x'));
   CHECK(cache.entries() < 10);
-  CHECK(cache.Lookup("big") != nullptr);
+  CHECK(cache.Lookup("big").has_value());
   CHECK(cache.bytes() <= cache.capacity_bytes());
+}
+
+TEST_CASE("ValueCache evicts in exact least-recently-used order", "[value_cache]") {
+  ValueCache cache(5 * (kOverhead + 2));
+  for (char c : std::string("abcde")) cache.Insert(std::string(1, c), "v");
+  // Use order, oldest first: b d a e c.
+  for (char c : std::string("bdaec")) REQUIRE(cache.Lookup(std::string(1, c)).has_value());
+  cache.Insert("v", "v");  // Evicts b.
+  cache.Insert("w", "v");  // Evicts d.
+  CHECK(cache.entries() == 5);
+  for (char c : std::string("bd")) CHECK_FALSE(cache.Lookup(std::string(1, c)).has_value());
+  for (char c : std::string("aecvw")) CHECK(cache.Lookup(std::string(1, c)).has_value());
 }
 
 TEST_CASE("ValueCache replaces, erases, and refuses a value larger than itself", "[value_cache]") {
@@ -40,10 +52,10 @@ TEST_CASE("ValueCache replaces, erases, and refuses a value larger than itself",
   CHECK(*cache.Lookup("k") == "two");
   CHECK(cache.bytes() == kOverhead + 1 + 3);
   cache.Erase("k");
-  CHECK(cache.Lookup("k") == nullptr);
+  CHECK_FALSE(cache.Lookup("k").has_value());
   CHECK(cache.bytes() == 0);
   cache.Insert("huge", std::string(2000, 'x'));
-  CHECK(cache.Lookup("huge") == nullptr);
+  CHECK_FALSE(cache.Lookup("huge").has_value());
   CHECK(cache.bytes() == 0);
 }
 
