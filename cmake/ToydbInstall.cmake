@@ -18,5 +18,6 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/toydbConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/toydbConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/toydb)
 
+file(RELATIVE_PATH TOYDB_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/toydb.pc.in ${CMAKE_CURRENT_BINARY_DIR}/toydb.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/toydb.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -23,3 +23,19 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOYDB_SANI
 cmake --build build-tsan -j "$jobs"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan -j "$jobs" --output-on-failure -L threads
+
+echo "== host project: find_package(toydb), pkg-config, add_subdirectory(toydb)"
+prefix="$PWD/build/install-test"
+rm -rf "$prefix" build/consumer-package build/consumer-subdirectory
+cmake --install build --prefix "$prefix" >/dev/null
+cmake -S examples/consumer -B build/consumer-package -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build build/consumer-package
+./build/consumer-package/consumer build/consumer-package/data
+g++ -std=c++20 examples/consumer/main.cc -o build/consumer-pkgconfig \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs --static toydb)
+./build/consumer-pkgconfig build/consumer-pkgconfig-data
+cmake -S examples/consumer -B build/consumer-subdirectory -G Ninja \
+  -DTOYDB_CONSUMER_MODE=subdirectory -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/consumer-subdirectory -j "$jobs"
+./build/consumer-subdirectory/consumer build/consumer-subdirectory/data
+echo "consumers: 3 passed, 0 failed"
