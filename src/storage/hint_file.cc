@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <vector>
 
 #include "src/util/checksum.h"
 #include "src/util/coding.h"
@@ -34,22 +33,25 @@ Status ReadHintFile(Env* env, const std::string& path,
   const std::string_view body(bytes->data(), bytes->size() - 8);
   if (Checksum64(body) != DecodeFixed64(body.data() + body.size())) return damaged();
   const uint64_t count = DecodeFixed64(body.data() + body.size() - 8);
-  // Decode everything before visiting anything, so a damaged file has no effect.
-  std::vector<HintEntry> entries;
-  Decoder d(body.substr(0, body.size() - 8));
-  while (!d.done()) {
-    HintEntry e;
-    uint8_t flags = 0;
-    uint16_t key_len = 0;
-    if (!d.U64(&e.lsn) || !d.U32(&e.offset) || !d.U32(&e.length) || !d.U8(&flags) ||
-        !d.U16(&key_len) || !d.Raw(key_len, &e.key)) {
-      return damaged();
+  // Two passes: the first checks the structure, so that a damaged file has
+  // no effect at all; the second visits.
+  for (const bool visiting : {false, true}) {
+    Decoder d(body.substr(0, body.size() - 8));
+    uint64_t entries = 0;
+    while (!d.done()) {
+      HintEntry e;
+      uint8_t flags = 0;
+      uint16_t key_len = 0;
+      if (!d.U64(&e.lsn) || !d.U32(&e.offset) || !d.U32(&e.length) || !d.U8(&flags) ||
+          !d.U16(&key_len) || !d.Raw(key_len, &e.key)) {
+        return damaged();
+      }
+      e.tombstone = (flags & 1) != 0;
+      entries++;
+      if (visiting) visit(e);
     }
-    e.tombstone = (flags & 1) != 0;
-    entries.push_back(e);
+    if (entries != count) return damaged();
   }
-  if (entries.size() != count) return damaged();
-  for (const HintEntry& e : entries) visit(e);
   return absl::OkStatus();
 }
 

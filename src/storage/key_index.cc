@@ -105,6 +105,25 @@ std::optional<IndexEntry> KeyIndex::Upsert(std::string_view key, const IndexEntr
   return previous;
 }
 
+std::optional<IndexEntry> KeyIndex::UpsertIf(std::string_view key, const IndexEntry& entry,
+                                             absl::FunctionRef<bool(const IndexEntry&)> replace) {
+  assert(key.size() <= kMaxKeyBytes);
+  bool inserted = false;
+  auto it = table_.lazy_emplace(key, [&](const Table::constructor& construct) {
+    auto [chunk, offset] = arena_->Add(key);
+    construct(Slot{chunk, offset, static_cast<uint16_t>(key.size()), 0, 0, 0, 0, 0});
+    inserted = true;
+  });
+  if (inserted) {
+    SetEntry(*it, entry);
+    return std::nullopt;
+  }
+  const IndexEntry existing = ToEntry(*it);
+  if (!replace(existing)) return entry;
+  SetEntry(*it, entry);
+  return existing;
+}
+
 std::optional<IndexEntry> KeyIndex::Erase(std::string_view key) {
   auto it = table_.find(key);
   if (it == table_.end()) return std::nullopt;

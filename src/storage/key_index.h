@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 
 namespace toydb {
 
@@ -43,6 +44,11 @@ class KeyIndex {
   // Inserts or replaces the entry of `key`; returns the one it replaced.
   // REQUIRES: key.size() <= kMaxKeyBytes, entry.length <= kMaxRecordBytes.
   std::optional<IndexEntry> Upsert(std::string_view key, const IndexEntry& entry);
+  // Inserts `entry` if `key` is absent, or replaces the key's entry if
+  // `replace(existing)` says so, in one probe. Returns the entry that lost:
+  // the replaced one, or `entry` itself if it was not stored.
+  std::optional<IndexEntry> UpsertIf(std::string_view key, const IndexEntry& entry,
+                                     absl::FunctionRef<bool(const IndexEntry&)> replace);
   // Removes `key`; returns its entry if it had one.
   std::optional<IndexEntry> Erase(std::string_view key);
 

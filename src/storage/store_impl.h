@@ -11,7 +11,9 @@
 //                    mu_, while it writes and syncs, so readers and new
 //                    writers are not blocked by an fdatasync.
 
+#include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <optional>
@@ -60,11 +62,31 @@ class StoreImpl final : public Store {
     // For compare-and-set: the version the key must have.
     std::optional<uint64_t> expected_version;
     bool sync = false;
-    // Filled in by the leader that commits it.
+    // Filled in by the leader that commits it, before it sets `state`.
     Status status;
     uint64_t lsn = 0;
-    bool done = false;
-    CondVar cv;
+    // kWaiting until a leader sets kDone (committed: status and lsn are set)
+    // or kLead (this writer is now at the front and leads the next group).
+    // Followers wait on their own mutex, not mu_, so waking a group does not
+    // make every member fight for mu_ again. The leader notifies while holding
+    // `state_mu`, so the member cannot return (and free itself) before the
+    // leader is done with it.
+    static constexpr int kWaiting = 0, kDone = 1, kLead = 2;
+    std::mutex state_mu;
+    std::condition_variable state_cv;
+    int state = kWaiting;  // Guarded by state_mu.
+
+    // Returns kDone or kLead.
+    int WaitWhileWaiting() {
+      std::unique_lock<std::mutex> lock(state_mu);
+      state_cv.wait(lock, [this] { return state != kWaiting; });
+      return state;
+    }
+    void Wake(int new_state) {
+      std::lock_guard<std::mutex> lock(state_mu);
+      state = new_state;
+      state_cv.notify_one();
+    }
   };
   // A record that compaction copied, to be re-pointed at the swap.
   struct Move {
@@ -86,6 +108,7 @@ class StoreImpl final : public Store {
   // --- Writing (store_write.cc)
   Status ValidateWriter(const Writer& writer) const;
   StatusOr<uint64_t> Commit(Writer* writer);
+  static StatusOr<uint64_t> Result(const Writer& writer);
   void TakeGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PrepareGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status CommitGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -132,18 +132,14 @@ Status StoreImpl::LoadSegment(const CheckpointSegment& meta, bool active) {
 }
 
 void StoreImpl::LoadRecord(uint32_t segment, std::string_view key, const IndexEntry& entry) {
-  std::optional<IndexEntry> existing = index_.Find(key);
   // The newest write of a key wins, whatever segment it is in. Within one
   // LSN (a batch) the later record in the file wins.
-  const bool newer = !existing.has_value() || entry.lsn > existing->lsn ||
-                     (entry.lsn == existing->lsn && segment == existing->segment &&
-                      entry.offset > existing->offset);
-  if (!newer) {
-    ChargeGarbage(entry);
-    return;
-  }
-  if (existing.has_value()) ChargeGarbage(*existing);
-  index_.Upsert(key, entry);
+  std::optional<IndexEntry> loser = index_.UpsertIf(key, entry, [&](const IndexEntry& existing) {
+    return entry.lsn > existing.lsn ||
+           (entry.lsn == existing.lsn && segment == existing.segment &&
+            entry.offset > existing.offset);
+  });
+  if (loser.has_value()) ChargeGarbage(*loser);
 }
 
 Status StoreImpl::ReplayWal() {

@@ -80,23 +80,35 @@ StatusOr<uint64_t> StoreImpl::CompareAndSet(const WriteOptions& options, std::st
 
 StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
   if (Status s = ValidateWriter(*writer); !s.ok()) return s;
-  MutexLock lock(&mu_);
+  mu_.Lock();
   writers_.push_back(writer);
-  while (!writer->done && writer != writers_.front()) writer->cv.Wait(&mu_);
-  if (!writer->done) {
-    // This writer leads: it commits every writer queued behind it, up to a bound.
-    TakeGroup();
-    Status status = CommitGroup();
-    for (Writer* member : group_) {
-      writers_.pop_front();
-      if (member->status.ok()) member->status = status;
-      member->done = true;
-      if (member != writer) member->cv.Signal();
-    }
-    if (!writers_.empty()) writers_.front()->cv.Signal();
+  if (writer != writers_.front()) {
+    mu_.Unlock();
+    if (writer->WaitWhileWaiting() == Writer::kDone) return Result(*writer);
+    mu_.Lock();  // kLead: the previous leader handed over the queue.
   }
-  if (!writer->status.ok()) return writer->status;
-  return writer->lsn;
+  // This writer leads: it commits every writer queued behind it, up to a bound.
+  TakeGroup();
+  Status status = CommitGroup();
+  for (Writer* member : group_) {
+    writers_.pop_front();
+    if (member->status.ok()) member->status = status;
+  }
+  Writer* next_leader = writers_.empty() ? nullptr : writers_.front();
+  const std::vector<Writer*> members = group_;
+  mu_.Unlock();
+  // Once a member is told it is done it may return and free itself: touch
+  // nothing of it after Wake.
+  for (Writer* member : members) {
+    if (member != writer) member->Wake(Writer::kDone);
+  }
+  if (next_leader != nullptr) next_leader->Wake(Writer::kLead);
+  return Result(*writer);
+}
+
+StatusOr<uint64_t> StoreImpl::Result(const Writer& writer) {
+  if (!writer.status.ok()) return writer.status;
+  return writer.lsn;
 }
 
 void StoreImpl::TakeGroup() {

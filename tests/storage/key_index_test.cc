@@ -28,6 +28,19 @@ TEST_CASE("KeyIndex upserts, finds and erases", "[key_index]") {
   CHECK(index.size() == 0);
 }
 
+TEST_CASE("KeyIndex UpsertIf inserts when absent and replaces only when asked", "[key_index]") {
+  KeyIndex index;
+  auto newer = [](uint64_t lsn) {
+    return [lsn](const IndexEntry& existing) { return lsn > existing.lsn; };
+  };
+  CHECK_FALSE(index.UpsertIf("k", Entry(5), newer(5)).has_value());
+  CHECK(index.UpsertIf("k", Entry(3), newer(3)) == Entry(3));  // Older: refused.
+  CHECK(index.Find("k") == Entry(5));
+  CHECK(index.UpsertIf("k", Entry(9), newer(9)) == Entry(5));  // Newer: replaces.
+  CHECK(index.Find("k") == Entry(9));
+  CHECK(index.size() == 1);
+}
+
 TEST_CASE("KeyIndex keeps full 64-bit LSNs and maximal keys", "[key_index]") {
   KeyIndex index;
   IndexEntry big{UINT32_MAX, UINT32_MAX, KeyIndex::kMaxRecordBytes, true, UINT64_MAX - 1};
