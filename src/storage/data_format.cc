@@ -40,6 +40,7 @@ DecodeResult DecodeRecord(std::string_view input, Record* record, uint64_t* reco
   record->tombstone = (flags & kFlagTombstone) != 0;
   record->key = input.substr(kHeaderBytes, key_len);
   record->value = input.substr(kHeaderBytes + key_len, value_len);
+  record->raw = input.substr(0, total);
   *record_bytes = total;
   return DecodeResult::kOk;
 }

@@ -36,6 +36,7 @@ struct Record {
   bool tombstone = false;
   std::string_view key;
   std::string_view value;
+  std::string_view raw;  // The whole encoded record, checksum included.
 };
 
 // Appends one encoded record to `out`.

@@ -26,6 +26,7 @@
 #include "src/storage/batch_codec.h"
 #include "src/storage/checkpoint.h"
 #include "src/storage/data_segment.h"
+#include "src/storage/hint_file.h"
 #include "src/storage/key_index.h"
 #include "src/storage/value_cache.h"
 #include "src/storage/wal.h"
@@ -94,6 +95,46 @@ class StoreImpl final : public Store {
     IndexEntry from;
     IndexEntry to;
   };
+  // Records scanned by compaction, waiting for one liveness check under mu_.
+  struct CompactionBatch {
+    struct Record {
+      uint64_t offset;  // In the input segment.
+      uint32_t length;
+      uint64_t lsn;
+      bool tombstone;
+      size_t raw_at;  // In `bytes`.
+      uint32_t key_at;  // Within the raw record.
+      uint32_t key_len;
+    };
+    static constexpr size_t kMaxRecords = 256;
+    static constexpr size_t kMaxBytes = 1u << 20;
+    std::vector<Record> records;
+    std::string bytes;  // The raw records, back to back.
+
+    void Add(uint64_t offset, uint64_t length, const data_format::Record& r);
+    bool Full() const { return records.size() >= kMaxRecords || bytes.size() >= kMaxBytes; }
+    void Clear() {
+      records.clear();
+      bytes.clear();
+    }
+    std::string_view Raw(const Record& r) const {
+      return std::string_view(bytes).substr(r.raw_at, r.length);
+    }
+    std::string_view Key(const Record& r) const {
+      return std::string_view(bytes).substr(r.raw_at + r.key_at, r.key_len);
+    }
+  };
+  // The segments compaction writes, each sealed with its hint file.
+  struct CompactionOutput {
+    StoreImpl* store;
+    std::vector<std::shared_ptr<DataSegment>>* outputs;
+    std::vector<Move>* moves;
+    std::shared_ptr<DataSegment> segment;
+    HintFileBuilder hint;
+
+    Status Add(uint32_t input_id, const CompactionBatch& batch, const CompactionBatch::Record& r);
+    Status Finish();
+  };
 
   explicit StoreImpl(const StoreOptions& options);
 
@@ -128,6 +169,8 @@ class StoreImpl final : public Store {
                          uint64_t tombstone_floor_lsn,
                          std::vector<std::shared_ptr<DataSegment>>* outputs,
                          std::vector<Move>* moves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  Status CopyBatch(const DataSegment& input, uint64_t tombstone_floor_lsn, CompactionBatch* batch,
+                   CompactionOutput* output) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   void SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                        const std::vector<std::shared_ptr<DataSegment>>& outputs,
                        const std::vector<Move>& moves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -112,73 +112,94 @@ Status StoreImpl::CompactLocked(bool force) {
   return s;
 }
 
+// Copies the live records of `inputs` into new segments (with hint files).
+// Records are checked against the index in batches, under one acquisition of
+// mu_ per batch, so that writers rarely find the lock taken.
 Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                                   uint64_t tombstone_floor_lsn,
                                   std::vector<std::shared_ptr<DataSegment>>* outputs,
                                   std::vector<Move>* moves) {
-  std::shared_ptr<DataSegment> out;
-  HintFileBuilder hint;
-  auto finish_output = [&]() -> Status {
-    if (out == nullptr) return absl::OkStatus();
-    Status s = out->Seal();
-    if (s.ok()) s = hint.Finish(env_, JoinPath(options_.dir, HintFileName(out->id())));
-    hint = HintFileBuilder();
-    out = nullptr;
-    return s;
-  };
-  std::string encoded;
+  CompactionOutput output{this, outputs, moves};
+  CompactionBatch batch;
   for (const auto& input : inputs) {
     Status failure;
     Status scan = input->Scan([&](uint64_t offset, uint64_t length, const data_format::Record& r) {
       if (!failure.ok()) return;
-      bool live = false;
-      {
-        MutexLock lock(&mu_);
-        std::optional<IndexEntry> e = index_.Find(r.key);
-        if (r.tombstone) {
-          live = !e.has_value() && r.lsn > tombstone_floor_lsn;
-        } else {
-          live = e.has_value() && e->segment == input->id() && e->offset == offset;
-        }
-      }
-      if (!live) return;
-      if (out != nullptr && out->size() + length > options_.data_segment_bytes_max) {
-        failure = finish_output();
-      }
-      if (failure.ok() && out == nullptr) {
-        uint32_t id;
-        {
-          MutexLock lock(&mu_);
-          id = next_segment_id_++;
-        }
-        auto created = DataSegment::Create(env_, options_.dir, id);
-        if (!created.ok()) {
-          failure = created.status();
-          return;
-        }
-        out = *created;
-        outputs->push_back(out);
-      }
-      if (!failure.ok()) return;
-      encoded.clear();
-      data_format::EncodeRecord(r.lsn, r.tombstone, r.key, r.value, &encoded);
-      StatusOr<uint64_t> at = out->Append(encoded);
-      if (!at.ok()) {
-        failure = at.status();
-        return;
-      }
-      out->min_lsn = std::min(out->min_lsn, r.lsn);
-      out->max_lsn = std::max(out->max_lsn, r.lsn);
-      const auto len32 = static_cast<uint32_t>(length);
-      hint.Add(HintEntry{r.lsn, static_cast<uint32_t>(*at), len32, r.tombstone, r.key});
-      moves->push_back(Move{std::string(r.key),
-                            IndexEntry{input->id(), static_cast<uint32_t>(offset), len32, r.tombstone, r.lsn},
-                            IndexEntry{out->id(), static_cast<uint32_t>(*at), len32, r.tombstone, r.lsn}});
+      batch.Add(offset, length, r);
+      if (batch.Full()) failure = CopyBatch(*input, tombstone_floor_lsn, &batch, &output);
     });
+    if (scan.ok() && failure.ok()) failure = CopyBatch(*input, tombstone_floor_lsn, &batch, &output);
     if (!scan.ok()) return scan;
     if (!failure.ok()) return failure;
   }
-  return finish_output();
+  return output.Finish();
+}
+
+Status StoreImpl::CopyBatch(const DataSegment& input, uint64_t tombstone_floor_lsn,
+                            CompactionBatch* batch, CompactionOutput* output) {
+  std::vector<bool> live(batch->records.size());
+  {
+    MutexLock lock(&mu_);
+    for (size_t i = 0; i < batch->records.size(); ++i) {
+      const CompactionBatch::Record& r = batch->records[i];
+      std::optional<IndexEntry> e = index_.Find(batch->Key(r));
+      live[i] = r.tombstone ? !e.has_value() && r.lsn > tombstone_floor_lsn
+                            : e.has_value() && e->segment == input.id() && e->offset == r.offset;
+    }
+  }
+  Status s;
+  for (size_t i = 0; i < batch->records.size() && s.ok(); ++i) {
+    if (live[i]) s = output->Add(input.id(), *batch, batch->records[i]);
+  }
+  batch->Clear();
+  return s;
+}
+
+void StoreImpl::CompactionBatch::Add(uint64_t offset, uint64_t length,
+                                     const data_format::Record& r) {
+  const size_t raw_at = bytes.size();
+  bytes.append(r.raw);
+  records.push_back(Record{offset, static_cast<uint32_t>(length), r.lsn, r.tombstone, raw_at,
+                           static_cast<uint32_t>(r.key.data() - r.raw.data()),
+                           static_cast<uint32_t>(r.key.size())});
+}
+
+Status StoreImpl::CompactionOutput::Add(uint32_t input_id, const CompactionBatch& batch,
+                                        const CompactionBatch::Record& r) {
+  if (segment != nullptr && segment->size() + r.length > store->options_.data_segment_bytes_max) {
+    if (Status s = Finish(); !s.ok()) return s;
+  }
+  if (segment == nullptr) {
+    uint32_t id;
+    {
+      MutexLock lock(&store->mu_);
+      id = store->next_segment_id_++;
+    }
+    auto created = DataSegment::Create(store->env_, store->options_.dir, id);
+    if (!created.ok()) return created.status();
+    segment = *created;
+    outputs->push_back(segment);
+  }
+  // The record was verified by the scan; its bytes move unchanged.
+  StatusOr<uint64_t> at = segment->Append(batch.Raw(r));
+  if (!at.ok()) return at.status();
+  segment->min_lsn = std::min(segment->min_lsn, r.lsn);
+  segment->max_lsn = std::max(segment->max_lsn, r.lsn);
+  const std::string_view key = batch.Key(r);
+  hint.Add(HintEntry{r.lsn, static_cast<uint32_t>(*at), r.length, r.tombstone, key});
+  moves->push_back(Move{std::string(key),
+                        IndexEntry{input_id, static_cast<uint32_t>(r.offset), r.length, r.tombstone, r.lsn},
+                        IndexEntry{segment->id(), static_cast<uint32_t>(*at), r.length, r.tombstone, r.lsn}});
+  return absl::OkStatus();
+}
+
+Status StoreImpl::CompactionOutput::Finish() {
+  if (segment == nullptr) return absl::OkStatus();
+  Status s = segment->Seal();
+  if (s.ok()) s = hint.Finish(store->env_, JoinPath(store->options_.dir, HintFileName(segment->id())));
+  hint = HintFileBuilder();
+  segment = nullptr;
+  return s;
 }
 
 void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,

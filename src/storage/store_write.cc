@@ -97,12 +97,13 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
   Writer* next_leader = writers_.empty() ? nullptr : writers_.front();
   const std::vector<Writer*> members = group_;
   mu_.Unlock();
-  // Once a member is told it is done it may return and free itself: touch
-  // nothing of it after Wake.
+  // The next leader goes first, so that its WAL write and sync overlap the
+  // wake-ups of this group's members. Once a member is told it is done it may
+  // return and free itself: touch nothing of it after Wake.
+  if (next_leader != nullptr) next_leader->Wake(Writer::kLead);
   for (Writer* member : members) {
     if (member != writer) member->Wake(Writer::kDone);
   }
-  if (next_leader != nullptr) next_leader->Wake(Writer::kLead);
   return Result(*writer);
 }
 

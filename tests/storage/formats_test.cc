@@ -21,6 +21,7 @@ TEST_CASE("Data records round-trip and every flipped bit or cut is detected", "[
   CHECK(r.lsn == 42);
   CHECK(r.key == "key");
   CHECK(r.value == "value");
+  CHECK(r.raw == bytes);
   CHECK_FALSE(r.tombstone);
   for (size_t cut = 0; cut < bytes.size(); ++cut) {
     CHECK(data_format::DecodeRecord(std::string_view(bytes).substr(0, cut), &r, &n) !=
