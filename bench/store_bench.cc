@@ -4,17 +4,16 @@
 // disk's raw sequential write bandwidth, and Open time with and without hint
 // files plus the index's memory per key. Files go to $TOYDB_BENCH_DIR
 // (default ./bench-data). TOYDB_BENCH_KEYS overrides the key count.
+#include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
-#include <benchmark/benchmark.h>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "toydb/env.h"
 #include "toydb/store.h"
@@ -51,7 +50,9 @@ class KeySet {
     bytes_.reserve(KeyCount() * 16);
     for (uint64_t i = 0; i < KeyCount(); ++i) bytes_ += Key(i);
   }
-  std::string_view operator[](uint64_t i) const { return std::string_view(bytes_).substr(i * 16, 16); }
+  std::string_view operator[](uint64_t i) const {
+    return std::string_view(bytes_).substr(i * 16, 16);
+  }
   uint64_t size() const { return bytes_.size() / 16; }
 
  private:
@@ -156,7 +157,8 @@ void BM_RawSequentialWrite(benchmark::State& state) {
     int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0) std::abort();
     for (int i = 0; i < kBlocks; ++i) {
-      if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) std::abort();
+      if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()))
+        std::abort();
     }
     if (::fdatasync(fd) != 0) std::abort();
     ::close(fd);
@@ -248,7 +250,8 @@ BENCHMARK(BM_RandomGet)->ArgName("cached")->Arg(2)->Arg(1)->Arg(0)->MinTime(1.0)
 BENCHMARK(BM_Mixed90Get10Put)->MinTime(2.0);
 BENCHMARK(BM_RawSequentialWrite)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Compaction)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Open)->ArgName("hints")->Arg(1)->Arg(0)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Open)->ArgName("hints")->Arg(1)->Arg(0)->Iterations(3)->UseRealTime()->Unit(
+    benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace toydb

@@ -4,17 +4,16 @@
 // (overwritten in place). Files go to $TOYDB_BENCH_DIR (default
 // ./bench-data), which is created and cleaned. The raw POSIX calls are here
 // only to measure the floor: toydb code reaches files through Env.
+#include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
-#include <benchmark/benchmark.h>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "src/storage/wal.h"
 #include "toydb/env.h"
@@ -149,8 +148,7 @@ void BM_WalAppendNoSync(benchmark::State& state) {
 void BM_WalAppendSync(benchmark::State& state) {
   const bool recycle = state.range(0) != 0;
   constexpr uint64_t kSegmentBytes = 1 << 20;
-  BenchWal bench(recycle ? "wal-sync-recycled" : "wal-sync-fresh", kSegmentBytes,
-                 recycle ? 8 : 0);
+  BenchWal bench(recycle ? "wal-sync-recycled" : "wal-sync-fresh", kSegmentBytes, recycle ? 8 : 0);
   if (recycle) {
     // Fill and release eight segments so that every segment of the run is
     // a recycled file.

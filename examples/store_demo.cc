@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   {
     auto store = OpenStore(dir);
     for (int i = 0; i < 1000; ++i) {
-      Check(store->Put({}, "user:" + std::to_string(i), "name-" + std::to_string(i)).status(), "Put");
+      Check(store->Put({}, "user:" + std::to_string(i), "name-" + std::to_string(i)).status(),
+            "Put");
     }
     std::printf("  put user:0 .. user:999 (each fdatasync'ed before it returned)\n");
     toydb::WriteBatch batch;
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
     batch.Put("account:bob", "110");
     auto lsn = store->Write({}, batch);
     Check(lsn.status(), "Write");
-    std::printf("  atomic batch moved 10 from alice to bob at LSN %llu\n", (unsigned long long)*lsn);
+    std::printf("  atomic batch moved 10 from alice to bob at LSN %llu\n",
+                (unsigned long long)*lsn);
     auto cas = store->CompareAndSet({}, "account:alice", *lsn, "80");
     Check(cas.status(), "CompareAndSet");
     auto stale = store->CompareAndSet({}, "account:alice", *lsn, "70");
@@ -77,10 +79,11 @@ int main(int argc, char** argv) {
   auto& snapshot = *snapshot_or;
   int count = 0;
   Check(snapshot->ForEach([&](std::string_view, std::string_view, uint64_t) {
-          count++;
-          return toydb::Status();
-        }),
+    count++;
+    return toydb::Status();
+  }),
         "snapshot");
-  std::printf("  a snapshot at LSN %llu holds %d keys\n", (unsigned long long)snapshot->lsn(), count);
+  std::printf("  a snapshot at LSN %llu holds %d keys\n", (unsigned long long)snapshot->lsn(),
+              count);
   return 0;
 }

@@ -22,8 +22,8 @@ std::string EncodeCounter(uint64_t value) {
 
 }  // namespace
 
-PingNode::PingNode(const NodeContext& ctx, const PingNodeConfig& config,
-                   PingOracle* oracle, uint64_t counter)
+PingNode::PingNode(const NodeContext& ctx, const PingNodeConfig& config, PingOracle* oracle,
+                   uint64_t counter)
     : ctx_(ctx), config_(config), oracle_(oracle), counter_(counter) {}
 
 StatusOr<std::unique_ptr<SimProcess>> PingNode::Create(const NodeContext& ctx,

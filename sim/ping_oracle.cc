@@ -8,18 +8,24 @@ namespace toydb::sim {
 
 bool PingOracle::KeyOf(const Message& m, Key* key) {
   uint64_t id = 0;
-  if (auto* p = std::get_if<HealthProbe>(&m.body)) id = p->probe_id;
-  else if (auto* r = std::get_if<HealthProbeResponse>(&m.body)) id = r->probe_id;
-  else if (auto* c = std::get_if<ClientRequest>(&m.body)) id = c->sequence;
-  else if (auto* s = std::get_if<ClientResponse>(&m.body)) id = s->sequence;
-  else return false;
+  if (auto* p = std::get_if<HealthProbe>(&m.body))
+    id = p->probe_id;
+  else if (auto* r = std::get_if<HealthProbeResponse>(&m.body))
+    id = r->probe_id;
+  else if (auto* c = std::get_if<ClientRequest>(&m.body))
+    id = c->sequence;
+  else if (auto* s = std::get_if<ClientResponse>(&m.body))
+    id = s->sequence;
+  else
+    return false;
   *key = {m.from, m.to, static_cast<uint8_t>(TypeOf(m)), id};
   return true;
 }
 
 void PingOracle::OnSent(const Message& m) {
   Key key;
-  if (!KeyOf(m, &key)) return Fail(fmt::format("sent an unexpected {}", MessageTypeName(TypeOf(m))));
+  if (!KeyOf(m, &key))
+    return Fail(fmt::format("sent an unexpected {}", MessageTypeName(TypeOf(m))));
   if (sent_.size() >= kMaxTrackedMessages) return Fail("oracle: too many messages to track");
   auto [it, inserted] = sent_.emplace(key, m);
   // Re-sending the same reply (to a duplicated ping) is fine; reusing an id
@@ -56,8 +62,8 @@ void PingOracle::OnPersisted(NodeId node, uint64_t counter) {
 void PingOracle::OnRecovered(NodeId node, uint64_t counter) {
   const uint64_t persisted = persisted_[node];
   if (counter < persisted) {
-    Fail(fmt::format("node {} recovered counter {} but had persisted {}", node, counter,
-                     persisted));
+    Fail(
+        fmt::format("node {} recovered counter {} but had persisted {}", node, counter, persisted));
   }
 }
 

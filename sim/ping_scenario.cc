@@ -59,8 +59,8 @@ Status PingRun::AddNodes() {
 }
 
 void PingRun::ScheduleNemesis() {
-  const int64_t delay = sim_.rng().Range(plan_.min_nemesis_interval_micros,
-                                         plan_.max_nemesis_interval_micros);
+  const int64_t delay =
+      sim_.rng().Range(plan_.min_nemesis_interval_micros, plan_.max_nemesis_interval_micros);
   Check(sim_.scheduler().After(delay, [this] { NemesisStep(); }).status());
 }
 
@@ -73,12 +73,24 @@ void PingRun::NemesisStep() {
   const NodeId a = Pick(ids);
   const NodeId b = Pick(ids);
   switch (action) {
-    case 0: CrashOne(); break;
-    case 1: RestartOne(); break;
-    case 2: sim_.network().Cut(a, b); break;
-    case 3: sim_.network().CutOneWay(a, b); break;
-    case 4: sim_.network().Isolate(a); break;
-    default: sim_.network().Heal(); break;
+    case 0:
+      CrashOne();
+      break;
+    case 1:
+      RestartOne();
+      break;
+    case 2:
+      sim_.network().Cut(a, b);
+      break;
+    case 3:
+      sim_.network().CutOneWay(a, b);
+      break;
+    case 4:
+      sim_.network().Isolate(a);
+      break;
+    default:
+      sim_.network().Heal();
+      break;
   }
   ScheduleNemesis();
 }
@@ -86,9 +98,8 @@ void PingRun::NemesisStep() {
 void PingRun::CrashOne() {
   const std::vector<NodeId> up = sim_.up_node_ids();
   if (up.empty()) return;
-  const CrashMode mode = sim_.rng().Chance(plan_.torn_write_probability)
-                             ? CrashMode::kTornWrite
-                             : CrashMode::kDropUnsynced;
+  const CrashMode mode = sim_.rng().Chance(plan_.torn_write_probability) ? CrashMode::kTornWrite
+                                                                         : CrashMode::kDropUnsynced;
   sim_.node(Pick(up))->Crash(mode);
   ++crashes_;
 }
@@ -117,8 +128,8 @@ void PingRun::Heal() {
 }
 
 void PingRun::Note(Phase phase) {
-  sim_.trace().Record({sim_.scheduler().Now(), TraceKind::kNote,
-                       static_cast<uint64_t>(phase), 0, 0});
+  sim_.trace().Record(
+      {sim_.scheduler().Now(), TraceKind::kNote, static_cast<uint64_t>(phase), 0, 0});
 }
 
 ScenarioResult PingRun::Run(std::function<void(std::string_view)> sink) {
@@ -171,10 +182,9 @@ std::string FaultPlan::Describe() const {
   return fmt::format(
       "nodes={} latency=[{},{}]us drop={:.2f} dup={:.2f} reorder={:.2f} corrupt={:.2f} "
       "nemesis=[{},{}]us torn={:.2f}",
-      nodes, network.min_latency_micros, network.max_latency_micros,
-      network.drop_probability, network.duplicate_probability, network.reorder_probability,
-      network.corrupt_probability, min_nemesis_interval_micros, max_nemesis_interval_micros,
-      torn_write_probability);
+      nodes, network.min_latency_micros, network.max_latency_micros, network.drop_probability,
+      network.duplicate_probability, network.reorder_probability, network.corrupt_probability,
+      min_nemesis_interval_micros, max_nemesis_interval_micros, torn_write_probability);
 }
 
 ScenarioResult RunPingScenario(uint64_t seed, const PingScenarioOptions& options,

@@ -12,11 +12,11 @@ namespace toydb::sim {
 
 Status NetworkOptions::Validate() const {
   if (min_latency_micros < 0 || max_latency_micros < min_latency_micros) {
-    return absl::InvalidArgumentError(fmt::format(
-        "latency range [{}, {}]us is invalid", min_latency_micros, max_latency_micros));
+    return absl::InvalidArgumentError(
+        fmt::format("latency range [{}, {}]us is invalid", min_latency_micros, max_latency_micros));
   }
-  for (double p : {drop_probability, duplicate_probability, reorder_probability,
-                   corrupt_probability}) {
+  for (double p :
+       {drop_probability, duplicate_probability, reorder_probability, corrupt_probability}) {
     if (!(p >= 0.0 && p <= 1.0)) {
       return absl::InvalidArgumentError(fmt::format("probability {} not in [0, 1]", p));
     }
@@ -73,8 +73,7 @@ void SimNetwork::Heal() {
 }
 
 bool SimNetwork::LinkUp(NodeId from, NodeId to) const {
-  return !cut_.contains({from, to}) && !isolated_.contains(from) &&
-         !isolated_.contains(to);
+  return !cut_.contains({from, to}) && !isolated_.contains(from) && !isolated_.contains(to);
 }
 
 Status SimNetwork::Send(const Message& message) {
@@ -108,8 +107,8 @@ Status SimNetwork::Send(const Message& message) {
 }
 
 int64_t SimNetwork::DeliveryTime(const Link& link) {
-  int64_t t = scheduler_->Now() +
-              rng_.Range(options_.min_latency_micros, options_.max_latency_micros);
+  int64_t t =
+      scheduler_->Now() + rng_.Range(options_.min_latency_micros, options_.max_latency_micros);
   int64_t& last = last_delivery_[link];
   if (!rng_.Chance(options_.reorder_probability)) t = std::max(t, last);
   last = std::max(last, t);
@@ -152,9 +151,15 @@ void SimNetwork::Deliver(NodeId from, NodeId to, const std::string& frame) {
 
 void SimNetwork::Drop(NodeId from, NodeId to, DropReason reason) {
   switch (reason) {
-    case DropReason::kLoss: ++stats_.dropped_loss; break;
-    case DropReason::kPartition: ++stats_.dropped_partition; break;
-    case DropReason::kNodeDown: ++stats_.dropped_node_down; break;
+    case DropReason::kLoss:
+      ++stats_.dropped_loss;
+      break;
+    case DropReason::kPartition:
+      ++stats_.dropped_partition;
+      break;
+    case DropReason::kNodeDown:
+      ++stats_.dropped_node_down;
+      break;
   }
   Record(TraceKind::kDrop, from, to, static_cast<uint64_t>(reason));
 }

@@ -44,15 +44,15 @@ struct NetworkOptions {
 };
 
 struct NetworkStats {
-  uint64_t sent = 0;           // accepted by Send
-  uint64_t refused = 0;        // Send failed (encode or in-flight limit)
+  uint64_t sent = 0;     // accepted by Send
+  uint64_t refused = 0;  // Send failed (encode or in-flight limit)
   uint64_t delivered = 0;
   uint64_t dropped_loss = 0;
   uint64_t dropped_partition = 0;
   uint64_t dropped_node_down = 0;
   uint64_t duplicated = 0;
-  uint64_t corrupted = 0;      // damaged in flight
-  uint64_t rejected = 0;       // damaged frames the codec refused
+  uint64_t corrupted = 0;  // damaged in flight
+  uint64_t rejected = 0;   // damaged frames the codec refused
 };
 
 class SimNetwork final : public Transport {

@@ -6,8 +6,8 @@
 
 namespace toydb::sim {
 
-SimNode::SimNode(NodeId id, Scheduler* scheduler, Clock* clock, SimNetwork* network,
-                 Trace* trace, Rng rng, Factory factory)
+SimNode::SimNode(NodeId id, Scheduler* scheduler, Clock* clock, SimNetwork* network, Trace* trace,
+                 Rng rng, Factory factory)
     : id_(id),
       scheduler_(scheduler),
       clock_(clock),
@@ -42,9 +42,7 @@ void SimNode::Crash(CrashMode mode) {
   process_.reset();
   Record(TraceKind::kCrash, incarnation_);
   if (mode == CrashMode::kDropUnsynced) return disk_.CrashDropUnsynced();
-  disk_.Crash([this](const std::string&, uint64_t unsynced) {
-    return rng_.Uniform(unsynced + 1);
-  });
+  disk_.Crash([this](const std::string&, uint64_t unsynced) { return rng_.Uniform(unsynced + 1); });
 }
 
 void SimNode::OnMessage(const Message& message) {

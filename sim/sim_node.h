@@ -65,8 +65,8 @@ class SimNode final : public Transport::Handler, public Timers {
   using Factory = std::function<StatusOr<std::unique_ptr<SimProcess>>(const NodeContext&)>;
 
   // Does not own the pointers. The node starts down: call Start().
-  SimNode(NodeId id, Scheduler* scheduler, Clock* clock, SimNetwork* network,
-          Trace* trace, Rng rng, Factory factory);
+  SimNode(NodeId id, Scheduler* scheduler, Clock* clock, SimNetwork* network, Trace* trace, Rng rng,
+          Factory factory);
   ~SimNode() override;
   SimNode(const SimNode&) = delete;
   SimNode& operator=(const SimNode&) = delete;
@@ -99,8 +99,8 @@ class SimNode final : public Transport::Handler, public Timers {
   Clock* const clock_;
   SimNetwork* const network_;
   Trace* const trace_;
-  Rng rng_;           // the node's own stream; seeds each incarnation's
-  Rng process_rng_;   // the current incarnation's stream
+  Rng rng_;          // the node's own stream; seeds each incarnation's
+  Rng process_rng_;  // the current incarnation's stream
   Factory factory_;
   MemEnv disk_;
   std::unique_ptr<SimProcess> process_;

@@ -20,8 +20,8 @@ StatusOr<SimNode*> Simulator::AddNode(NodeId id, SimNode::Factory factory) {
   if (nodes_.size() >= kMaxNodes) {
     return absl::ResourceExhaustedError(fmt::format("at most {} nodes", kMaxNodes));
   }
-  auto node = std::make_unique<SimNode>(id, &scheduler_, &clock_, &network_, &trace_,
-                                        rng_.Fork(), std::move(factory));
+  auto node = std::make_unique<SimNode>(id, &scheduler_, &clock_, &network_, &trace_, rng_.Fork(),
+                                        std::move(factory));
   SimNode* raw = node.get();
   nodes_.emplace(id, std::move(node));
   Status s = raw->Start();

@@ -10,15 +10,24 @@ namespace {
 
 const char* KindName(TraceKind kind) {
   switch (kind) {
-    case TraceKind::kDeliver: return "deliver";
-    case TraceKind::kDrop: return "drop";
-    case TraceKind::kReject: return "reject";
-    case TraceKind::kUnreachable: return "unreachable";
-    case TraceKind::kTimer: return "timer";
-    case TraceKind::kCrash: return "crash";
-    case TraceKind::kRestart: return "restart";
-    case TraceKind::kFault: return "fault";
-    case TraceKind::kNote: return "note";
+    case TraceKind::kDeliver:
+      return "deliver";
+    case TraceKind::kDrop:
+      return "drop";
+    case TraceKind::kReject:
+      return "reject";
+    case TraceKind::kUnreachable:
+      return "unreachable";
+    case TraceKind::kTimer:
+      return "timer";
+    case TraceKind::kCrash:
+      return "crash";
+    case TraceKind::kRestart:
+      return "restart";
+    case TraceKind::kFault:
+      return "fault";
+    case TraceKind::kNote:
+      return "note";
   }
   return "unknown";
 }

@@ -86,8 +86,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
 }
 
 void PrintFailure(const toydb::sim::ScenarioResult& r, const std::string& scenario_flags) {
-  fmt::print("FAILED seed={} hash={:#018x}\n  check: {}\n  plan: {}\n", r.seed,
-             r.trace_hash, r.failure, r.plan.Describe());
+  fmt::print("FAILED seed={} hash={:#018x}\n  check: {}\n  plan: {}\n", r.seed, r.trace_hash,
+             r.failure, r.plan.Describe());
   fmt::print("  trace tail ({} of {} events):\n", r.trace_tail.size(), r.trace_events);
   for (const std::string& line : r.trace_tail) fmt::print("    {}\n", line);
   fmt::print("  replay: toydb-sim --seed {}{} --trace\n", r.seed, scenario_flags);
@@ -96,12 +96,12 @@ void PrintFailure(const toydb::sim::ScenarioResult& r, const std::string& scenar
 void PrintRun(const toydb::sim::ScenarioResult& r, bool verbose) {
   fmt::print("seed={} hash={:#018x} events={} ok\n", r.seed, r.trace_hash, r.trace_events);
   if (!verbose) return;
-  fmt::print("  plan: {}\n  sent={} delivered={} echoed={} crashes={} lost={} "
-             "partitioned={} node_down={} duplicated={} corrupted={} rejected={}\n",
-             r.plan.Describe(), r.network.sent, r.delivered, r.echoed, r.crashes,
-             r.network.dropped_loss, r.network.dropped_partition,
-             r.network.dropped_node_down, r.network.duplicated, r.network.corrupted,
-             r.network.rejected);
+  fmt::print(
+      "  plan: {}\n  sent={} delivered={} echoed={} crashes={} lost={} "
+      "partitioned={} node_down={} duplicated={} corrupted={} rejected={}\n",
+      r.plan.Describe(), r.network.sent, r.delivered, r.echoed, r.crashes, r.network.dropped_loss,
+      r.network.dropped_partition, r.network.dropped_node_down, r.network.duplicated,
+      r.network.corrupted, r.network.rejected);
 }
 
 }  // namespace

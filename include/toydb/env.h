@@ -43,8 +43,7 @@ class RandomAccessFile {
 
   // Reads up to `n` bytes at `offset` into `out` (replacing its contents).
   // Fewer bytes than asked means the file ended.
-  [[nodiscard]] virtual Status Read(uint64_t offset, size_t n,
-                                    std::string* out) const = 0;
+  [[nodiscard]] virtual Status Read(uint64_t offset, size_t n, std::string* out) const = 0;
 };
 
 // An advisory lock on a file, released when destroyed.
@@ -60,19 +59,16 @@ class Env {
   virtual ~Env() = default;
 
   // Creates `path`, or truncates it if it exists, for writing from offset 0.
-  virtual StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) = 0;
+  virtual StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
 
   // Opens `path` (created if missing) for writing at its current end.
-  virtual StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
-      const std::string& path) = 0;
+  virtual StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) = 0;
 
   // Opens an existing `path` for writing from offset 0 over its old bytes
   // without truncating it. Writes into already-allocated blocks need no
   // file-size metadata on sync, which makes recycled or preallocated log
   // segments cheaper to fdatasync than growing files.
-  virtual StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(
-      const std::string& path) = 0;
+  virtual StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path) = 0;
 
   virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) = 0;
@@ -80,8 +76,7 @@ class Env {
   virtual bool FileExists(const std::string& path) = 0;
   virtual StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
   // Names (not paths) of the entries of `dir`, sorted.
-  virtual StatusOr<std::vector<std::string>> GetChildren(
-      const std::string& dir) = 0;
+  virtual StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;
   // Atomically replaces `to` with `from`. Durable once the parent directory
   // is synced.
@@ -93,8 +88,7 @@ class Env {
   // Makes the creation, removal and renaming of entries in `dir` durable.
   virtual Status SyncDir(const std::string& dir) = 0;
   // Takes an exclusive lock so two stores never open the same directory.
-  virtual StatusOr<std::unique_ptr<FileLock>> LockFile(
-      const std::string& path) = 0;
+  virtual StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
 
   // Reads a whole file.
   StatusOr<std::string> ReadFileToString(const std::string& path);
@@ -113,46 +107,32 @@ class EnvWrapper : public Env {
   explicit EnvWrapper(Env* target) : target_(target) {}
   Env* target() const { return target_; }
 
-  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& p) override {
+  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
     return target_->NewWritableFile(p);
   }
-  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
-      const std::string& p) override {
+  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override {
     return target_->NewAppendableFile(p);
   }
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(
-      const std::string& p) override {
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p) override {
     return target_->ReuseWritableFile(p);
   }
-  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
-      const std::string& p) override {
+  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& p) override {
     return target_->NewRandomAccessFile(p);
   }
-  bool FileExists(const std::string& p) override {
-    return target_->FileExists(p);
-  }
-  StatusOr<uint64_t> GetFileSize(const std::string& p) override {
-    return target_->GetFileSize(p);
-  }
+  bool FileExists(const std::string& p) override { return target_->FileExists(p); }
+  StatusOr<uint64_t> GetFileSize(const std::string& p) override { return target_->GetFileSize(p); }
   StatusOr<std::vector<std::string>> GetChildren(const std::string& d) override {
     return target_->GetChildren(d);
   }
-  Status RemoveFile(const std::string& p) override {
-    return target_->RemoveFile(p);
-  }
+  Status RemoveFile(const std::string& p) override { return target_->RemoveFile(p); }
   Status RenameFile(const std::string& f, const std::string& t) override {
     return target_->RenameFile(f, t);
   }
   Status TruncateFile(const std::string& p, uint64_t size) override {
     return target_->TruncateFile(p, size);
   }
-  Status CreateDir(const std::string& d) override {
-    return target_->CreateDir(d);
-  }
-  Status RemoveDir(const std::string& d) override {
-    return target_->RemoveDir(d);
-  }
+  Status CreateDir(const std::string& d) override { return target_->CreateDir(d); }
+  Status RemoveDir(const std::string& d) override { return target_->RemoveDir(d); }
   Status SyncDir(const std::string& d) override { return target_->SyncDir(d); }
   StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
     return target_->LockFile(p);

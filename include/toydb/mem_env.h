@@ -25,14 +25,10 @@ class MemEnv : public Env {
   MemEnv& operator=(const MemEnv&) = delete;
 
   // --- Env ---
-  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) override;
-  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
-      const std::string& path) override;
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(
-      const std::string& path) override;
-  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
-      const std::string& path) override;
+  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
+  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override;
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path) override;
+  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
   bool FileExists(const std::string& path) override;
   StatusOr<uint64_t> GetFileSize(const std::string& path) override;
   StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) override;
@@ -48,8 +44,7 @@ class MemEnv : public Env {
 
   // Decides how many of a file's unsynced bytes survive a crash (0 drops them
   // all; a value between 0 and `unsynced_bytes` tears the last write).
-  using KeepUnsynced =
-      std::function<uint64_t(const std::string& path, uint64_t unsynced_bytes)>;
+  using KeepUnsynced = std::function<uint64_t(const std::string& path, uint64_t unsynced_bytes)>;
 
   // Every file reverts to its synced bytes (plus what `keep` allows), every
   // directory to its entries as of its last SyncDir, locks are released, and

@@ -61,7 +61,7 @@ struct AppendEntries {
   PartitionId partition = 0;
   Term term = 0;
   NodeId leader = 0;
-  Lsn prev_lsn = 0;   // the entry just before `entries`, for log matching
+  Lsn prev_lsn = 0;  // the entry just before `entries`, for log matching
   Term prev_term = 0;
   Lsn commit_lsn = 0;
   std::vector<LogEntry> entries;  // at most kMaxEntriesPerAppend
@@ -122,9 +122,9 @@ struct SnapshotChunk {
   PartitionId partition = 0;
   Term term = 0;
   NodeId leader = 0;
-  Lsn snapshot_lsn = 0;    // the snapshot covers entries up to this LSN
+  Lsn snapshot_lsn = 0;  // the snapshot covers entries up to this LSN
   Term snapshot_term = 0;
-  uint64_t offset = 0;     // of `data` within the snapshot
+  uint64_t offset = 0;  // of `data` within the snapshot
   std::string data;
   bool last = false;
   uint64_t snapshot_checksum = 0;  // of the whole snapshot; meaningful if last
@@ -247,10 +247,9 @@ struct HealthProbeResponse {
 
 // Alternatives in MessageType order: alternative i has tag i + 1.
 using MessageBody =
-    std::variant<AppendEntries, AppendEntriesResponse, VoteRequest,
-                 VoteResponse, Heartbeat, HeartbeatResponse, SnapshotChunk,
-                 SnapshotResponse, TransferLeadership, ClientRequest,
-                 ClientResponse, HealthProbe, HealthProbeResponse>;
+    std::variant<AppendEntries, AppendEntriesResponse, VoteRequest, VoteResponse, Heartbeat,
+                 HeartbeatResponse, SnapshotChunk, SnapshotResponse, TransferLeadership,
+                 ClientRequest, ClientResponse, HealthProbe, HealthProbeResponse>;
 
 inline constexpr size_t kMessageTypeCount = std::variant_size_v<MessageBody>;
 
@@ -262,9 +261,7 @@ struct Message {
   bool operator==(const Message&) const = default;
 };
 
-inline MessageType TypeOf(const Message& m) {
-  return static_cast<MessageType>(m.body.index() + 1);
-}
+inline MessageType TypeOf(const Message& m) { return static_cast<MessageType>(m.body.index() + 1); }
 
 // "AppendEntries", "VoteRequest", ...; "Unknown" for an invalid value.
 const char* MessageTypeName(MessageType type);

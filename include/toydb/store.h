@@ -35,8 +35,8 @@ struct StoreStats {
   uint64_t last_lsn = 0;        // Last LSN assigned.
   uint64_t checkpoint_lsn = 0;  // Applied LSN of the last checkpoint.
   uint64_t data_segments = 0;
-  uint64_t data_bytes = 0;      // Bytes in data segments.
-  uint64_t garbage_bytes = 0;   // Of which overwritten or deleted.
+  uint64_t data_bytes = 0;     // Bytes in data segments.
+  uint64_t garbage_bytes = 0;  // Of which overwritten or deleted.
   uint64_t index_memory_bytes = 0;
   uint64_t cache_bytes = 0;
   uint64_t cache_hits = 0;
@@ -44,9 +44,9 @@ struct StoreStats {
   uint64_t compactions = 0;
   uint64_t checkpoints = 0;
   uint64_t wal_syncs = 0;
-  uint64_t write_groups = 0;    // Group commits; writes / groups = group size.
+  uint64_t write_groups = 0;  // Group commits; writes / groups = group size.
   uint64_t writes = 0;
-  bool read_only = false;       // After a failed sync or write: see Store.
+  bool read_only = false;  // After a failed sync or write: see Store.
 };
 
 // A consistent, point-in-time view of the whole store, at an LSN. Keeps the
@@ -58,8 +58,8 @@ class Snapshot {
   virtual uint64_t lsn() const = 0;
   // Visits every live key once, in no particular order. Stops early, with
   // that status, when `visit` returns a non-OK status.
-  using Visitor = std::function<Status(std::string_view key, std::string_view value,
-                                       uint64_t version)>;
+  using Visitor =
+      std::function<Status(std::string_view key, std::string_view value, uint64_t version)>;
   [[nodiscard]] virtual Status ForEach(const Visitor& visit) = 0;
 };
 
@@ -87,8 +87,7 @@ class Store {
   // Stores `value` only if the key's version is `expected_version` (0: the key
   // must be absent). Aborted, with the current version in the message, if not.
   virtual StatusOr<uint64_t> CompareAndSet(const WriteOptions& options, std::string_view key,
-                                           uint64_t expected_version,
-                                           std::string_view value) = 0;
+                                           uint64_t expected_version, std::string_view value) = 0;
 
   // NotFound if the key is absent.
   virtual StatusOr<std::string> Get(std::string_view key) = 0;

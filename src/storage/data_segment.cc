@@ -61,8 +61,7 @@ StatusOr<std::shared_ptr<DataSegment>> DataSegment::Create(Env* env, const std::
   return segment;
 }
 
-StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(Env* env,
-                                                                 const std::string& dir,
+StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(Env* env, const std::string& dir,
                                                                  uint32_t id, uint64_t length,
                                                                  bool writable) {
   const std::string path = JoinPath(dir, DataSegmentFileName(id));
@@ -133,7 +132,8 @@ Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* sc
   if (!s.ok()) return s;
   uint64_t decoded_bytes = 0;
   if (scratch->size() != length ||
-      data_format::DecodeRecord(*scratch, record, &decoded_bytes) != data_format::DecodeResult::kOk ||
+      data_format::DecodeRecord(*scratch, record, &decoded_bytes) !=
+          data_format::DecodeResult::kOk ||
       decoded_bytes != length) {
     return absl::DataLossError(
         fmt::format("data segment {}: bad record at offset {} ({} bytes)", path_, offset, length));
@@ -155,12 +155,13 @@ Status DataSegment::Scan(const ScanVisitor& visit) const {
       data_format::Record record;
       uint64_t bytes = 0;
       auto result = data_format::DecodeRecord(pending, &record, &bytes);
-      if (result == data_format::DecodeResult::kTruncated && offset + consumed + pending.size() < size_) {
+      if (result == data_format::DecodeResult::kTruncated &&
+          offset + consumed + pending.size() < size_) {
         break;  // The record continues in the next chunk.
       }
       if (result != data_format::DecodeResult::kOk) {
-        return absl::DataLossError(fmt::format("data segment {}: damaged record at offset {}",
-                                               path_, offset + consumed));
+        return absl::DataLossError(
+            fmt::format("data segment {}: damaged record at offset {}", path_, offset + consumed));
       }
       visit(offset + consumed, bytes, record);
       consumed += bytes;
@@ -170,23 +171,23 @@ Status DataSegment::Scan(const ScanVisitor& visit) const {
       // One record larger than a chunk: read exactly its bytes.
       const uint64_t header_len = data_format::kHeaderBytes;
       if (buffer.size() < header_len) {
-        return absl::DataLossError(fmt::format("data segment {}: truncated record at offset {}",
-                                               path_, offset));
+        return absl::DataLossError(
+            fmt::format("data segment {}: truncated record at offset {}", path_, offset));
       }
-      const uint64_t total = data_format::RecordBytes(
-          DecodeFixed32(buffer.data() + data_format::kKeyLenOffset),
-          DecodeFixed32(buffer.data() + data_format::kValueLenOffset));
+      const uint64_t total =
+          data_format::RecordBytes(DecodeFixed32(buffer.data() + data_format::kKeyLenOffset),
+                                   DecodeFixed32(buffer.data() + data_format::kValueLenOffset));
       if (offset + total > size_) {
-        return absl::DataLossError(fmt::format("data segment {}: record at offset {} runs past the end",
-                                               path_, offset));
+        return absl::DataLossError(
+            fmt::format("data segment {}: record at offset {} runs past the end", path_, offset));
       }
       s = reader_->Read(offset, total, &buffer);
       if (!s.ok()) return s;
       data_format::Record record;
       uint64_t bytes = 0;
       if (data_format::DecodeRecord(buffer, &record, &bytes) != data_format::DecodeResult::kOk) {
-        return absl::DataLossError(fmt::format("data segment {}: damaged record at offset {}",
-                                               path_, offset));
+        return absl::DataLossError(
+            fmt::format("data segment {}: damaged record at offset {}", path_, offset));
       }
       visit(offset, bytes, record);
       consumed = bytes;

@@ -65,8 +65,8 @@ class DataSegment {
 
   // Visits every record in [0, size()) in file order. Any damage is DataLoss:
   // these bytes were synced before a checkpoint recorded them.
-  using ScanVisitor = std::function<void(uint64_t offset, uint64_t length,
-                                         const data_format::Record& record)>;
+  using ScanVisitor =
+      std::function<void(uint64_t offset, uint64_t length, const data_format::Record& record)>;
   [[nodiscard]] Status Scan(const ScanVisitor& visit) const;
 
   // Removes the file once no one holds this segment.

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-
 #include "src/util/checksum.h"
 #include "src/util/coding.h"
 

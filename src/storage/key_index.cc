@@ -60,8 +60,7 @@ bool KeyIndex::SlotEq::operator()(const Slot& a, std::string_view b) const {
 }
 
 KeyIndex::KeyIndex()
-    : arena_(std::make_unique<Arena>()),
-      table_(0, SlotHash{arena_.get()}, SlotEq{arena_.get()}) {}
+    : arena_(std::make_unique<Arena>()), table_(0, SlotHash{arena_.get()}, SlotEq{arena_.get()}) {}
 
 KeyIndex::~KeyIndex() = default;
 

@@ -1,14 +1,14 @@
 // MemEnv: files in memory, with durable and live views for crash simulation.
 #include "toydb/mem_env.h"
 
-#include "src/util/mutex.h"
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <limits>
 #include <set>
 
 #include "absl/strings/match.h"
-#include <fmt/format.h>
+#include "src/util/mutex.h"
 
 namespace toydb {
 
@@ -124,7 +124,8 @@ class MemFileLock final : public FileLock {
 Status MemWritableFile::Append(std::string_view data) {
   MutexLock lock(&state_->mu);
   if (Status s = state_->CheckHandle(generation_, path_); !s.ok()) return s;
-  if (state_->fail_writes) return absl::InternalError(fmt::format("write {}: injected I/O error", path_));
+  if (state_->fail_writes)
+    return absl::InternalError(fmt::format("write {}: injected I/O error", path_));
   const uint64_t end = position_ + data.size();
   const uint64_t growth = end > file_->live.size() ? end - file_->live.size() : 0;
   if (state_->capacity_bytes != std::numeric_limits<uint64_t>::max() &&
@@ -141,7 +142,8 @@ Status MemWritableFile::Append(std::string_view data) {
 Status MemWritableFile::Sync() {
   MutexLock lock(&state_->mu);
   if (Status s = state_->CheckHandle(generation_, path_); !s.ok()) return s;
-  if (state_->fail_syncs) return absl::InternalError(fmt::format("fdatasync {}: injected I/O error", path_));
+  if (state_->fail_syncs)
+    return absl::InternalError(fmt::format("fdatasync {}: injected I/O error", path_));
   file_->MarkSynced();
   state_->sync_count++;
   return absl::OkStatus();
@@ -299,7 +301,8 @@ Status MemEnv::RemoveDir(const std::string& dir) {
 Status MemEnv::SyncDir(const std::string& dir) {
   MutexLock lock(&state_->mu);
   if (!state_->dirs.contains(dir)) return NotFound("fsync dir", dir);
-  if (state_->fail_syncs) return absl::InternalError(fmt::format("fsync dir {}: injected I/O error", dir));
+  if (state_->fail_syncs)
+    return absl::InternalError(fmt::format("fsync dir {}: injected I/O error", dir));
   state_->sync_count++;
   auto in_dir = [&](const std::string& path) { return DirName(path) == dir; };
   std::erase_if(state_->durable_files, [&](const auto& entry) { return in_dir(entry.first); });
@@ -368,7 +371,8 @@ Status MemEnv::FlipBit(const std::string& path, uint64_t byte_offset, int bit) {
   if (it == state_->files.end()) return NotFound("flip bit in", path);
   FileState& file = *it->second;
   if (byte_offset >= file.live.size() || bit < 0 || bit > 7) {
-    return absl::InvalidArgumentError(fmt::format("flip bit: offset {} is outside {}", byte_offset, path));
+    return absl::InvalidArgumentError(
+        fmt::format("flip bit: offset {} is outside {}", byte_offset, path));
   }
   const char mask = static_cast<char>(1 << bit);
   file.live[byte_offset] ^= mask;

@@ -1,6 +1,7 @@
 // PosixEnv: the real file system through POSIX calls. Thread-safe.
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include <fmt/format.h>
 #include "toydb/env.h"
 
 namespace toydb {

@@ -13,16 +13,15 @@
 
 #include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/inlined_vector.h"
-#include "src/util/mutex.h"
 #include "src/storage/batch_codec.h"
 #include "src/storage/checkpoint.h"
 #include "src/storage/data_segment.h"
@@ -30,6 +29,7 @@
 #include "src/storage/key_index.h"
 #include "src/storage/value_cache.h"
 #include "src/storage/wal.h"
+#include "src/util/mutex.h"
 #include "toydb/clock.h"
 #include "toydb/store.h"
 
@@ -102,7 +102,7 @@ class StoreImpl final : public Store {
       uint32_t length;
       uint64_t lsn;
       bool tombstone;
-      size_t raw_at;  // In `bytes`.
+      size_t raw_at;    // In `bytes`.
       uint32_t key_at;  // Within the raw record.
       uint32_t key_len;
     };

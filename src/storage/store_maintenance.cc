@@ -128,7 +128,8 @@ Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>
       batch.Add(offset, length, r);
       if (batch.Full()) failure = CopyBatch(*input, tombstone_floor_lsn, &batch, &output);
     });
-    if (scan.ok() && failure.ok()) failure = CopyBatch(*input, tombstone_floor_lsn, &batch, &output);
+    if (scan.ok() && failure.ok())
+      failure = CopyBatch(*input, tombstone_floor_lsn, &batch, &output);
     if (!scan.ok()) return scan;
     if (!failure.ok()) return failure;
   }
@@ -187,16 +188,18 @@ Status StoreImpl::CompactionOutput::Add(uint32_t input_id, const CompactionBatch
   segment->max_lsn = std::max(segment->max_lsn, r.lsn);
   const std::string_view key = batch.Key(r);
   hint.Add(HintEntry{r.lsn, static_cast<uint32_t>(*at), r.length, r.tombstone, key});
-  moves->push_back(Move{std::string(key),
-                        IndexEntry{input_id, static_cast<uint32_t>(r.offset), r.length, r.tombstone, r.lsn},
-                        IndexEntry{segment->id(), static_cast<uint32_t>(*at), r.length, r.tombstone, r.lsn}});
+  moves->push_back(
+      Move{std::string(key),
+           IndexEntry{input_id, static_cast<uint32_t>(r.offset), r.length, r.tombstone, r.lsn},
+           IndexEntry{segment->id(), static_cast<uint32_t>(*at), r.length, r.tombstone, r.lsn}});
   return absl::OkStatus();
 }
 
 Status StoreImpl::CompactionOutput::Finish() {
   if (segment == nullptr) return absl::OkStatus();
   Status s = segment->Seal();
-  if (s.ok()) s = hint.Finish(store->env_, JoinPath(store->options_.dir, HintFileName(segment->id())));
+  if (s.ok())
+    s = hint.Finish(store->env_, JoinPath(store->options_.dir, HintFileName(segment->id())));
   hint = HintFileBuilder();
   segment = nullptr;
   return s;
@@ -270,7 +273,8 @@ Status StoreImpl::RunBackgroundWork() {
   {
     MutexLock l(&mu_);
     MutexLock wal_lock(&wal_mu_);
-    checkpoint_due = wal_->bytes_written() - wal_bytes_at_checkpoint_ >= options_.checkpoint_wal_bytes;
+    checkpoint_due =
+        wal_->bytes_written() - wal_bytes_at_checkpoint_ >= options_.checkpoint_wal_bytes;
   }
   if (checkpoint_due) {
     if (Status s = CheckpointLocked(); !s.ok()) return s;
@@ -279,10 +283,9 @@ Status StoreImpl::RunBackgroundWork() {
 }
 
 void StoreImpl::BackgroundLoop() {
-  const int64_t poll_ms =
-      options_.sync_policy == SyncPolicy::kInterval
-          ? std::min<int64_t>(kBackgroundPollMs, options_.sync_interval_ms)
-          : kBackgroundPollMs;
+  const int64_t poll_ms = options_.sync_policy == SyncPolicy::kInterval
+                              ? std::min<int64_t>(kBackgroundPollMs, options_.sync_interval_ms)
+                              : kBackgroundPollMs;
   MutexLock lock(&background_mu_);
   while (!stopping_) {
     background_cv_.WaitFor(&background_mu_, std::chrono::milliseconds(poll_ms));

@@ -135,9 +135,8 @@ void StoreImpl::LoadRecord(uint32_t segment, std::string_view key, const IndexEn
   // The newest write of a key wins, whatever segment it is in. Within one
   // LSN (a batch) the later record in the file wins.
   std::optional<IndexEntry> loser = index_.UpsertIf(key, entry, [&](const IndexEntry& existing) {
-    return entry.lsn > existing.lsn ||
-           (entry.lsn == existing.lsn && segment == existing.segment &&
-            entry.offset > existing.offset);
+    return entry.lsn > existing.lsn || (entry.lsn == existing.lsn && segment == existing.segment &&
+                                        entry.offset > existing.offset);
   });
   if (loser.has_value()) ChargeGarbage(*loser);
 }
@@ -156,9 +155,9 @@ Status StoreImpl::ReplayWal() {
   wal_ = std::move(*wal);
   last_wal_sync_micros_ = clock_->NowMicros();
   if (wal_->last_lsn() < applied_lsn_ || wal_->first_lsn() > applied_lsn_ + 1) {
-    return absl::DataLossError(fmt::format(
-        "the WAL holds LSNs {} to {} but the checkpoint needs every LSN after {}",
-        wal_->first_lsn(), wal_->last_lsn(), applied_lsn_));
+    return absl::DataLossError(
+        fmt::format("the WAL holds LSNs {} to {} but the checkpoint needs every LSN after {}",
+                    wal_->first_lsn(), wal_->last_lsn(), applied_lsn_));
   }
   constexpr uint64_t kReplayChunkBytes = 8u << 20;
   std::vector<WalRecord> records;
@@ -168,8 +167,8 @@ Status StoreImpl::ReplayWal() {
     if (records.empty()) break;
     for (const WalRecord& record : records) {
       if (record.lsn != applied_lsn_ + 1) {
-        return absl::DataLossError(fmt::format("WAL replay expected LSN {} and read {}",
-                                               applied_lsn_ + 1, record.lsn));
+        return absl::DataLossError(
+            fmt::format("WAL replay expected LSN {} and read {}", applied_lsn_ + 1, record.lsn));
       }
       if (Status s = ApplyRecord(record); !s.ok()) return s;
     }

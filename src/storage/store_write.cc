@@ -29,8 +29,8 @@ Status StoreImpl::ValidateWriter(const Writer& writer) const {
   for (const BatchOp& op : writer.ops) {
     if (op.key.empty()) return absl::InvalidArgumentError("key is empty");
     if (op.key.size() > options_.max_key_bytes) {
-      return absl::InvalidArgumentError(fmt::format("key has {} bytes; the limit is {}",
-                                                    op.key.size(), options_.max_key_bytes));
+      return absl::InvalidArgumentError(
+          fmt::format("key has {} bytes; the limit is {}", op.key.size(), options_.max_key_bytes));
     }
     if (op.value.size() > options_.max_value_bytes) {
       return absl::InvalidArgumentError(fmt::format("value has {} bytes; the limit is {}",
@@ -95,7 +95,10 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
     if (member->status.ok()) member->status = status;
   }
   Writer* next_leader = writers_.empty() ? nullptr : writers_.front();
-  const std::vector<Writer*> members = group_;
+  // group_ belongs to whoever leads next, possibly before the wake-ups below
+  // are done, so they work on a copy (none needed for a group of one).
+  std::vector<Writer*> members;
+  if (group_.size() > 1) members = group_;
   mu_.Unlock();
   // The next leader goes first, so that its WAL write and sync overlap the
   // wake-ups of this group's members. Once a member is told it is done it may
@@ -181,9 +184,9 @@ void StoreImpl::PrepareGroup() {
         current = entry->lsn;
       }
       if (current != *w->expected_version) {
-        w->status = absl::AbortedError(fmt::format(
-            "compare-and-set failed: expected version {}, current version {}",
-            *w->expected_version, current));
+        w->status = absl::AbortedError(
+            fmt::format("compare-and-set failed: expected version {}, current version {}",
+                        *w->expected_version, current));
         continue;
       }
     }
@@ -242,7 +245,8 @@ Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOp> ops) {
   uint64_t offset = *start;
   for (const BatchOp* op : effective) {
     const bool tombstone = op->type == WriteBatch::OpType::kDelete;
-    const auto length = static_cast<uint32_t>(data_format::RecordBytes(op->key.size(), op->value.size()));
+    const auto length =
+        static_cast<uint32_t>(data_format::RecordBytes(op->key.size(), op->value.size()));
     IndexEntry entry{active_->id(), static_cast<uint32_t>(offset), length, tombstone, lsn};
     std::optional<IndexEntry> previous =
         tombstone ? index_.Erase(op->key) : index_.Upsert(op->key, entry);
@@ -267,7 +271,8 @@ void StoreImpl::ChargeGarbage(const IndexEntry& entry) {
 Status StoreImpl::RollActiveSegment() {
   if (Status s = active_->Seal(); !s.ok()) return s;
   segments_without_hint_.push_back(active_->id());
-  StatusOr<std::shared_ptr<DataSegment>> next = DataSegment::Create(env_, options_.dir, next_segment_id_);
+  StatusOr<std::shared_ptr<DataSegment>> next =
+      DataSegment::Create(env_, options_.dir, next_segment_id_);
   if (!next.ok()) return next.status();
   next_segment_id_++;
   active_ = *next;
@@ -277,8 +282,9 @@ Status StoreImpl::RollActiveSegment() {
 
 void StoreImpl::SetReadOnly(const Status& cause) {
   if (!read_only_cause_.ok()) return;
-  read_only_cause_ = absl::FailedPreconditionError(fmt::format(
-      "store is read-only after a failed write or sync (durability unknown): {}", cause.ToString()));
+  read_only_cause_ = absl::FailedPreconditionError(
+      fmt::format("store is read-only after a failed write or sync (durability unknown): {}",
+                  cause.ToString()));
   stats_.read_only = true;
 }
 

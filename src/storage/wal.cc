@@ -2,10 +2,10 @@
 // and resetting the segmented log. Recovery is in wal_recovery.cc.
 #include "src/storage/wal.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cassert>
-
-#include <fmt/format.h>
 
 #include "src/storage/wal_impl.h"
 
@@ -22,9 +22,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::Open(Env* env, const WalOptions& options,
 namespace wal {
 namespace {
 
-uint64_t RecordBytes(const WalRecord& record) {
-  return kRecordHeaderBytes + record.payload.size();
-}
+uint64_t RecordBytes(const WalRecord& record) { return kRecordHeaderBytes + record.payload.size(); }
 
 // The batch buffer is kept between appends, but not after a huge batch.
 constexpr size_t kBatchBufferKeepBytes = 4 << 20;
@@ -52,8 +50,8 @@ std::string WalImpl::RecyclePath(uint64_t seq) const {
 
 Status WalImpl::CheckWritable() const {
   if (failed_.ok()) return absl::OkStatus();
-  return absl::FailedPreconditionError(fmt::format(
-      "wal {} is read-only after an I/O failure: {}", options_.dir, failed_.ToString()));
+  return absl::FailedPreconditionError(fmt::format("wal {} is read-only after an I/O failure: {}",
+                                                   options_.dir, failed_.ToString()));
 }
 
 Status WalImpl::Fail(Status s) {
@@ -176,8 +174,8 @@ Status WalImpl::Sync() {
 Status WalImpl::Roll() {
   if (Status s = Seal(); !s.ok()) return s;
   const Segment& old = segments_.back();
-  SegmentHeader header{.flags = 0, .seq = next_seq_, .base_lsn = old.last_lsn,
-                       .base_term = old.last_term};
+  SegmentHeader header{
+      .flags = 0, .seq = next_seq_, .base_lsn = old.last_lsn, .base_term = old.last_term};
   StatusOr<std::unique_ptr<WritableFile>> file = CreateSegmentFile(header);
   if (!file.ok()) {
     // The sealed segment stays the active one; nothing was lost.
@@ -243,8 +241,7 @@ StatusOr<std::unique_ptr<WritableFile>> WalImpl::CreateSegmentFile(const Segment
 
 Status WalImpl::OpenWriterAtEnd() {
   const Segment& active = segments_.back();
-  StatusOr<std::unique_ptr<WritableFile>> file =
-      env_->NewAppendableFile(SegmentPath(active.seq));
+  StatusOr<std::unique_ptr<WritableFile>> file = env_->NewAppendableFile(SegmentPath(active.seq));
   if (!file.ok()) return file.status();
   if ((*file)->Position() != active.end) {
     return absl::InternalError(fmt::format("{}: size {} but the log ends at {}",
@@ -296,8 +293,8 @@ Status WalImpl::OpenReader(Segment* segment) {
 Status WalImpl::Read(uint64_t from_lsn, uint64_t max_bytes, std::vector<WalRecord>* out) {
   out->clear();
   if (from_lsn < first_lsn()) {
-    return absl::NotFoundError(fmt::format(
-        "wal lsn {} was released; the log starts at {}", from_lsn, first_lsn()));
+    return absl::NotFoundError(
+        fmt::format("wal lsn {} was released; the log starts at {}", from_lsn, first_lsn()));
   }
   if (from_lsn > last_lsn()) return absl::OkStatus();
   if (Status s = FlushPending(); !s.ok()) return s;
@@ -305,8 +302,8 @@ Status WalImpl::Read(uint64_t from_lsn, uint64_t max_bytes, std::vector<WalRecor
   for (size_t i = SegmentIndexFor(from_lsn); i < segments_.size(); ++i) {
     Segment* segment = &segments_[i];
     if (segment->empty()) continue;
-    StatusOr<bool> full = ReadFrom(segment, std::max(from_lsn, segment->base_lsn + 1),
-                                   max_bytes, out, &payload_bytes);
+    StatusOr<bool> full = ReadFrom(segment, std::max(from_lsn, segment->base_lsn + 1), max_bytes,
+                                   out, &payload_bytes);
     if (!full.ok()) return full.status();
     if (*full) break;
   }
@@ -328,8 +325,8 @@ StatusOr<bool> WalImpl::ReadFrom(Segment* segment, uint64_t from_lsn, uint64_t m
       return s;
     }
     if (defect != RecordDefect::kNone) {
-      return absl::DataLossError(fmt::format("{}: offset {}: {}", SegmentPath(segment->seq),
-                                             offset, RecordDefectName(defect)));
+      return absl::DataLossError(fmt::format("{}: offset {}: {}", SegmentPath(segment->seq), offset,
+                                             RecordDefectName(defect)));
     }
     if (lsn < from_lsn) continue;
     if (!out->empty() && *payload_bytes + record.payload.size() > max_bytes) return true;
@@ -341,8 +338,8 @@ StatusOr<bool> WalImpl::ReadFrom(Segment* segment, uint64_t from_lsn, uint64_t m
 
 StatusOr<uint64_t> WalImpl::TermAt(uint64_t lsn) {
   if (lsn + 1 < first_lsn() || lsn > last_lsn()) {
-    return absl::NotFoundError(fmt::format("wal holds no term for lsn {}: it holds {}..{}",
-                                           lsn, first_lsn() - 1, last_lsn()));
+    return absl::NotFoundError(fmt::format("wal holds no term for lsn {}: it holds {}..{}", lsn,
+                                           first_lsn() - 1, last_lsn()));
   }
   auto it = std::upper_bound(terms_.begin(), terms_.end(), lsn,
                              [](uint64_t l, const TermRun& r) { return l < r.lsn; });
@@ -366,8 +363,8 @@ StatusOr<uint64_t> WalImpl::EndOfRecord(Segment* segment, uint64_t lsn) {
       return s;
     }
     if (defect != RecordDefect::kNone) {
-      return absl::DataLossError(fmt::format("{}: offset {}: {}", SegmentPath(segment->seq),
-                                             offset, RecordDefectName(defect)));
+      return absl::DataLossError(fmt::format("{}: offset {}: {}", SegmentPath(segment->seq), offset,
+                                             RecordDefectName(defect)));
     }
   }
   return offset;

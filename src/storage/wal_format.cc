@@ -1,10 +1,10 @@
 // Encoding and decoding of WAL segment headers and records (wal_format.h).
 #include "src/storage/wal_format.h"
 
+#include <fmt/format.h>
+
 #include <cassert>
 #include <charconv>
-
-#include <fmt/format.h>
 
 #include "src/util/checksum.h"
 #include "src/util/coding.h"
@@ -54,8 +54,7 @@ void EncodeRecord(uint64_t seq, const WalRecord& record, std::string* out) {
   PutFixed64(out, record.lsn);
   PutFixed8(out, record.type);
   out->append(record.payload);
-  const std::string_view covered =
-      std::string_view(*out).substr(start + kRecordTermOffset);
+  const std::string_view covered = std::string_view(*out).substr(start + kRecordTermOffset);
   EncodeFixed64(out->data() + start + kRecordChecksumOffset, Checksum64(covered, seq));
 }
 

@@ -45,7 +45,7 @@ struct Segment {
   uint64_t base_term = 0;
   uint64_t last_lsn = 0;  // == base_lsn while the segment holds no record.
   uint64_t last_term = 0;
-  uint64_t end = 0;       // Bytes of header and valid records.
+  uint64_t end = 0;  // Bytes of header and valid records.
   // At least one entry per kIndexIntervalBytes of records; the first record
   // always has one.
   std::vector<IndexEntry> index;
@@ -92,8 +92,7 @@ class WalImpl final : public Wal {
   StatusOr<bool> DropTornLastSegment(uint64_t seq, WalRecoveryReport* report);
   Status DropBeforeLogStart(std::vector<uint64_t>* seqs);
   Status LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report);
-  Status ScanRecords(Segment* segment, SegmentReader* reader, bool last,
-                     WalRecoveryReport* report);
+  Status ScanRecords(Segment* segment, SegmentReader* reader, bool last, WalRecoveryReport* report);
   Status CutTail(Segment* segment, uint64_t file_size, WalRecoveryReport* report);
   Status TrimRecyclePool();
 
@@ -132,13 +131,13 @@ class WalImpl final : public Wal {
   // active one, the only one written to; the others are sealed (synced and
   // cut to their exact end).
   std::deque<Segment> segments_;
-  std::vector<TermRun> terms_;     // Starts at first_lsn() - 1.
-  std::deque<uint64_t> recycled_;  // Seqs of recycle files, oldest first.
-  uint64_t next_seq_ = 1;          // Above every seq any file was written with.
+  std::vector<TermRun> terms_;            // Starts at first_lsn() - 1.
+  std::deque<uint64_t> recycled_;         // Seqs of recycle files, oldest first.
+  uint64_t next_seq_ = 1;                 // Above every seq any file was written with.
   std::unique_ptr<WritableFile> writer_;  // The active segment.
   uint64_t synced_lsn_ = 0;
   uint64_t bytes_written_ = 0;
-  Status failed_;     // Not OK once the Wal refuses mutations.
+  Status failed_;      // Not OK once the Wal refuses mutations.
   std::string batch_;  // Reused buffer of encoded records.
   // Encoded records of the active segment not yet written to its file
   // (options_.write_buffer_bytes). They are already in the in-memory state.

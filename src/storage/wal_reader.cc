@@ -50,8 +50,7 @@ StatusOr<bool> SegmentReader::VerifiesAt(uint64_t offset, const RecordHeader& he
 }
 
 Status SegmentReader::ReadRecord(uint64_t offset, uint64_t expected_lsn, uint64_t min_term,
-                                 WalRecord* record, uint64_t* next_offset,
-                                 RecordDefect* defect) {
+                                 WalRecord* record, uint64_t* next_offset, RecordDefect* defect) {
   StatusOr<std::string_view> head = Peek(offset, kRecordHeaderBytes);
   if (!head.ok()) return head.status();
   *defect = RecordDefect::kTruncated;

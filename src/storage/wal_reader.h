@@ -40,8 +40,7 @@ class SegmentReader {
   // and `*next_offset` is where the next one starts; otherwise `*defect` says
   // what is wrong. The Status reports only I/O errors.
   [[nodiscard]] Status ReadRecord(uint64_t offset, uint64_t expected_lsn, uint64_t min_term,
-                                  WalRecord* record, uint64_t* next_offset,
-                                  RecordDefect* defect);
+                                  WalRecord* record, uint64_t* next_offset, RecordDefect* defect);
 
   // Recovery's test for mid-log damage: looks for a record that verifies and
   // continues the sequence (lsn >= `expected_lsn`, at most one record per

@@ -2,10 +2,10 @@
 // interrupted Reset and a torn segment creation, verifies every record and the
 // LSN continuity across segments, and cuts a torn tail off the last segment.
 // The rules are in docs/wal_format.md, "Recovery".
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "src/storage/wal_impl.h"
 
@@ -57,14 +57,14 @@ namespace {
 Status ValidateOptions(const WalOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("WalOptions.dir is empty");
   if (options.record_bytes_max > kRecordPayloadMax) {
-    return absl::InvalidArgumentError(fmt::format(
-        "WalOptions.record_bytes_max {} exceeds the format's {}", options.record_bytes_max,
-        kRecordPayloadMax));
+    return absl::InvalidArgumentError(
+        fmt::format("WalOptions.record_bytes_max {} exceeds the format's {}",
+                    options.record_bytes_max, kRecordPayloadMax));
   }
   if (options.segment_bytes_max < kSegmentHeaderBytes + kRecordHeaderBytes) {
-    return absl::InvalidArgumentError(fmt::format(
-        "WalOptions.segment_bytes_max {} cannot hold a header and a record",
-        options.segment_bytes_max));
+    return absl::InvalidArgumentError(
+        fmt::format("WalOptions.segment_bytes_max {} cannot hold a header and a record",
+                    options.segment_bytes_max));
   }
   return absl::OkStatus();
 }
@@ -143,8 +143,7 @@ StatusOr<bool> WalImpl::DropTornLastSegment(uint64_t seq, WalRecoveryReport* rep
   if (!later.ok()) return later.status();
   if (later->has_value()) {
     return absl::DataLossError(fmt::format(
-        "{}: offset 0: damaged segment header before a valid record at offset {}", path,
-        **later));
+        "{}: offset 0: damaged segment header before a valid record at offset {}", path, **later));
   }
   if (Status s = env_->RemoveFile(path); !s.ok()) return s;
   report->truncated_tail_bytes += read->file_size;
@@ -160,13 +159,12 @@ Status WalImpl::LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report) 
   if (!h || h->seq != seq) {
     return absl::DataLossError(fmt::format("{}: offset 0: bad segment header", path));
   }
-  if (!segments_.empty() && (h->base_lsn != segments_.back().last_lsn ||
-                             h->base_term != segments_.back().last_term)) {
+  if (!segments_.empty() &&
+      (h->base_lsn != segments_.back().last_lsn || h->base_term != segments_.back().last_term)) {
     return absl::DataLossError(fmt::format(
         "{}: offset 0: segment starts after (lsn {}, term {}) but the previous one ends at "
         "(lsn {}, term {})",
-        path, h->base_lsn, h->base_term, segments_.back().last_lsn,
-        segments_.back().last_term));
+        path, h->base_lsn, h->base_term, segments_.back().last_lsn, segments_.back().last_term));
   }
   if (segments_.empty()) terms_ = {TermRun{h->base_lsn, h->base_term}};
   StatusOr<std::unique_ptr<RandomAccessFile>> file = env_->NewRandomAccessFile(path);
@@ -194,8 +192,8 @@ Status WalImpl::ScanRecords(Segment* segment, SegmentReader* reader, bool last,
   while (offset < reader->file_size()) {
     RecordDefect defect = RecordDefect::kNone;
     uint64_t next = offset;
-    if (Status s = reader->ReadRecord(offset, segment->last_lsn + 1, segment->last_term,
-                                      &record, &next, &defect);
+    if (Status s = reader->ReadRecord(offset, segment->last_lsn + 1, segment->last_term, &record,
+                                      &next, &defect);
         !s.ok()) {
       return s;
     }
@@ -209,8 +207,8 @@ Status WalImpl::ScanRecords(Segment* segment, SegmentReader* reader, bool last,
       if (!later.ok()) return later.status();
       if (later->has_value()) {
         return absl::DataLossError(
-            fmt::format("{}: offset {}: {}, but a valid record follows at offset {}", path,
-                        offset, RecordDefectName(defect), **later));
+            fmt::format("{}: offset {}: {}, but a valid record follows at offset {}", path, offset,
+                        RecordDefectName(defect), **later));
       }
       return CutTail(segment, reader->file_size(), report);
     }

@@ -1,10 +1,10 @@
 // WalImpl (wal_impl.h): TruncateAfter, ReleaseUpTo and Reset, the operations
 // that remove records. Each orders its file operations so that a crash at any
 // point recovers either the log before the call or the log after it.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cassert>
-
-#include <fmt/format.h>
 
 #include "src/storage/wal_impl.h"
 
@@ -88,8 +88,8 @@ Status WalImpl::ReleaseUpTo(uint64_t lsn) {
 // afterwards may be interrupted.
 Status WalImpl::Reset(uint64_t lsn, uint64_t term) {
   if (Status s = CheckWritable(); !s.ok()) return s;
-  SegmentHeader header{.flags = kFlagLogStart, .seq = next_seq_, .base_lsn = lsn,
-                       .base_term = term};
+  SegmentHeader header{
+      .flags = kFlagLogStart, .seq = next_seq_, .base_lsn = lsn, .base_term = term};
   StatusOr<std::unique_ptr<WritableFile>> file = CreateSegmentFile(header);
   if (!file.ok()) return file.status();
   writer_ = std::move(*file);

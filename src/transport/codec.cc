@@ -23,7 +23,9 @@ concept Scalar = std::is_unsigned_v<T> && !std::is_same_v<T, bool>;
 template <typename T>
 concept Enum = std::is_enum_v<T>;
 template <typename T>
-concept Record = requires(T& t) { Fields(t); };
+concept Record = requires(T& t) {
+  Fields(t);
+};
 
 template <typename T>
 struct IsVector : std::false_type {};
@@ -38,11 +40,15 @@ struct Encoder {
   bool ok = true;
 
   template <Scalar T>
-  void Put(T v) { PutFixed(out, v); }
+  void Put(T v) {
+    PutFixed(out, v);
+  }
   void Put(bool v) { PutFixed8(out, v ? 1 : 0); }
   void Put(int64_t v) { PutFixed64(out, static_cast<uint64_t>(v)); }
   template <Enum T>
-  void Put(T v) { PutFixed8(out, static_cast<uint8_t>(v)); }
+  void Put(T v) {
+    PutFixed8(out, static_cast<uint8_t>(v));
+  }
   void Put(const std::string& v) {
     if (v.size() > kMaxFrameBytes) ok = false;
     if (ok) PutBytes(out, v);
@@ -75,7 +81,8 @@ constexpr size_t MinWireBytes() {
     using Tuple = decltype(Fields(std::declval<T&>()));
     return []<size_t... I>(std::index_sequence<I...>) {
       return (MinWireBytes<std::remove_cvref_t<std::tuple_element_t<I, Tuple>>>() + ...);
-    }(std::make_index_sequence<std::tuple_size_v<Tuple>>());
+    }
+    (std::make_index_sequence<std::tuple_size_v<Tuple>>());
   }
 }
 
@@ -85,7 +92,9 @@ struct BodyReader {
   Decoder in;
 
   template <Scalar T>
-  bool Get(T& v) { return in.Fixed(&v); }
+  bool Get(T& v) {
+    return in.Fixed(&v);
+  }
   bool Get(bool& v) {
     uint8_t b;
     if (!in.U8(&b) || b > 1) return false;
@@ -120,15 +129,16 @@ struct BodyReader {
   }
   template <Record T>
   bool Get(T& record) {
-    return std::apply([&](auto&... f) { return (Get(f) && ...); },
-                      Fields(record));
+    return std::apply([&](auto&... f) { return (Get(f) && ...); }, Fields(record));
   }
 };
 
 // Checks beyond the field grammar; every decoded value must re-encode to the
 // same bytes, so any value with two encodings is refused.
 template <typename T>
-bool Valid(const T&) { return true; }
+bool Valid(const T&) {
+  return true;
+}
 bool Valid(const ClientResponse& r) {
   return r.code <= static_cast<uint8_t>(absl::StatusCode::kUnauthenticated);
 }
@@ -144,7 +154,8 @@ bool DecodeBody(uint8_t type, std::string_view bytes, MessageBody* body) {
   using Fn = bool (*)(BodyReader&, MessageBody*);
   static constexpr auto kDecoders = []<size_t... I>(std::index_sequence<I...>) {
     return std::array<Fn, sizeof...(I)>{&DecodeBodyAs<I>...};
-  }(std::make_index_sequence<kMessageTypeCount>());
+  }
+  (std::make_index_sequence<kMessageTypeCount>());
   if (type == 0 || type > kMessageTypeCount) return false;
   BodyReader reader{Decoder(bytes)};
   return kDecoders[type - 1](reader, body);
@@ -179,9 +190,9 @@ Status AppendFrame(const Message& message, std::string* out) {
   const size_t frame_bytes = out->size() - start;
   if (!enc.ok || frame_bytes > kMaxFrameBytes) {
     out->resize(start);
-    return absl::InvalidArgumentError(fmt::format(
-        "{} message too large for a frame (limit {} bytes)",
-        MessageTypeName(TypeOf(message)), kMaxFrameBytes));
+    return absl::InvalidArgumentError(
+        fmt::format("{} message too large for a frame (limit {} bytes)",
+                    MessageTypeName(TypeOf(message)), kMaxFrameBytes));
   }
   char* header = out->data() + start;
   header[0] = static_cast<char>(kFrameMagic);

@@ -4,19 +4,32 @@ namespace toydb {
 
 const char* MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kAppendEntries: return "AppendEntries";
-    case MessageType::kAppendEntriesResponse: return "AppendEntriesResponse";
-    case MessageType::kVoteRequest: return "VoteRequest";
-    case MessageType::kVoteResponse: return "VoteResponse";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResponse: return "HeartbeatResponse";
-    case MessageType::kSnapshotChunk: return "SnapshotChunk";
-    case MessageType::kSnapshotResponse: return "SnapshotResponse";
-    case MessageType::kTransferLeadership: return "TransferLeadership";
-    case MessageType::kClientRequest: return "ClientRequest";
-    case MessageType::kClientResponse: return "ClientResponse";
-    case MessageType::kHealthProbe: return "HealthProbe";
-    case MessageType::kHealthProbeResponse: return "HealthProbeResponse";
+    case MessageType::kAppendEntries:
+      return "AppendEntries";
+    case MessageType::kAppendEntriesResponse:
+      return "AppendEntriesResponse";
+    case MessageType::kVoteRequest:
+      return "VoteRequest";
+    case MessageType::kVoteResponse:
+      return "VoteResponse";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResponse:
+      return "HeartbeatResponse";
+    case MessageType::kSnapshotChunk:
+      return "SnapshotChunk";
+    case MessageType::kSnapshotResponse:
+      return "SnapshotResponse";
+    case MessageType::kTransferLeadership:
+      return "TransferLeadership";
+    case MessageType::kClientRequest:
+      return "ClientRequest";
+    case MessageType::kClientResponse:
+      return "ClientResponse";
+    case MessageType::kHealthProbe:
+      return "HealthProbe";
+    case MessageType::kHealthProbeResponse:
+      return "HealthProbeResponse";
   }
   return "Unknown";
 }

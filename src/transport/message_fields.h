@@ -18,18 +18,23 @@ template <typename M, typename T>
 concept MessageOf = std::same_as<std::remove_const_t<M>, T>;
 
 template <MessageOf<LogEntry> M>
-auto Fields(M& m) { return std::tie(m.term, m.lsn, m.payload); }
+auto Fields(M& m) {
+  return std::tie(m.term, m.lsn, m.payload);
+}
 
 template <MessageOf<WriteConcern> M>
-auto Fields(M& m) { return std::tie(m.kind, m.count); }
+auto Fields(M& m) {
+  return std::tie(m.kind, m.count);
+}
 
 template <MessageOf<BatchOp> M>
-auto Fields(M& m) { return std::tie(m.type, m.key, m.value); }
+auto Fields(M& m) {
+  return std::tie(m.type, m.key, m.value);
+}
 
 template <MessageOf<AppendEntries> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.leader, m.prev_lsn, m.prev_term,
-                  m.commit_lsn, m.entries);
+  return std::tie(m.partition, m.term, m.leader, m.prev_lsn, m.prev_term, m.commit_lsn, m.entries);
 }
 
 template <MessageOf<AppendEntriesResponse> M>
@@ -39,17 +44,17 @@ auto Fields(M& m) {
 
 template <MessageOf<VoteRequest> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.candidate, m.last_lsn, m.last_term,
-                  m.pre_vote);
+  return std::tie(m.partition, m.term, m.candidate, m.last_lsn, m.last_term, m.pre_vote);
 }
 
 template <MessageOf<VoteResponse> M>
-auto Fields(M& m) { return std::tie(m.partition, m.term, m.granted, m.pre_vote); }
+auto Fields(M& m) {
+  return std::tie(m.partition, m.term, m.granted, m.pre_vote);
+}
 
 template <MessageOf<Heartbeat> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.leader, m.commit_lsn,
-                  m.read_index_context);
+  return std::tie(m.partition, m.term, m.leader, m.commit_lsn, m.read_index_context);
 }
 
 template <MessageOf<HeartbeatResponse> M>
@@ -59,52 +64,49 @@ auto Fields(M& m) {
 
 template <MessageOf<SnapshotChunk> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.leader, m.snapshot_lsn,
-                  m.snapshot_term, m.offset, m.data, m.last,
-                  m.snapshot_checksum);
+  return std::tie(m.partition, m.term, m.leader, m.snapshot_lsn, m.snapshot_term, m.offset, m.data,
+                  m.last, m.snapshot_checksum);
 }
 
 template <MessageOf<SnapshotResponse> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.snapshot_lsn, m.next_offset,
-                  m.success);
+  return std::tie(m.partition, m.term, m.snapshot_lsn, m.next_offset, m.success);
 }
 
 template <MessageOf<TransferLeadership> M>
-auto Fields(M& m) { return std::tie(m.partition, m.term, m.leader, m.target); }
+auto Fields(M& m) {
+  return std::tie(m.partition, m.term, m.leader, m.target);
+}
 
 template <MessageOf<ClientRequest> M>
 auto Fields(M& m) {
-  return std::tie(m.client_id, m.sequence, m.partition, m.op, m.key, m.value,
-                  m.expected_version, m.batch, m.consistency, m.min_lsn,
-                  m.concern);
+  return std::tie(m.client_id, m.sequence, m.partition, m.op, m.key, m.value, m.expected_version,
+                  m.batch, m.consistency, m.min_lsn, m.concern);
 }
 
 template <MessageOf<ClientResponse> M>
 auto Fields(M& m) {
-  return std::tie(m.client_id, m.sequence, m.code, m.message, m.leader_hint,
-                  m.found, m.value, m.version, m.lsn, m.acks, m.replicas);
+  return std::tie(m.client_id, m.sequence, m.code, m.message, m.leader_hint, m.found, m.value,
+                  m.version, m.lsn, m.acks, m.replicas);
 }
 
 template <MessageOf<HealthProbe> M>
-auto Fields(M& m) { return std::tie(m.probe_id, m.sent_micros); }
+auto Fields(M& m) {
+  return std::tie(m.probe_id, m.sent_micros);
+}
 
 template <MessageOf<HealthProbeResponse> M>
-auto Fields(M& m) { return std::tie(m.probe_id, m.sent_micros, m.healthy); }
+auto Fields(M& m) {
+  return std::tie(m.probe_id, m.sent_micros, m.healthy);
+}
 
 // Largest valid value of each enum field; the decoder refuses larger ones.
 inline constexpr uint8_t MaxEnumValue(OpType) { return kMaxOpType; }
-inline constexpr uint8_t MaxEnumValue(ReadConsistency) {
-  return kMaxReadConsistency;
-}
-inline constexpr uint8_t MaxEnumValue(WriteConcernKind) {
-  return kMaxWriteConcernKind;
-}
+inline constexpr uint8_t MaxEnumValue(ReadConsistency) { return kMaxReadConsistency; }
+inline constexpr uint8_t MaxEnumValue(WriteConcernKind) { return kMaxWriteConcernKind; }
 
 // Largest element count of each repeated field's element type.
-inline constexpr uint32_t MaxRepeated(const LogEntry*) {
-  return kMaxEntriesPerAppend;
-}
+inline constexpr uint32_t MaxRepeated(const LogEntry*) { return kMaxEntriesPerAppend; }
 inline constexpr uint32_t MaxRepeated(const BatchOp*) { return kMaxOpsPerBatch; }
 
 }  // namespace toydb

@@ -8,9 +8,8 @@
 // the run is still ok, and paste the printed hash into kGoldenHashSeed42 with
 // a commit message that says why it changed. An unintended change is a
 // determinism bug: find it before updating.
-#include <set>
-
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "sim/ping_scenario.h"
 

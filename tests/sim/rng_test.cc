@@ -3,7 +3,6 @@
 #include "sim/rng.h"
 
 #include <array>
-
 #include <catch2/catch.hpp>
 
 namespace toydb::sim {
@@ -14,7 +13,7 @@ TEST_CASE("Rng gives the same numbers for a seed on every platform", "[rng]") {
   // Golden values of xoshiro256** seeded by splitmix64(42). If these change,
   // every recorded seed replays differently: do not change the algorithm.
   const std::array<uint64_t, 3> expected = {0x15780b2e0c2ec716ULL, 0x6104d9866d113a7eULL,
-                                          0xae17533239e499a1ULL};
+                                            0xae17533239e499a1ULL};
   for (uint64_t want : expected) CHECK(rng.Next() == want);
   Rng a(7), b(7), c(8);
   CHECK(a.Next() == b.Next());
@@ -50,7 +49,7 @@ TEST_CASE("Rng Fork gives an independent stream", "[rng]") {
   Rng parent(3);
   Rng child = parent.Fork();
   Rng parent_copy(3);
-  (void)parent_copy.Next();  // Fork consumed one draw of the parent
+  (void)parent_copy.Next();                   // Fork consumed one draw of the parent
   for (int i = 0; i < 10; ++i) child.Next();  // child draws do not move the parent
   CHECK(parent.Next() == parent_copy.Next());
 }

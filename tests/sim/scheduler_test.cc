@@ -2,10 +2,9 @@
 // in (time, scheduling order), time only moves forward, limits hold.
 #include "sim/scheduler.h"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 namespace toydb::sim {
 namespace {

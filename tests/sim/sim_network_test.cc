@@ -2,10 +2,9 @@
 // latency, FIFO links, loss, duplication, damage, partitions and limits.
 #include "sim/sim_network.h"
 
+#include <catch2/catch.hpp>
 #include <map>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 namespace toydb::sim {
 namespace {
@@ -60,8 +59,8 @@ TEST_CASE("SimNetwork links are FIFO unless reordering is enabled", "[sim_networ
   REQUIRE(fifo.nodes[2].messages.size() == 200);
   for (uint64_t i = 0; i < 200; ++i) CHECK(ProbeId(fifo.nodes[2].messages[i]) == i);
 
-  World reorder({.min_latency_micros = 0, .max_latency_micros = 10'000,
-                 .reorder_probability = 1.0});
+  World reorder(
+      {.min_latency_micros = 0, .max_latency_micros = 10'000, .reorder_probability = 1.0});
   reorder.SendProbes(1, 2, 200);
   reorder.scheduler.RunUntilIdle(1000);
   REQUIRE(reorder.nodes[2].messages.size() == 200);

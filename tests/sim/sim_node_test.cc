@@ -2,13 +2,12 @@
 // synced bytes survive, old timers die, and the process is rebuilt from disk.
 #include "sim/sim_node.h"
 
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "sim/simulator.h"
 
@@ -19,8 +18,7 @@ namespace {
 // without a sync, and logs the timers it sees.
 class DiskProcess : public SimProcess {
  public:
-  DiskProcess(const NodeContext& ctx, std::vector<std::string>* log)
-      : ctx_(ctx), log_(log) {
+  DiskProcess(const NodeContext& ctx, std::vector<std::string>* log) : ctx_(ctx), log_(log) {
     recovered = ctx.disk->FileExists("/synced") ? *ctx.disk->ReadFileToString("/synced") : "";
     unsynced_recovered =
         ctx.disk->FileExists("/unsynced") ? *ctx.disk->ReadFileToString("/unsynced") : "";

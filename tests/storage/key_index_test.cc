@@ -2,7 +2,6 @@
 #include "src/storage/key_index.h"
 
 #include <catch2/catch.hpp>
-
 #include <map>
 #include <random>
 #include <string>

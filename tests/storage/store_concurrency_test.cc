@@ -1,8 +1,7 @@
 // Concurrency tests of the Store: writers, readers, compaction and the
 // background thread at once (also run under ThreadSanitizer: tag [threads]).
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <mutex>
 #include <thread>

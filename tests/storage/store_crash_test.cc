@@ -1,7 +1,6 @@
 // Crash and fault tests of the Store on MemEnv: torn WAL tails, lost unsynced
 // bytes, bit flips, failed syncs and full disks.
 #include <catch2/catch.hpp>
-
 #include <random>
 
 #include "tests/storage/store_test_util.h"
@@ -46,9 +45,8 @@ TEST_CASE("A torn last WAL record at every byte offset recovers exactly the writ
     record_bytes = env.UnsyncedBytes(wal_path);
     if (keep > record_bytes) break;
     CAPTURE(keep, record_bytes);
-    CrashStore(&env, &store, [&](const std::string& path, uint64_t) {
-      return path == wal_path ? keep : 0;
-    });
+    CrashStore(&env, &store,
+               [&](const std::string& path, uint64_t) { return path == wal_path ? keep : 0; });
     store = OpenOrDie(options);
     for (int i = 0; i < kSynced; ++i) {
       CHECK(*store->Get("k" + std::to_string(i)) == "value-" + std::to_string(i));
@@ -81,9 +79,8 @@ TEST_CASE("Crashes never lose a write acknowledged under sync-every-write", "[st
     }
     if (rng() % 4 == 0) REQUIRE(store->Checkpoint().ok());
     // A crash may keep any prefix of whatever was not synced.
-    CrashStore(&env, &store, [&](const std::string&, uint64_t unsynced) {
-      return rng() % (unsynced + 1);
-    });
+    CrashStore(&env, &store,
+               [&](const std::string&, uint64_t unsynced) { return rng() % (unsynced + 1); });
     store = OpenOrDie(options);
     for (const auto& [key, value] : acknowledged) REQUIRE(*store->Get(key) == value);
   }
@@ -94,7 +91,8 @@ TEST_CASE("A flipped bit in the middle of the WAL is DataLoss, never a silent sk
   MemEnv env;
   StoreOptions options = MemStoreOptions(&env);
   auto store = OpenOrDie(options);
-  for (int i = 0; i < 40; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i), std::string(30, 'v')).ok());
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(store->Put({}, "k" + std::to_string(i), std::string(30, 'v')).ok());
   CrashStore(&env, &store);  // No checkpoint: recovery must replay the WAL.
   const std::vector<std::string> wal = WalFiles(env);
   REQUIRE(wal.size() == 1);

@@ -3,7 +3,6 @@
 // reopens, checked against a std::map after every reopen. A failure prints
 // its seed; TOYDB_MODEL_SEED=N replays one seed, TOYDB_MODEL_SEEDS=N runs more.
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -61,7 +60,8 @@ class ModelRun {
       } else if (dice < 97) {
         REQUIRE(store_->RunBackgroundWork().ok());
       } else if (dice < 99 && options_.sync_policy == SyncPolicy::kEveryWrite) {
-        CrashStore(&env_, &store_, [&](const std::string&, uint64_t n) { return rng_() % (n + 1); });
+        CrashStore(&env_, &store_,
+                   [&](const std::string&, uint64_t n) { return rng_() % (n + 1); });
         Reopen();
       } else {
         store_.reset();
@@ -143,10 +143,12 @@ class ModelRun {
     auto snapshot_or = store_->GetSnapshot();
     REQUIRE(snapshot_or.ok());
     auto& snapshot = *snapshot_or;
-    REQUIRE(snapshot->ForEach([&](std::string_view k, std::string_view v, uint64_t version) {
-              seen[std::string(k)] = {std::string(v), version};
-              return absl::OkStatus();
-            }).ok());
+    REQUIRE(snapshot
+                ->ForEach([&](std::string_view k, std::string_view v, uint64_t version) {
+                  seen[std::string(k)] = {std::string(v), version};
+                  return absl::OkStatus();
+                })
+                .ok());
     REQUIRE(seen.size() == model_.size());
     for (const auto& [key, expected] : model_) {
       INFO("key " << key);

@@ -50,7 +50,8 @@ TEST_CASE("Store survives a clean reopen with everything in place", "[store]") {
   MemEnv env;
   {
     auto store = OpenOrDie(MemStoreOptions(&env));
-    for (int i = 0; i < 500; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i % 100), std::to_string(i)).ok());
+    for (int i = 0; i < 500; ++i)
+      REQUIRE(store->Put({}, "k" + std::to_string(i % 100), std::to_string(i)).ok());
     REQUIRE(store->Delete({}, "k7").ok());
   }
   auto store = OpenOrDie(MemStoreOptions(&env));
@@ -157,7 +158,8 @@ TEST_CASE("Store refuses a second open of the same directory", "[store]") {
 TEST_CASE("Store snapshot is a consistent view at its LSN", "[store]") {
   MemEnv env;
   auto store = OpenOrDie(MemStoreOptions(&env));
-  for (int i = 0; i < 300; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i % 50), std::to_string(i)).ok());
+  for (int i = 0; i < 300; ++i)
+    REQUIRE(store->Put({}, "k" + std::to_string(i % 50), std::to_string(i)).ok());
   REQUIRE(store->Delete({}, "k0").ok());
   auto snapshot_or = store->GetSnapshot();
   REQUIRE(snapshot_or.ok());
@@ -168,10 +170,12 @@ TEST_CASE("Store snapshot is a consistent view at its LSN", "[store]") {
   REQUIRE(store->Compact(/*force=*/true).ok());
 
   std::map<std::string, std::pair<std::string, uint64_t>> seen;
-  REQUIRE(snapshot->ForEach([&](std::string_view k, std::string_view v, uint64_t version) {
-            CHECK(seen.emplace(std::string(k), std::make_pair(std::string(v), version)).second);
-            return absl::OkStatus();
-          }).ok());
+  REQUIRE(snapshot
+              ->ForEach([&](std::string_view k, std::string_view v, uint64_t version) {
+                CHECK(seen.emplace(std::string(k), std::make_pair(std::string(v), version)).second);
+                return absl::OkStatus();
+              })
+              .ok());
   CHECK(seen.size() == 49);
   CHECK_FALSE(seen.contains("k0"));
   CHECK(seen.at("k7").first == "257");
@@ -217,7 +221,8 @@ TEST_CASE("Store reopens from hint files, or by scanning when a hint is damaged"
   StoreOptions options = MemStoreOptions(&env);
   {
     auto store = OpenOrDie(options);
-    for (int i = 0; i < 2000; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i), std::string(60, 'v')).ok());
+    for (int i = 0; i < 2000; ++i)
+      REQUIRE(store->Put({}, "k" + std::to_string(i), std::string(60, 'v')).ok());
     for (int i = 0; i < 2000; i += 3) REQUIRE(store->Delete({}, "k" + std::to_string(i)).ok());
     REQUIRE(store->RunBackgroundWork().ok());  // Writes hints for sealed segments.
     while (true) {
@@ -247,7 +252,8 @@ TEST_CASE("Store checkpoint lets the WAL release old segments", "[store]") {
   StoreOptions options = MemStoreOptions(&env);
   auto store = OpenOrDie(options);
   auto wal_files = [&] { return env.GetChildren("/db/wal")->size(); };
-  for (int i = 0; i < 3000; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i % 10), std::string(50, 'x')).ok());
+  for (int i = 0; i < 3000; ++i)
+    REQUIRE(store->Put({}, "k" + std::to_string(i % 10), std::string(50, 'x')).ok());
   const size_t before = wal_files();
   CHECK(before > 3);
   REQUIRE(store->Checkpoint().ok());

@@ -5,7 +5,6 @@
 // thread (the test drives everything), and open-or-fail.
 
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <string>
 

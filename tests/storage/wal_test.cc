@@ -36,7 +36,9 @@ std::string PayloadFor(uint64_t lsn, uint64_t salt = 0) {
 }
 
 WalRecord Rec(uint64_t lsn, uint64_t term, uint64_t salt = 0) {
-  return WalRecord{.term = term, .lsn = lsn, .type = static_cast<uint8_t>(lsn % 7),
+  return WalRecord{.term = term,
+                   .lsn = lsn,
+                   .type = static_cast<uint8_t>(lsn % 7),
                    .payload = PayloadFor(lsn, salt)};
 }
 
@@ -67,8 +69,8 @@ std::vector<WalRecord> ReadAll(Wal& wal, uint64_t from) {
 }
 
 // Checks `records` start with [from, to] as Rec(lsn, term, salt) made them.
-void CheckRange(const std::vector<WalRecord>& records, uint64_t from, uint64_t to,
-                uint64_t term, uint64_t salt = 0) {
+void CheckRange(const std::vector<WalRecord>& records, uint64_t from, uint64_t to, uint64_t term,
+                uint64_t salt = 0) {
   REQUIRE(records.size() >= to + 1 - from);
   for (uint64_t lsn = from; lsn <= to; ++lsn) {
     const WalRecord& r = records[lsn - from];
@@ -163,8 +165,7 @@ TEST_CASE("Wal reads from any lsn of large segments through the sparse index", "
   }
 }
 
-TEST_CASE("Wal recovers exactly the records before a torn last record at every byte",
-          "[wal]") {
+TEST_CASE("Wal recovers exactly the records before a torn last record at every byte", "[wal]") {
   const WalRecord last = Rec(11, 1);
   const uint64_t size = EncodedSize(last);
   for (uint64_t keep = 0; keep <= size; ++keep) {
@@ -222,9 +223,7 @@ TEST_CASE("Wal reports a bad record followed by valid ones in the last segment a
   SECTION("payload bit") {
     REQUIRE(env.FlipBit(segments[0], wal::kSegmentHeaderBytes + 35, 0).ok());
   }
-  SECTION("length bit") {
-    REQUIRE(env.FlipBit(segments[0], wal::kSegmentHeaderBytes + 1, 6).ok());
-  }
+  SECTION("length bit") { REQUIRE(env.FlipBit(segments[0], wal::kSegmentHeaderBytes + 1, 6).ok()); }
   SECTION("segment header bit") { REQUIRE(env.FlipBit(segments[0], 20, 1).ok()); }
   StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(&env, SmallOptions());
   INFO(wal.status().ToString());
@@ -694,9 +693,7 @@ struct Model {
   uint64_t synced = 0;
 
   uint64_t last_lsn() const { return records.empty() ? base_lsn : records.rbegin()->first; }
-  uint64_t last_term() const {
-    return records.empty() ? base_term : records.rbegin()->second.term;
-  }
+  uint64_t last_term() const { return records.empty() ? base_term : records.rbegin()->second.term; }
   void TruncateAfter(uint64_t lsn) {
     records.erase(records.upper_bound(lsn), records.end());
     synced = std::min(synced, lsn);
@@ -724,7 +721,8 @@ void RandomStep(std::mt19937_64& rng, MemEnv& env, std::unique_ptr<Wal>& wal, Mo
     uint64_t term = model.last_term() + (rng() % 10 == 0 ? 1 : 0);
     const size_t n = 1 + rng() % 4;
     for (size_t i = 0; i < n; ++i) {
-      WalRecord r{.term = term, .lsn = model.last_lsn() + 1 + i,
+      WalRecord r{.term = term,
+                  .lsn = model.last_lsn() + 1 + i,
                   .type = static_cast<uint8_t>(rng()),
                   .payload = std::string(rng() % 200, static_cast<char>(rng()))};
       batch.push_back(r);
@@ -764,9 +762,9 @@ void RandomStep(std::mt19937_64& rng, MemEnv& env, std::unique_ptr<Wal>& wal, Mo
     const bool disk_full = rng() % 2 == 0;
     if (disk_full) env.SetCapacityBytes(env.TotalFileBytes() + rng() % 100);
     if (!disk_full) env.SetWriteFailure(true);
-    std::vector<WalRecord> batch = {
-        WalRecord{.term = model.last_term(), .lsn = model.last_lsn() + 1,
-                  .payload = std::string(100 + rng() % 100, 'f')}};
+    std::vector<WalRecord> batch = {WalRecord{.term = model.last_term(),
+                                              .lsn = model.last_lsn() + 1,
+                                              .payload = std::string(100 + rng() % 100, 'f')}};
     const Status s = wal->Append(batch);
     env.SetCapacityBytes(UINT64_MAX);
     env.SetWriteFailure(false);
@@ -810,8 +808,7 @@ TEST_CASE("Wal matches a model under random appends, truncations and crashes", "
   }
 }
 
-TEST_CASE("Wal with a write buffer keeps appends in memory until full, read or synced",
-          "[wal]") {
+TEST_CASE("Wal with a write buffer keeps appends in memory until full, read or synced", "[wal]") {
   MemEnv env;
   WalOptions options = SmallOptions();
   options.segment_bytes_max = 64 * 1024;
@@ -821,7 +818,7 @@ TEST_CASE("Wal with a write buffer keeps appends in memory until full, read or s
   const uint64_t empty_size = *env.GetFileSize(path);
   AppendRange(*wal, 1, 3, 1);
   CHECK(*env.GetFileSize(path) == empty_size);  // Pending in memory.
-  CheckRange(ReadAll(*wal, 1), 1, 3, 1);         // A read writes them out first.
+  CheckRange(ReadAll(*wal, 1), 1, 3, 1);        // A read writes them out first.
   CHECK(*env.GetFileSize(path) > empty_size);
   AppendRange(*wal, 4, 5, 1);
   REQUIRE(wal->Sync().ok());

@@ -6,10 +6,9 @@
 //
 // TOYDB_FUZZ_ITERATIONS=N raises the iteration count (bench-only mode, e.g.
 // 5000000); TOYDB_FUZZ_SEED=S changes the seed.
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <string>
-
-#include <catch2/catch.hpp>
 
 #include "src/transport/codec.h"
 #include "src/util/coding.h"
@@ -31,12 +30,24 @@ std::string Mutate(std::string frame, const std::string& other, sim::Rng& rng) {
   for (int i = 0; i < count && !frame.empty(); ++i) {
     const size_t at = rng.Uniform(frame.size());
     switch (rng.Uniform(6)) {
-      case 0: frame[at] = static_cast<char>(frame[at] ^ (1 << rng.Uniform(8))); break;
-      case 1: frame[at] = static_cast<char>(rng.Next()); break;
-      case 2: frame.resize(at); break;
-      case 3: frame.append(rng.Bytes(1 + rng.Uniform(16))); break;
-      case 4: frame.insert(at, rng.Bytes(1 + rng.Uniform(8))); break;
-      default: frame = frame.substr(0, at) + other.substr(std::min(at, other.size())); break;
+      case 0:
+        frame[at] = static_cast<char>(frame[at] ^ (1 << rng.Uniform(8)));
+        break;
+      case 1:
+        frame[at] = static_cast<char>(rng.Next());
+        break;
+      case 2:
+        frame.resize(at);
+        break;
+      case 3:
+        frame.append(rng.Bytes(1 + rng.Uniform(16)));
+        break;
+      case 4:
+        frame.insert(at, rng.Bytes(1 + rng.Uniform(8)));
+        break;
+      default:
+        frame = frame.substr(0, at) + other.substr(std::min(at, other.size()));
+        break;
     }
   }
   return frame;

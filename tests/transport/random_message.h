@@ -20,17 +20,22 @@ class MessageFiller {
   explicit MessageFiller(sim::Rng& rng) : rng_(rng) {}
 
   template <typename T>
-    requires std::is_integral_v<T> && (!std::is_same_v<T, bool>)
-  void Fill(T& v) {
+  requires std::is_integral_v<T> &&(!std::is_same_v<T, bool>)void Fill(T& v) {
     switch (rng_.Uniform(4)) {
-      case 0: v = 0; break;
-      case 1: v = static_cast<T>(~uint64_t{0}); break;  // all ones
-      default: v = static_cast<T>(rng_.Next()); break;
+      case 0:
+        v = 0;
+        break;
+      case 1:
+        v = static_cast<T>(~uint64_t{0});
+        break;  // all ones
+      default:
+        v = static_cast<T>(rng_.Next());
+        break;
     }
   }
   void Fill(bool& v) { v = rng_.Uniform(2) == 1; }
   template <typename T>
-    requires std::is_enum_v<T>
+  requires std::is_enum_v<T>
   void Fill(T& v) { v = static_cast<T>(rng_.Uniform(MaxEnumValue(T{}) + 1)); }
   void Fill(std::string& v) {
     v = rng_.Bytes(rng_.Chance(0.1) ? rng_.Uniform(300) : rng_.Uniform(12));
@@ -41,7 +46,7 @@ class MessageFiller {
     for (T& item : v) Fill(item);
   }
   template <typename T>
-    requires requires(T& t) { Fields(t); }
+  requires requires(T& t) { Fields(t); }
   void Fill(T& record) {
     std::apply([&](auto&... f) { (Fill(f), ...); }, Fields(record));
   }
