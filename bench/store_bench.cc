@@ -15,6 +15,7 @@
 #include <random>
 #include <string>
 
+#include "bench/bench_util.h"
 #include "toydb/env.h"
 #include "toydb/store.h"
 
@@ -23,20 +24,12 @@ namespace {
 
 constexpr size_t kValueBytes = 100;
 
-std::string& BenchDir() {
-  static std::string dir;
-  return dir;
-}
+using bench::BenchDir;
+using bench::Check;
 
 uint64_t KeyCount() {
   const char* v = std::getenv("TOYDB_BENCH_KEYS");
   return v != nullptr ? std::strtoull(v, nullptr, 10) : 1'000'000;
-}
-
-void Check(const Status& s, std::string_view what) {
-  if (s.ok()) return;
-  fmt::print(stderr, "store_bench: {}: {}\n", what, s.ToString());
-  std::abort();
 }
 
 // 16 bytes, zero-padded, so that keys sort and hash like real ids.
@@ -257,15 +250,6 @@ BENCHMARK(BM_Open)->ArgName("hints")->Arg(1)->Arg(0)->Iterations(3)->UseRealTime
 }  // namespace toydb
 
 int main(int argc, char** argv) {
-  const char* dir = std::getenv("TOYDB_BENCH_DIR");
-  toydb::BenchDir() = dir != nullptr ? dir : "./bench-data";
-  toydb::Check(toydb::Env::Default()->CreateDir(toydb::BenchDir()), "create bench dir");
-  benchmark::AddCustomContext("bench_dir", toydb::BenchDir());
   benchmark::AddCustomContext("keys", std::to_string(toydb::KeyCount()));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  std::filesystem::remove_all(toydb::BenchDir());
-  return 0;
+  return toydb::bench::RunBenchmarks(argc, argv, {});
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "src/storage/wal.h"
 #include "toydb/env.h"
 #include "toydb/store.h"
@@ -26,22 +27,8 @@ constexpr size_t kRecordBytes = 128;
 // Preallocated file for the raw pwrite benchmark; wraps around when full.
 constexpr size_t kPreallocatedBytes = 32 << 20;
 
-std::string& BenchDir() {
-  static std::string dir;
-  return dir;
-}
-
-void Check(bool ok, std::string_view what) {
-  if (!ok) {
-    fmt::print(stderr, "wal_bench: {} failed\n", what);
-    std::abort();
-  }
-}
-
-void Check(const Status& s, std::string_view what) {
-  if (!s.ok()) fmt::print(stderr, "wal_bench: {}: {}\n", what, s.ToString());
-  Check(s.ok(), what);
-}
+using bench::BenchDir;
+using bench::Check;
 
 void ReportRecords(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
@@ -209,26 +196,11 @@ BENCHMARK(BM_StoreSyncedPut)->Threads(1)->Threads(4)->Threads(16)->MinTime(1.0)-
 }  // namespace
 }  // namespace toydb
 
+// Sync latency drifts, so each benchmark runs three repetitions interleaved
+// at random with the others, and the median is the figure to quote.
 int main(int argc, char** argv) {
-  const char* dir = std::getenv("TOYDB_BENCH_DIR");
-  toydb::BenchDir() = dir != nullptr ? dir : "./bench-data";
-  toydb::Check(toydb::Env::Default()->CreateDir(toydb::BenchDir()), "create bench dir");
-  benchmark::AddCustomContext("bench_dir", toydb::BenchDir());
-  // Defaults that flags given on the command line (which come later) override.
-  std::vector<char*> args = {argv[0]};
-  std::string defaults[] = {"--benchmark_repetitions=3",
-                            "--benchmark_enable_random_interleaving=true",
-                            "--benchmark_report_aggregates_only=true"};
-  for (std::string& d : defaults) args.push_back(d.data());
-  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
-  int args_count = static_cast<int>(args.size());
-  argv = args.data();
-  argc = args_count;
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  // Removes the directory only if the run left it empty (it may hold more).
-  toydb::Env::Default()->RemoveDir(toydb::BenchDir()).IgnoreError();
-  return 0;
+  return toydb::bench::RunBenchmarks(
+      argc, argv,
+      {"--benchmark_repetitions=3", "--benchmark_enable_random_interleaving=true",
+       "--benchmark_report_aggregates_only=true"});
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/storage/store_test_util.h"
+#include "tests/storage/wrapping_env.h"
 
 namespace toydb {
 namespace {
@@ -112,38 +113,24 @@ TEST_CASE("Compaction runs concurrently with readers and writers", "[store][thre
 
 // An Env whose fdatasync takes a while, as a disk's does, so that writers
 // arriving during one sync must queue behind it.
-class SlowSyncEnv : public EnvWrapper {
+class SlowSyncEnv : public testing::WrappingEnv {
  public:
-  explicit SlowSyncEnv(Env* target) : EnvWrapper(target) {}
-  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
-    return Wrap(EnvWrapper::NewWritableFile(p));
-  }
-  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override {
-    return Wrap(EnvWrapper::NewAppendableFile(p));
-  }
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p) override {
-    return Wrap(EnvWrapper::ReuseWritableFile(p));
+  using WrappingEnv::WrappingEnv;
+
+ protected:
+  std::unique_ptr<WritableFile> WrapFile(std::unique_ptr<WritableFile> file) override {
+    return std::make_unique<SlowFile>(std::move(file));
   }
 
  private:
-  class SlowFile : public WritableFile {
+  class SlowFile : public testing::ForwardingFile {
    public:
-    explicit SlowFile(std::unique_ptr<WritableFile> f) : f_(std::move(f)) {}
-    Status Append(std::string_view d) override { return f_->Append(d); }
+    using ForwardingFile::ForwardingFile;
     Status Sync() override {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      return f_->Sync();
+      return target().Sync();
     }
-    Status Close() override { return f_->Close(); }
-    uint64_t Position() const override { return f_->Position(); }
-
-   private:
-    std::unique_ptr<WritableFile> f_;
   };
-  static StatusOr<std::unique_ptr<WritableFile>> Wrap(StatusOr<std::unique_ptr<WritableFile>> f) {
-    if (!f.ok()) return f;
-    return std::unique_ptr<WritableFile>(new SlowFile(std::move(*f)));
-  }
 };
 
 TEST_CASE("Concurrent synced writers share fdatasyncs (group commit)", "[store][threads]") {

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "src/storage/wal_format.h"
+#include "tests/storage/wrapping_env.h"
 #include "toydb/mem_env.h"
 
 namespace toydb {
@@ -581,44 +582,30 @@ TEST_CASE("Wal write failure leaves the log as before and the log goes on", "[wa
 
 // Writes half of an Append and then fails, on command, as a real disk may
 // when it fills up in the middle of a write.
-class HalfWriteEnv : public EnvWrapper {
+class HalfWriteEnv : public testing::WrappingEnv {
  public:
-  using EnvWrapper::EnvWrapper;
+  using WrappingEnv::WrappingEnv;
   bool armed = false;
 
-  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
-    return Wrap(EnvWrapper::NewWritableFile(p));
-  }
-  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override {
-    return Wrap(EnvWrapper::NewAppendableFile(p));
-  }
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p) override {
-    return Wrap(EnvWrapper::ReuseWritableFile(p));
+ protected:
+  std::unique_ptr<WritableFile> WrapFile(std::unique_ptr<WritableFile> file) override {
+    return std::make_unique<File>(std::move(file), &armed);
   }
 
  private:
-  class File : public WritableFile {
+  class File : public testing::ForwardingFile {
    public:
     File(std::unique_ptr<WritableFile> target, const bool* armed)
-        : target_(std::move(target)), armed_(armed) {}
+        : ForwardingFile(std::move(target)), armed_(armed) {}
     Status Append(std::string_view data) override {
-      if (!*armed_) return target_->Append(data);
-      target_->Append(data.substr(0, data.size() / 2)).IgnoreError();
+      if (!*armed_) return target().Append(data);
+      target().Append(data.substr(0, data.size() / 2)).IgnoreError();
       return absl::ResourceExhaustedError("half written");
     }
-    Status Sync() override { return target_->Sync(); }
-    Status Close() override { return target_->Close(); }
-    uint64_t Position() const override { return target_->Position(); }
 
    private:
-    std::unique_ptr<WritableFile> target_;
     const bool* armed_;
   };
-
-  StatusOr<std::unique_ptr<WritableFile>> Wrap(StatusOr<std::unique_ptr<WritableFile>> f) {
-    if (!f.ok()) return f;
-    return std::unique_ptr<WritableFile>(new File(std::move(*f), &armed));
-  }
 };
 
 TEST_CASE("Wal cuts off a partially written batch", "[wal]") {
