@@ -42,6 +42,8 @@ struct StoreStats {
   uint64_t cache_hits = 0;
   uint64_t cache_misses = 0;
   uint64_t compactions = 0;
+  uint64_t compaction_input_bytes = 0;   // Bytes of the segments compactions replaced.
+  uint64_t compaction_output_bytes = 0;  // Bytes they wrote instead.
   uint64_t checkpoints = 0;
   uint64_t wal_syncs = 0;
   uint64_t write_groups = 0;  // Group commits; writes / groups = group size.

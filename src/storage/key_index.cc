@@ -123,6 +123,14 @@ std::optional<IndexEntry> KeyIndex::UpsertIf(std::string_view key, const IndexEn
   return existing;
 }
 
+bool KeyIndex::ReplaceIfAt(std::string_view key, uint32_t segment, uint32_t offset,
+                           const IndexEntry& entry) {
+  auto it = table_.find(key);
+  if (it == table_.end() || it->segment != segment || it->offset != offset) return false;
+  SetEntry(*it, entry);
+  return true;
+}
+
 std::optional<IndexEntry> KeyIndex::Erase(std::string_view key) {
   auto it = table_.find(key);
   if (it == table_.end()) return std::nullopt;

@@ -49,6 +49,10 @@ class KeyIndex {
   // the replaced one, or `entry` itself if it was not stored.
   std::optional<IndexEntry> UpsertIf(std::string_view key, const IndexEntry& entry,
                                      absl::FunctionRef<bool(const IndexEntry&)> replace);
+  // Replaces the entry of `key` with `entry` only if the key's record is at
+  // (segment, offset) now, in one probe. True if it replaced it.
+  bool ReplaceIfAt(std::string_view key, uint32_t segment, uint32_t offset,
+                   const IndexEntry& entry);
   // Removes `key`; returns its entry if it had one.
   std::optional<IndexEntry> Erase(std::string_view key);
 

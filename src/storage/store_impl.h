@@ -89,11 +89,25 @@ class StoreImpl final : public Store {
       state_cv.notify_one();
     }
   };
-  // A record that compaction copied, to be re-pointed at the swap.
-  struct Move {
-    std::string key;
-    IndexEntry from;
-    IndexEntry to;
+  // The records compaction copied, to be re-pointed at the swap. Keys are
+  // kept back to back in one buffer: a compaction may move millions.
+  struct Moves {
+    struct Move {
+      size_t key_at;
+      uint32_t key_len;
+      IndexEntry from;
+      IndexEntry to;
+    };
+    std::string keys;
+    std::vector<Move> list;
+
+    void Add(std::string_view key, const IndexEntry& from, const IndexEntry& to) {
+      list.push_back(Move{keys.size(), static_cast<uint32_t>(key.size()), from, to});
+      keys.append(key);
+    }
+    std::string_view Key(const Move& m) const {
+      return std::string_view(keys).substr(m.key_at, m.key_len);
+    }
   };
   // Records scanned by compaction, waiting for one liveness check under mu_.
   struct CompactionBatch {
@@ -128,7 +142,7 @@ class StoreImpl final : public Store {
   struct CompactionOutput {
     StoreImpl* store;
     std::vector<std::shared_ptr<DataSegment>>* outputs;
-    std::vector<Move>* moves;
+    Moves* moves;
     std::shared_ptr<DataSegment> segment;
     HintFileBuilder hint;
 
@@ -167,13 +181,13 @@ class StoreImpl final : public Store {
   Status CompactLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                          uint64_t tombstone_floor_lsn,
-                         std::vector<std::shared_ptr<DataSegment>>* outputs,
-                         std::vector<Move>* moves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+                         std::vector<std::shared_ptr<DataSegment>>* outputs, Moves* moves)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status CopyBatch(const DataSegment& input, uint64_t tombstone_floor_lsn, CompactionBatch* batch,
                    CompactionOutput* output) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   void SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
-                       const std::vector<std::shared_ptr<DataSegment>>& outputs,
-                       const std::vector<Move>& moves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                       const std::vector<std::shared_ptr<DataSegment>>& outputs, const Moves& moves)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status BuildMissingHints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status SyncWalIfDue() ABSL_LOCKS_EXCLUDED(mu_);
   CheckpointState CurrentCheckpointState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

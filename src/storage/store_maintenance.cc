@@ -93,7 +93,7 @@ Status StoreImpl::CompactLocked(bool force) {
   if (inputs.empty()) return absl::OkStatus();
 
   std::vector<std::shared_ptr<DataSegment>> outputs;
-  std::vector<Move> moves;
+  Moves moves;
   if (Status s = CopyLiveRecords(inputs, tombstone_floor_lsn, &outputs, &moves); !s.ok()) {
     for (auto& out : outputs) out->MarkObsolete();
     return s;
@@ -102,6 +102,8 @@ Status StoreImpl::CompactLocked(bool force) {
     MutexLock lock(&mu_);
     SwapInCompacted(inputs, outputs, moves);
     stats_.compactions++;
+    for (const auto& in : inputs) stats_.compaction_input_bytes += in->size();
+    for (const auto& out : outputs) stats_.compaction_output_bytes += out->size();
   }
   Status s = CheckpointLocked();
   // The old files may go only once a checkpoint no longer names them; if it
@@ -118,7 +120,7 @@ Status StoreImpl::CompactLocked(bool force) {
 Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                                   uint64_t tombstone_floor_lsn,
                                   std::vector<std::shared_ptr<DataSegment>>* outputs,
-                                  std::vector<Move>* moves) {
+                                  Moves* moves) {
   CompactionOutput output{this, outputs, moves};
   CompactionBatch batch;
   for (const auto& input : inputs) {
@@ -188,10 +190,9 @@ Status StoreImpl::CompactionOutput::Add(uint32_t input_id, const CompactionBatch
   segment->max_lsn = std::max(segment->max_lsn, r.lsn);
   const std::string_view key = batch.Key(r);
   hint.Add(HintEntry{r.lsn, static_cast<uint32_t>(*at), r.length, r.tombstone, key});
-  moves->push_back(
-      Move{std::string(key),
-           IndexEntry{input_id, static_cast<uint32_t>(r.offset), r.length, r.tombstone, r.lsn},
-           IndexEntry{segment->id(), static_cast<uint32_t>(*at), r.length, r.tombstone, r.lsn}});
+  moves->Add(key,
+             IndexEntry{input_id, static_cast<uint32_t>(r.offset), r.length, r.tombstone, r.lsn},
+             IndexEntry{segment->id(), static_cast<uint32_t>(*at), r.length, r.tombstone, r.lsn});
   return absl::OkStatus();
 }
 
@@ -207,16 +208,13 @@ Status StoreImpl::CompactionOutput::Finish() {
 
 void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                                 const std::vector<std::shared_ptr<DataSegment>>& outputs,
-                                const std::vector<Move>& moves) {
+                                const Moves& moves) {
   for (const auto& out : outputs) segments_[out->id()] = out;
-  for (const Move& move : moves) {
+  for (const Moves::Move& move : moves.list) {
     if (move.from.tombstone) continue;  // Not in the index; kept only to shadow.
-    std::optional<IndexEntry> now = index_.Find(move.key);
-    if (now.has_value() && now->segment == move.from.segment && now->offset == move.from.offset) {
-      index_.Upsert(move.key, move.to);
-    } else {
+    if (!index_.ReplaceIfAt(moves.Key(move), move.from.segment, move.from.offset, move.to)) {
       // Overwritten or deleted while being copied: the copy is garbage.
-      segments_.at(move.to.segment)->garbage_bytes += move.to.length;
+      ChargeGarbage(move.to);  // Outputs are in segments_ already.
     }
   }
   for (const auto& in : inputs) {

@@ -43,7 +43,12 @@ StatusOr<VersionedValue> StoreImpl::ReadValue(std::string_view key, bool want_ve
       }
     }
     stats_.cache_misses++;
-    segment = segments_.at(entry.segment);
+    auto it = segments_.find(entry.segment);
+    if (it == segments_.end()) {
+      return absl::InternalError(fmt::format(
+          "index points at data segment {}, which the store does not have", entry.segment));
+    }
+    segment = it->second;
     // A record written moments ago may still be in the write buffer.
     if (entry.offset + entry.length > segment->flushed_size()) {
       if (Status s = segment->Flush(); !s.ok()) {
@@ -97,7 +102,9 @@ class StoreSnapshot final : public Snapshot {
     std::string scratch;
     for (const Location& loc : locations_) {
       data_format::Record record;
-      Status s = segments_.at(loc.segment)->ReadRecord(loc.offset, loc.length, &scratch, &record);
+      // The snapshot holds every segment its locations name.
+      Status s = segments_.find(loc.segment)
+                     ->second->ReadRecord(loc.offset, loc.length, &scratch, &record);
       if (s.ok()) s = visit(record.key, record.value, record.lsn);
       if (!s.ok()) return s;
     }

@@ -40,6 +40,17 @@ TEST_CASE("KeyIndex UpsertIf inserts when absent and replaces only when asked", 
   CHECK(index.size() == 1);
 }
 
+TEST_CASE("KeyIndex ReplaceIfAt replaces only an entry at the given place", "[key_index]") {
+  KeyIndex index;
+  CHECK_FALSE(index.ReplaceIfAt("k", 0, 0, Entry(1)));  // Absent: nothing inserted.
+  CHECK(index.size() == 0);
+  index.Upsert("k", Entry(5));
+  CHECK_FALSE(index.ReplaceIfAt("k", Entry(5).segment, Entry(5).offset + 1, Entry(9)));
+  CHECK(index.Find("k") == Entry(5));
+  CHECK(index.ReplaceIfAt("k", Entry(5).segment, Entry(5).offset, Entry(9)));
+  CHECK(index.Find("k") == Entry(9));
+}
+
 TEST_CASE("KeyIndex keeps full 64-bit LSNs and maximal keys", "[key_index]") {
   KeyIndex index;
   IndexEntry big{UINT32_MAX, UINT32_MAX, KeyIndex::kMaxRecordBytes, true, UINT64_MAX - 1};
