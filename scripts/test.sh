@@ -11,7 +11,8 @@ cmake --build build -j "$jobs"
 ctest --test-dir build -j "$jobs" --output-on-failure -LE threads
 
 echo "== ASan+UBSan build: all tests"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTOYDB_SANITIZE=address \
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+  -DTOYDB_SANITIZE=address \
   -DTOYDB_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
