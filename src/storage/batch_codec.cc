@@ -4,9 +4,9 @@
 
 namespace toydb {
 
-void EncodeBatchPayload(std::span<const BatchOp> ops, std::string* out) {
+void EncodeBatchPayload(std::span<const BatchOpView> ops, std::string* out) {
   PutFixed32(out, static_cast<uint32_t>(ops.size()));
-  for (const BatchOp& op : ops) {
+  for (const BatchOpView& op : ops) {
     PutFixed8(out, static_cast<uint8_t>(op.type));
     PutBytes(out, op.key);
     PutBytes(out, op.value);
@@ -14,25 +14,26 @@ void EncodeBatchPayload(std::span<const BatchOp> ops, std::string* out) {
 }
 
 std::string EncodeBatchPayload(const WriteBatch& batch) {
-  std::vector<BatchOp> ops;
-  for (const WriteBatch::Op& op : batch.ops()) ops.push_back(BatchOp{op.type, op.key, op.value});
+  std::vector<BatchOpView> ops;
+  for (const WriteBatch::Op& op : batch.ops())
+    ops.push_back(BatchOpView{op.type, op.key, op.value});
   std::string out;
   EncodeBatchPayload(ops, &out);
   return out;
 }
 
-StatusOr<std::vector<BatchOp>> DecodeBatchPayload(std::string_view payload) {
+StatusOr<std::vector<BatchOpView>> DecodeBatchPayload(std::string_view payload) {
   Decoder d(payload);
   uint32_t count = 0;
   constexpr size_t kMinOpBytes = 9;
   if (!d.U32(&count) || count > d.remaining() / kMinOpBytes) {
     return absl::DataLossError("write batch payload: bad operation count");
   }
-  std::vector<BatchOp> ops;
+  std::vector<BatchOpView> ops;
   ops.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
     uint8_t type = 0;
-    BatchOp op;
+    BatchOpView op;
     if (!d.U8(&type) || !d.Bytes(&op.key) || !d.Bytes(&op.value)) {
       return absl::DataLossError("write batch payload: truncated operation");
     }

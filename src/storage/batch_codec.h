@@ -22,19 +22,19 @@ namespace toydb {
 inline constexpr uint8_t kWalRecordWriteBatch = 1;
 
 // One operation of a batch; views point into the caller's batch or payload.
-struct BatchOp {
+struct BatchOpView {
   WriteBatch::OpType type;
   std::string_view key;
   std::string_view value;
 };
 
 // Appends the payload of `ops` to `out`.
-void EncodeBatchPayload(std::span<const BatchOp> ops, std::string* out);
+void EncodeBatchPayload(std::span<const BatchOpView> ops, std::string* out);
 std::string EncodeBatchPayload(const WriteBatch& batch);
 
 // DataLoss if the payload is malformed (its WAL record passed its checksum,
 // so this means a bug or a format mismatch, never a torn write).
-StatusOr<std::vector<BatchOp>> DecodeBatchPayload(std::string_view payload);
+StatusOr<std::vector<BatchOpView>> DecodeBatchPayload(std::string_view payload);
 
 }  // namespace toydb
 

@@ -58,7 +58,7 @@ class StoreImpl final : public Store {
   // A write waiting in the group-commit queue.
   struct Writer {
     // Views into the caller's keys and values, valid until Commit returns.
-    absl::InlinedVector<BatchOp, 1> ops;
+    absl::InlinedVector<BatchOpView, 1> ops;
     uint64_t bytes = 0;  // Key and value bytes of ops.
     // For compare-and-set: the version the key must have.
     std::optional<uint64_t> expected_version;
@@ -168,7 +168,8 @@ class StoreImpl final : public Store {
   void PrepareGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status CommitGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status ApplyRecord(const WalRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Status ApplyOps(uint64_t lsn, std::span<const BatchOp> ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status RollActiveSegment() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ChargeGarbage(const IndexEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetReadOnly(const Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

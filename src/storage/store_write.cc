@@ -26,7 +26,7 @@ Status StoreImpl::ValidateWriter(const Writer& writer) const {
     return absl::InvalidArgumentError(fmt::format("write batch has {} bytes; the limit is {}",
                                                   writer.bytes, options_.max_batch_bytes));
   }
-  for (const BatchOp& op : writer.ops) {
+  for (const BatchOpView& op : writer.ops) {
     if (op.key.empty()) return absl::InvalidArgumentError("key is empty");
     if (op.key.size() > options_.max_key_bytes) {
       return absl::InvalidArgumentError(
@@ -43,7 +43,7 @@ Status StoreImpl::ValidateWriter(const Writer& writer) const {
 StatusOr<uint64_t> StoreImpl::Put(const WriteOptions& options, std::string_view key,
                                   std::string_view value) {
   Writer writer;
-  writer.ops.push_back(BatchOp{WriteBatch::OpType::kPut, key, value});
+  writer.ops.push_back(BatchOpView{WriteBatch::OpType::kPut, key, value});
   writer.bytes = key.size() + value.size();
   writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
   return Commit(&writer);
@@ -51,7 +51,7 @@ StatusOr<uint64_t> StoreImpl::Put(const WriteOptions& options, std::string_view 
 
 StatusOr<uint64_t> StoreImpl::Delete(const WriteOptions& options, std::string_view key) {
   Writer writer;
-  writer.ops.push_back(BatchOp{WriteBatch::OpType::kDelete, key, {}});
+  writer.ops.push_back(BatchOpView{WriteBatch::OpType::kDelete, key, {}});
   writer.bytes = key.size();
   writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
   return Commit(&writer);
@@ -61,7 +61,7 @@ StatusOr<uint64_t> StoreImpl::Write(const WriteOptions& options, const WriteBatc
   Writer writer;
   writer.ops.reserve(batch.size());
   for (const WriteBatch::Op& op : batch.ops()) {
-    writer.ops.push_back(BatchOp{op.type, op.key, op.value});
+    writer.ops.push_back(BatchOpView{op.type, op.key, op.value});
   }
   writer.bytes = batch.bytes();
   writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
@@ -71,7 +71,7 @@ StatusOr<uint64_t> StoreImpl::Write(const WriteOptions& options, const WriteBatc
 StatusOr<uint64_t> StoreImpl::CompareAndSet(const WriteOptions& options, std::string_view key,
                                             uint64_t expected_version, std::string_view value) {
   Writer writer;
-  writer.ops.push_back(BatchOp{WriteBatch::OpType::kPut, key, value});
+  writer.ops.push_back(BatchOpView{WriteBatch::OpType::kPut, key, value});
   writer.bytes = key.size() + value.size();
   writer.expected_version = expected_version;
   writer.sync = options.force_sync || options_.sync_policy == SyncPolicy::kEveryWrite;
@@ -192,7 +192,7 @@ void StoreImpl::PrepareGroup() {
     }
     w->lsn = ++last_lsn_;
     if (group_versions.has_value()) {
-      for (const BatchOp& op : w->ops) {
+      for (const BatchOpView& op : w->ops) {
         (*group_versions)[op.key] = op.type == WriteBatch::OpType::kPut ? w->lsn : 0;
       }
     }
@@ -213,14 +213,14 @@ Status StoreImpl::ApplyRecord(const WalRecord& record) {
     return absl::DataLossError(fmt::format("WAL record {} has unknown type {}", record.lsn,
                                            static_cast<int>(record.type)));
   }
-  StatusOr<std::vector<BatchOp>> ops = DecodeBatchPayload(record.payload);
+  StatusOr<std::vector<BatchOpView>> ops = DecodeBatchPayload(record.payload);
   if (!ops.ok()) return ops.status();
   return ApplyOps(record.lsn, *ops);
 }
 
-Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOp> ops) {
+Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops) {
   // Later operations on a key win; write only the last one of each key.
-  absl::InlinedVector<const BatchOp*, 1> effective;
+  absl::InlinedVector<const BatchOpView*, 1> effective;
   if (ops.size() == 1) {
     effective.push_back(&ops.front());
   } else {
@@ -232,7 +232,7 @@ Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOp> ops) {
   }
   std::string& encoded = apply_buffer_;
   encoded.clear();
-  for (const BatchOp* op : effective) {
+  for (const BatchOpView* op : effective) {
     data_format::EncodeRecord(lsn, op->type == WriteBatch::OpType::kDelete, op->key, op->value,
                               &encoded);
   }
@@ -243,7 +243,7 @@ Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOp> ops) {
   if (!start.ok()) return start.status();
 
   uint64_t offset = *start;
-  for (const BatchOp* op : effective) {
+  for (const BatchOpView* op : effective) {
     const bool tombstone = op->type == WriteBatch::OpType::kDelete;
     const auto length =
         static_cast<uint32_t>(data_format::RecordBytes(op->key.size(), op->value.size()));
