@@ -26,8 +26,12 @@ def load(paths):
 
 
 def find(rates, prefix):
+    """The benchmark named `prefix`, or else the first whose name extends it
+    with another path component (".../threads:1" must not match "threads:16")."""
+    if prefix in rates:
+        return prefix, rates[prefix]
     for name, value in rates.items():
-        if name.startswith(prefix):
+        if name.startswith(prefix + "/"):
             return name, value
     return None, None
 
