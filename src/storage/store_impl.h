@@ -1,7 +1,8 @@
 #ifndef TOYDB_STORAGE_STORE_IMPL_H_
 #define TOYDB_STORAGE_STORE_IMPL_H_
 
-// StoreImpl: the Store behind the public interface (store.h).
+// StoreImpl: the Store behind the public interface (store.h). Created by
+// Store::Open and owned by its caller; thread-safe.
 //
 // Locks, in the order they may be taken:
 //   maintenance_mu_  serializes checkpoints, compactions and hint building;
@@ -24,6 +25,7 @@
 #include "absl/container/inlined_vector.h"
 #include "src/storage/batch_codec.h"
 #include "src/storage/checkpoint.h"
+#include "src/storage/compaction_batch.h"
 #include "src/storage/data_segment.h"
 #include "src/storage/hint_file.h"
 #include "src/storage/key_index.h"
@@ -89,60 +91,11 @@ class StoreImpl final : public Store {
       state_cv.notify_one();
     }
   };
-  // The records compaction copied, to be re-pointed at the swap. Keys are
-  // kept back to back in one buffer: a compaction may move millions.
-  struct Moves {
-    struct Move {
-      size_t key_at;
-      uint32_t key_len;
-      IndexEntry from;
-      IndexEntry to;
-    };
-    std::string keys;
-    std::vector<Move> list;
-
-    void Add(std::string_view key, const IndexEntry& from, const IndexEntry& to) {
-      list.push_back(Move{keys.size(), static_cast<uint32_t>(key.size()), from, to});
-      keys.append(key);
-    }
-    std::string_view Key(const Move& m) const {
-      return std::string_view(keys).substr(m.key_at, m.key_len);
-    }
-  };
-  // Records scanned by compaction, waiting for one liveness check under mu_.
-  struct CompactionBatch {
-    struct Record {
-      uint64_t offset;  // In the input segment.
-      uint32_t length;
-      uint64_t lsn;
-      bool tombstone;
-      size_t raw_at;    // In `bytes`.
-      uint32_t key_at;  // Within the raw record.
-      uint32_t key_len;
-    };
-    static constexpr size_t kMaxRecords = 256;
-    static constexpr size_t kMaxBytes = 1u << 20;
-    std::vector<Record> records;
-    std::string bytes;  // The raw records, back to back.
-
-    void Add(uint64_t offset, uint64_t length, const data_format::Record& r);
-    bool Full() const { return records.size() >= kMaxRecords || bytes.size() >= kMaxBytes; }
-    void Clear() {
-      records.clear();
-      bytes.clear();
-    }
-    std::string_view Raw(const Record& r) const {
-      return std::string_view(bytes).substr(r.raw_at, r.length);
-    }
-    std::string_view Key(const Record& r) const {
-      return std::string_view(bytes).substr(r.raw_at + r.key_at, r.key_len);
-    }
-  };
   // The segments compaction writes, each sealed with its hint file.
   struct CompactionOutput {
     StoreImpl* store;
     std::vector<std::shared_ptr<DataSegment>>* outputs;
-    Moves* moves;
+    CompactionMoves* moves;
     std::shared_ptr<DataSegment> segment;
     HintFileBuilder hint;
 
@@ -182,13 +135,13 @@ class StoreImpl final : public Store {
   Status CompactLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                          uint64_t tombstone_floor_lsn,
-                         std::vector<std::shared_ptr<DataSegment>>* outputs, Moves* moves)
+                         std::vector<std::shared_ptr<DataSegment>>* outputs, CompactionMoves* moves)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status CopyBatch(const DataSegment& input, uint64_t tombstone_floor_lsn, CompactionBatch* batch,
                    CompactionOutput* output) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   void SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
-                       const std::vector<std::shared_ptr<DataSegment>>& outputs, const Moves& moves)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                       const std::vector<std::shared_ptr<DataSegment>>& outputs,
+                       const CompactionMoves& moves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status BuildMissingHints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status SyncWalIfDue() ABSL_LOCKS_EXCLUDED(mu_);
   CheckpointState CurrentCheckpointState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -93,7 +93,7 @@ Status StoreImpl::CompactLocked(bool force) {
   if (inputs.empty()) return absl::OkStatus();
 
   std::vector<std::shared_ptr<DataSegment>> outputs;
-  Moves moves;
+  CompactionMoves moves;
   if (Status s = CopyLiveRecords(inputs, tombstone_floor_lsn, &outputs, &moves); !s.ok()) {
     for (auto& out : outputs) out->MarkObsolete();
     return s;
@@ -120,7 +120,7 @@ Status StoreImpl::CompactLocked(bool force) {
 Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                                   uint64_t tombstone_floor_lsn,
                                   std::vector<std::shared_ptr<DataSegment>>* outputs,
-                                  Moves* moves) {
+                                  CompactionMoves* moves) {
   CompactionOutput output{this, outputs, moves};
   CompactionBatch batch;
   for (const auto& input : inputs) {
@@ -156,15 +156,6 @@ Status StoreImpl::CopyBatch(const DataSegment& input, uint64_t tombstone_floor_l
   }
   batch->Clear();
   return s;
-}
-
-void StoreImpl::CompactionBatch::Add(uint64_t offset, uint64_t length,
-                                     const data_format::Record& r) {
-  const size_t raw_at = bytes.size();
-  bytes.append(r.raw);
-  records.push_back(Record{offset, static_cast<uint32_t>(length), r.lsn, r.tombstone, raw_at,
-                           static_cast<uint32_t>(r.key.data() - r.raw.data()),
-                           static_cast<uint32_t>(r.key.size())});
 }
 
 Status StoreImpl::CompactionOutput::Add(uint32_t input_id, const CompactionBatch& batch,
@@ -208,9 +199,9 @@ Status StoreImpl::CompactionOutput::Finish() {
 
 void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                                 const std::vector<std::shared_ptr<DataSegment>>& outputs,
-                                const Moves& moves) {
+                                const CompactionMoves& moves) {
   for (const auto& out : outputs) segments_[out->id()] = out;
-  for (const Moves::Move& move : moves.list) {
+  for (const CompactionMoves::Move& move : moves.list) {
     if (move.from.tombstone) continue;  // Not in the index; kept only to shadow.
     if (!index_.ReplaceIfAt(moves.Key(move), move.from.segment, move.from.offset, move.to)) {
       // Overwritten or deleted while being copied: the copy is garbage.

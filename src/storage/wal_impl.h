@@ -114,7 +114,7 @@ class WalImpl final : public Wal {
   // synced header and a synced directory entry, and opens it for writing.
   StatusOr<std::unique_ptr<WritableFile>> CreateSegmentFile(const wal::SegmentHeader& header);
   Status OpenWriterAtEnd();
-  // Moves a live segment file to the recycle pool, or deletes it when full.
+  // CompactionMoves a live segment file to the recycle pool, or deletes it when full.
   Status Retire(uint64_t seq);
 
   // --- Reading (wal.cc) ---
