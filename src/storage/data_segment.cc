@@ -44,8 +44,12 @@ DataSegment::~DataSegment() {
   }
   reader_.reset();
   // Best effort: a file left behind is not in the checkpoint and is removed
-  // at the next Open.
-  if (obsolete_) env_->RemoveFile(path_).IgnoreError();
+  // at the next Open. The hint file (if any) goes with its segment.
+  if (obsolete_) {
+    env_->RemoveFile(path_).IgnoreError();
+    const std::string hint = JoinPath(DirName(path_), HintFileName(id_));
+    if (env_->FileExists(hint)) env_->RemoveFile(hint).IgnoreError();
+  }
 }
 
 StatusOr<std::shared_ptr<DataSegment>> DataSegment::Create(Env* env, const std::string& dir,

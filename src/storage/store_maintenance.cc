@@ -13,6 +13,8 @@ namespace toydb {
 namespace {
 // How often the background thread looks for work when nothing wakes it.
 constexpr int64_t kBackgroundPollMs = 50;
+// Index lookups in a loop prefetch this many keys ahead.
+constexpr size_t kPrefetchAhead = 8;
 }  // namespace
 
 CheckpointState StoreImpl::CurrentCheckpointState() {
@@ -143,7 +145,12 @@ Status StoreImpl::CopyBatch(const DataSegment& input, uint64_t tombstone_floor_l
   std::vector<bool> live(batch->records.size());
   {
     MutexLock lock(&mu_);
-    for (size_t i = 0; i < batch->records.size(); ++i) {
+    const size_t n = batch->records.size();
+    for (size_t i = 0; i < std::min(n, kPrefetchAhead); ++i) {
+      index_.Prefetch(batch->Key(batch->records[i]));
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kPrefetchAhead < n) index_.Prefetch(batch->Key(batch->records[i + kPrefetchAhead]));
       const CompactionBatch::Record& r = batch->records[i];
       std::optional<IndexEntry> e = index_.Find(batch->Key(r));
       live[i] = r.tombstone ? !e.has_value() && r.lsn > tombstone_floor_lsn
@@ -201,7 +208,13 @@ void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>&
                                 const std::vector<std::shared_ptr<DataSegment>>& outputs,
                                 const CompactionMoves& moves) {
   for (const auto& out : outputs) segments_[out->id()] = out;
-  for (const CompactionMoves::Move& move : moves.list) {
+  const size_t n = moves.list.size();
+  for (size_t i = 0; i < std::min(n, kPrefetchAhead); ++i) {
+    index_.Prefetch(moves.Key(moves.list[i]));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) index_.Prefetch(moves.Key(moves.list[i + kPrefetchAhead]));
+    const CompactionMoves::Move& move = moves.list[i];
     if (move.from.tombstone) continue;  // Not in the index; kept only to shadow.
     if (!index_.ReplaceIfAt(moves.Key(move), move.from.segment, move.from.offset, move.to)) {
       // Overwritten or deleted while being copied: the copy is garbage.

@@ -5,7 +5,6 @@
 // prefix), and the store is reopened. Every acknowledged write must be there;
 // the one write in flight at the crash may be there or not, but whole.
 #include <catch2/catch.hpp>
-
 #include <map>
 #include <optional>
 #include <random>
@@ -36,9 +35,7 @@ class PowerCutEnv : public testing::WrappingEnv {
   Status TruncateFile(const std::string& p, uint64_t n) override {
     return Step() ? EnvWrapper::TruncateFile(p, n) : Dead();
   }
-  Status SyncDir(const std::string& d) override {
-    return Step() ? EnvWrapper::SyncDir(d) : Dead();
-  }
+  Status SyncDir(const std::string& d) override { return Step() ? EnvWrapper::SyncDir(d) : Dead(); }
 
  protected:
   std::unique_ptr<WritableFile> WrapFile(std::unique_ptr<WritableFile> file) override {

@@ -205,6 +205,25 @@ TEST_CASE("Store compaction reclaims garbage and keeps every live value", "[stor
   StoreStats after = store->GetStats();
   CHECK(after.compactions == 1);
   CHECK(after.data_bytes < before.data_bytes / 3);
+  // Overwrite again so the first compaction's outputs (which have hint files)
+  // are compacted in turn: their hint files must go with them.
+  for (int i = 1; i < 200; i += 2) {
+    REQUIRE(store->Put({}, "key" + std::to_string(i), std::string(100, 'j')).ok());
+  }
+  REQUIRE(store->Compact(/*force=*/true).ok());
+  after = store->GetStats();
+  CHECK(after.compactions == 2);
+  // Every data file and hint file left belongs to a live segment.
+  auto names = env.GetChildren("/db");
+  REQUIRE(names.ok());
+  size_t segments = 0;
+  for (const std::string& name : *names) {
+    if (name.ends_with(".seg")) segments++;
+    if (name.ends_with(".hint")) {
+      CHECK(env.FileExists("/db/" + name.substr(0, name.size() - 5) + ".seg"));
+    }
+  }
+  CHECK(segments == after.data_segments);
   for (int i = 0; i < 200; ++i) {
     CHECK(ValueOf(*store, "key" + std::to_string(i)) ==
           (i % 2 == 0 ? "<absent>" : std::string(100, 'j')));

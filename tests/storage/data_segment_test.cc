@@ -1,0 +1,93 @@
+// Tests of DataSegment: buffered appends, reads, scans, reopening at a
+// checkpointed length, and removal of an obsolete segment with its hint file.
+#include "src/storage/data_segment.h"
+
+#include <catch2/catch.hpp>
+
+#include "src/storage/hint_file.h"
+#include "toydb/mem_env.h"
+
+namespace toydb {
+namespace {
+
+std::string Record(uint64_t lsn, std::string_view key, std::string_view value) {
+  std::string out;
+  data_format::EncodeRecord(lsn, false, key, value, &out);
+  return out;
+}
+
+TEST_CASE("DataSegment buffers appends until flushed, then reads and scans them",
+          "[data_segment]") {
+  MemEnv env;
+  REQUIRE(env.CreateDir("/db").ok());
+  auto segment = DataSegment::Create(&env, "/db", 7);
+  REQUIRE(segment.ok());
+  DataSegment& s = **segment;
+  const std::string a = Record(1, "a", "alpha"), b = Record(2, "b", "beta");
+  CHECK(*s.Append(a) == 0);
+  CHECK(*s.Append(b) == a.size());
+  CHECK(s.size() == a.size() + b.size());
+  CHECK(s.flushed_size() == 0);  // Still in the write buffer.
+  CHECK(*env.GetFileSize(s.path()) == 0);
+  REQUIRE(s.Flush().ok());
+  CHECK(s.flushed_size() == s.size());
+
+  std::string scratch;
+  data_format::Record r;
+  REQUIRE(s.ReadRecord(a.size(), b.size(), &scratch, &r).ok());
+  CHECK(r.key == "b");
+  CHECK(r.value == "beta");
+  CHECK(absl::IsDataLoss(s.ReadRecord(1, a.size(), &scratch, &r)));  // Not a record boundary.
+
+  REQUIRE(s.Seal().ok());
+  std::vector<std::string> keys;
+  REQUIRE(s.Scan([&](uint64_t, uint64_t, const data_format::Record& rec) {
+             keys.emplace_back(rec.key);
+           }).ok());
+  CHECK(keys == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("DataSegment reopened at a checkpointed length drops what follows", "[data_segment]") {
+  MemEnv env;
+  REQUIRE(env.CreateDir("/db").ok());
+  const std::string a = Record(1, "a", "1"), b = Record(2, "b", "2");
+  {
+    auto segment = DataSegment::Create(&env, "/db", 1);
+    REQUIRE(segment.ok());
+    REQUIRE((*segment)->Append(a).ok());
+    REQUIRE((*segment)->Append(b).ok());
+    REQUIRE((*segment)->Sync().ok());
+  }
+  auto reopened = DataSegment::OpenExisting(&env, "/db", 1, a.size(), /*writable=*/true);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->size() == a.size());
+  CHECK(*env.GetFileSize((*reopened)->path()) == a.size());
+  CHECK(absl::IsDataLoss(DataSegment::OpenExisting(&env, "/db", 1, 1000, false).status()));
+  CHECK(absl::IsDataLoss(DataSegment::OpenExisting(&env, "/db", 9, 0, false).status()));
+}
+
+TEST_CASE("DataSegment marked obsolete removes its file and hint file when released",
+          "[data_segment]") {
+  MemEnv env;
+  REQUIRE(env.CreateDir("/db").ok());
+  std::string path;
+  {
+    auto segment = DataSegment::Create(&env, "/db", 3);
+    REQUIRE(segment.ok());
+    REQUIRE((*segment)->Append(Record(1, "k", "v")).ok());
+    REQUIRE((*segment)->Seal().ok());
+    HintFileBuilder hint;
+    hint.Add(HintEntry{1, 0, 22, false, "k"});
+    REQUIRE(hint.Finish(&env, JoinPath("/db", HintFileName(3))).ok());
+    path = (*segment)->path();
+    std::shared_ptr<DataSegment> reader = *segment;  // A reader still holds it.
+    (*segment)->MarkObsolete();
+    segment->reset();
+    CHECK(env.FileExists(path));
+  }
+  CHECK_FALSE(env.FileExists(path));
+  CHECK_FALSE(env.FileExists(JoinPath("/db", HintFileName(3))));
+}
+
+}  // namespace
+}  // namespace toydb
