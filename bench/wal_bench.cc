@@ -179,6 +179,9 @@ void BM_StoreSyncedPut(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   if (state.thread_index() == 0) {
+    const StoreStats stats = SharedStore()->GetStats();
+    state.counters["writes_per_group"] =
+        static_cast<double>(stats.writes) / static_cast<double>(stats.write_groups);
     SharedStore().reset();
     std::filesystem::remove_all(dir);
   }
