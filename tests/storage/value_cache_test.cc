@@ -1,7 +1,13 @@
-// Tests of ValueCache: LRU order and the byte bound.
+// Tests of ValueCache: eviction order, the byte bound, and its hash table
+// (growth and deletion) against a model.
 #include "src/storage/value_cache.h"
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
+#include <map>
+#include <random>
+#include <string>
 
 namespace toydb {
 namespace {
@@ -33,7 +39,8 @@ TEST_CASE("ValueCache bounds bytes, not entries: one large value evicts many sma
   CHECK(cache.bytes() <= cache.capacity_bytes());
 }
 
-TEST_CASE("ValueCache evicts in exact least-recently-used order", "[value_cache]") {
+TEST_CASE("ValueCache with fewer than 16 entries evicts in exact least-recently-used order",
+          "[value_cache]") {
   ValueCache cache(5 * (kOverhead + 2));
   for (char c : std::string("abcde")) cache.Insert(std::string(1, c), "v");
   // Use order, oldest first: b d a e c.
@@ -57,6 +64,69 @@ TEST_CASE("ValueCache replaces, erases, and refuses a value larger than itself",
   cache.Insert("huge", std::string(2000, 'x'));
   CHECK_FALSE(cache.Lookup("huge").has_value());
   CHECK(cache.bytes() == 0);
+}
+
+TEST_CASE("ValueCache leaves a hit among the newest eighth in place and promotes an older one",
+          "[value_cache]") {
+  // 32 entries: the newest eighth is the 4 most recently promoted.
+  ValueCache cache(32 * (kOverhead + 3 + 1));
+  for (int i = 0; i < 32; ++i) cache.Insert(fmt::format("k{:02}", i), "v");
+  REQUIRE(cache.Lookup("k30").has_value());  // Third newest: stays where it is.
+  REQUIRE(cache.Lookup("k00").has_value());  // Oldest: becomes the newest.
+  // Evicting 28 entries now removes k01..k28 and keeps k00, k29..k31, in
+  // that order of age: k29, k30, k31, k00.
+  for (int i = 0; i < 28; ++i) cache.Insert(fmt::format("n{:02}", i), "v");
+  for (int i = 1; i <= 28; ++i) CHECK_FALSE(cache.Lookup(fmt::format("k{:02}", i)).has_value());
+  CHECK(cache.entries() == 32);
+  cache.Insert("x00", "v");  // The oldest left is k29.
+  CHECK_FALSE(cache.Lookup("k29").has_value());
+  CHECK(cache.Lookup("k30").has_value());
+  CHECK(cache.Lookup("k00").has_value());
+}
+
+TEST_CASE("ValueCache agrees with a map through growth, erases and evictions", "[value_cache]") {
+  std::mt19937_64 rng(7);
+  // Room for about 3,000 of the 5,000 possible keys, so evictions happen.
+  ValueCache cache(3000 * (kOverhead + 8 + 8));
+  std::map<std::string, std::string> written;  // Every key's latest value.
+  for (int step = 0; step < 200000; ++step) {
+    const std::string key = fmt::format("key{:05}", rng() % 5000);
+    switch (rng() % 4) {
+      case 0:
+      case 1: {
+        const std::string value = fmt::format("{:08}", rng() % 100000000);
+        cache.Insert(key, value);
+        written[key] = value;
+        REQUIRE(cache.Lookup(key) == std::optional<std::string_view>(value));
+        break;
+      }
+      case 2:
+        cache.Erase(key);
+        written.erase(key);
+        REQUIRE_FALSE(cache.Lookup(key).has_value());
+        break;
+      default: {
+        // A hit must be the latest value; a miss is allowed (evicted).
+        std::optional<std::string_view> got = cache.Lookup(key);
+        if (got.has_value()) {
+          REQUIRE(written.count(key) == 1);
+          REQUIRE(*got == written[key]);
+        }
+      }
+    }
+    REQUIRE(cache.bytes() <= cache.capacity_bytes());
+    REQUIRE(cache.bytes() == cache.entries() * (kOverhead + 8 + 8));
+  }
+  CHECK(cache.entries() > 2000);
+  // Every entry still in the cache is found, with its latest value.
+  size_t found = 0;
+  for (const auto& [key, value] : written) {
+    if (std::optional<std::string_view> got = cache.Lookup(key)) {
+      CHECK(*got == value);
+      ++found;
+    }
+  }
+  CHECK(found == cache.entries());
 }
 
 }  // namespace
