@@ -32,6 +32,13 @@ class WritableFile {
 
   [[nodiscard]] virtual Status Close() = 0;
 
+  // Starts writing the bytes appended so far to the device and returns
+  // without waiting. It promises nothing about durability (only Sync does),
+  // but a large file written this way has most of its bytes on the device by
+  // the time it is synced, so the disk works while the writer computes.
+  // Optional: the default does nothing.
+  virtual void StartWriteback() {}
+
   // The write position: bytes appended since open, plus the starting offset.
   virtual uint64_t Position() const = 0;
 };

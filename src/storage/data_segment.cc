@@ -112,6 +112,7 @@ Status DataSegment::Flush() {
   if (buffer_.empty()) return absl::OkStatus();
   if (Status s = writer_->Append(buffer_); !s.ok()) return s;
   buffer_.clear();
+  if (writeback_ahead_) writer_->StartWriteback();
   return absl::OkStatus();
 }
 

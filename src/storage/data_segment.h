@@ -69,6 +69,10 @@ class DataSegment {
       std::function<void(uint64_t offset, uint64_t length, const data_format::Record& record)>;
   [[nodiscard]] Status Scan(const ScanVisitor& visit) const;
 
+  // Starts each flushed buffer on its way to the device (compaction output,
+  // written in bulk and synced at the end), so that Seal finds little to do.
+  void set_writeback_ahead(bool on) { writeback_ahead_ = on; }
+
   // Removes the file once no one holds this segment.
   void MarkObsolete() { obsolete_ = true; }
 
@@ -88,6 +92,7 @@ class DataSegment {
   std::unique_ptr<WritableFile> writer_;
   std::unique_ptr<RandomAccessFile> reader_;
   bool obsolete_ = false;
+  bool writeback_ahead_ = false;
 };
 
 }  // namespace toydb

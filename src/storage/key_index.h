@@ -49,8 +49,15 @@ class KeyIndex {
   // the replaced one, or `entry` itself if it was not stored.
   std::optional<IndexEntry> UpsertIf(std::string_view key, const IndexEntry& entry,
                                      absl::FunctionRef<bool(const IndexEntry&)> replace);
+  // Whether the entry of `key` points at (segment, offset): the record there
+  // is the key's latest. A location holds one record, so a slot pointing at
+  // it can only be this key's: the probe compares locations, not key bytes,
+  // and does not read the key arena (one cache miss fewer per check).
+  // REQUIRES: the record at (segment, offset) has key `key`.
+  bool IsAt(std::string_view key, uint32_t segment, uint32_t offset) const;
   // Replaces the entry of `key` with `entry` only if the key's record is at
-  // (segment, offset) now, in one probe. True if it replaced it.
+  // (segment, offset) now, in one probe that, like IsAt, compares locations.
+  // True if it replaced it. REQUIRES: as for IsAt.
   bool ReplaceIfAt(std::string_view key, uint32_t segment, uint32_t offset,
                    const IndexEntry& entry);
   // Removes `key`; returns its entry if it had one.
@@ -87,11 +94,18 @@ class KeyIndex {
   static_assert(sizeof(Slot) == 28);
 
   class Arena;
+  // A lookup by key hash that matches the slot pointing at a location.
+  struct LocationProbe {
+    std::string_view key;
+    uint32_t segment;
+    uint32_t offset;
+  };
   struct SlotHash {
     using is_transparent = void;
     const Arena* arena;
     size_t operator()(const Slot& slot) const;
     size_t operator()(std::string_view key) const;
+    size_t operator()(const LocationProbe& probe) const { return (*this)(probe.key); }
   };
   struct SlotEq {
     using is_transparent = void;
@@ -99,6 +113,10 @@ class KeyIndex {
     bool operator()(const Slot& a, const Slot& b) const;
     bool operator()(const Slot& a, std::string_view b) const;
     bool operator()(std::string_view a, const Slot& b) const { return (*this)(b, a); }
+    bool operator()(const Slot& a, const LocationProbe& b) const {
+      return a.segment == b.segment && a.offset == b.offset;
+    }
+    bool operator()(const LocationProbe& a, const Slot& b) const { return (*this)(b, a); }
   };
   using Table = absl::flat_hash_set<Slot, SlotHash, SlotEq>;
 

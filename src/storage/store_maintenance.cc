@@ -152,9 +152,9 @@ Status StoreImpl::CopyBatch(const DataSegment& input, uint64_t tombstone_floor_l
     for (size_t i = 0; i < n; ++i) {
       if (i + kPrefetchAhead < n) index_.Prefetch(batch->Key(batch->records[i + kPrefetchAhead]));
       const CompactionBatch::Record& r = batch->records[i];
-      std::optional<IndexEntry> e = index_.Find(batch->Key(r));
-      live[i] = r.tombstone ? !e.has_value() && r.lsn > tombstone_floor_lsn
-                            : e.has_value() && e->segment == input.id() && e->offset == r.offset;
+      const std::string_view key = batch->Key(r);
+      live[i] = r.tombstone ? r.lsn > tombstone_floor_lsn && !index_.Find(key).has_value()
+                            : index_.IsAt(key, input.id(), static_cast<uint32_t>(r.offset));
     }
   }
   Status s;
@@ -179,6 +179,7 @@ Status StoreImpl::CompactionOutput::Add(uint32_t input_id, const CompactionBatch
     auto created = DataSegment::Create(store->env_, store->options_.dir, id);
     if (!created.ok()) return created.status();
     segment = *created;
+    segment->set_writeback_ahead(true);
     outputs->push_back(segment);
   }
   // The record was verified by the scan; its bytes move unchanged.

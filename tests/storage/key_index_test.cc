@@ -51,6 +51,35 @@ TEST_CASE("KeyIndex ReplaceIfAt replaces only an entry at the given place", "[ke
   CHECK(index.Find("k") == Entry(9));
 }
 
+TEST_CASE("KeyIndex IsAt and ReplaceIfAt match by location among many keys", "[key_index]") {
+  // Every key's record at a distinct location; each key must be found at its
+  // own location only, whatever other slots share its probe sequence.
+  KeyIndex index;
+  auto at = [](int i) {
+    return IndexEntry{static_cast<uint32_t>(i % 3), static_cast<uint32_t>(i * 40), 40, false,
+                      static_cast<uint64_t>(i + 1)};
+  };
+  for (int i = 0; i < 20000; ++i) index.Upsert("key" + std::to_string(i), at(i));
+  for (int i = 0; i < 20000; ++i) {
+    const std::string key = "key" + std::to_string(i);
+    REQUIRE(index.IsAt(key, at(i).segment, at(i).offset));
+    REQUIRE_FALSE(index.IsAt(key, at(i).segment, at(i).offset + 1));
+    REQUIRE_FALSE(index.IsAt(key, at(i).segment + 3, at(i).offset));
+  }
+  CHECK_FALSE(index.IsAt("absent", 0, 0));
+  // Moving every even key: the odd ones stay where they were.
+  for (int i = 0; i < 20000; i += 2) {
+    IndexEntry moved = at(i);
+    moved.segment = 9;
+    REQUIRE(index.ReplaceIfAt("key" + std::to_string(i), at(i).segment, at(i).offset, moved));
+  }
+  for (int i = 0; i < 20000; ++i) {
+    const std::string key = "key" + std::to_string(i);
+    CHECK(index.Find(key)->segment == (i % 2 == 0 ? 9u : at(i).segment));
+    CHECK(index.IsAt(key, i % 2 == 0 ? 9 : at(i).segment, at(i).offset));
+  }
+}
+
 TEST_CASE("KeyIndex keeps full 64-bit LSNs and maximal keys", "[key_index]") {
   KeyIndex index;
   IndexEntry big{UINT32_MAX, UINT32_MAX, KeyIndex::kMaxRecordBytes, true, UINT64_MAX - 1};

@@ -5,7 +5,6 @@
 #include "src/storage/wal.h"
 
 #include <fmt/format.h>
-#include <stdlib.h>  // mkdtemp
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -13,6 +12,7 @@
 #include <random>
 
 #include "src/storage/wal_format.h"
+#include "tests/storage/temp_dir.h"
 #include "tests/storage/wrapping_env.h"
 #include "toydb/mem_env.h"
 
@@ -824,35 +824,6 @@ TEST_CASE("Wal with a write buffer keeps appends in memory until full, read or s
   }
   CHECK(lsn - 6 > 10);
 }
-
-// Removes a test directory (files and one subdirectory level) even when an
-// assertion ends the test early.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/toydb-wal-test-XXXXXX";
-    const char* dir = ::mkdtemp(tmpl);
-    REQUIRE(dir != nullptr);
-    path_ = dir;
-  }
-  ~TempDir() { RemoveTree(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  static void RemoveTree(const std::string& dir) {
-    Env* env = Env::Default();
-    StatusOr<std::vector<std::string>> names = env->GetChildren(dir);
-    if (names.ok()) {
-      for (const std::string& n : *names) {
-        if (n == "." || n == "..") continue;
-        const std::string path = JoinPath(dir, n);
-        if (!env->RemoveFile(path).ok()) RemoveTree(path);
-      }
-    }
-    env->RemoveDir(dir).IgnoreError();
-  }
-  std::string path_;
-};
 
 TEST_CASE("Wal works on the POSIX file system", "[wal]") {
   TempDir dir;
