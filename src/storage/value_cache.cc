@@ -1,7 +1,5 @@
 #include "src/storage/value_cache.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +7,7 @@
 #include <new>
 
 #include "src/util/checksum.h"
+#include "src/util/huge_pages.h"
 
 namespace toydb {
 namespace {
@@ -16,15 +15,12 @@ namespace {
 constexpr size_t kInitialSlots = 16;
 // The table doubles before it is more than 7/10 full.
 constexpr size_t kMaxLoadNumerator = 7, kMaxLoadDenominator = 10;
-// Tables this large are placed on 2 MiB-aligned memory and offered to the
-// kernel as huge pages: one TLB entry then covers 131,072 slots.
-constexpr size_t kHugePageBytes = 2u << 20;
 // A hit prefetches at most this many bytes of its entry.
 constexpr uint32_t kMaxPrefetchBytes = 256;
 
 }  // namespace
 
-void ValueCache::FreeSlots::operator()(Slot* slots) const { std::free(slots); }
+void ValueCache::FreeSlots::operator()(Slot* slots) const { FreeLarge(slots); }
 
 uint32_t ValueCache::Hash(std::string_view key) {
   const uint64_t h = KeyHash(key);
@@ -32,19 +28,8 @@ uint32_t ValueCache::Hash(std::string_view key) {
 }
 
 std::unique_ptr<ValueCache::Slot[], ValueCache::FreeSlots> ValueCache::AllocateSlots(size_t count) {
-  const size_t bytes = count * sizeof(Slot);
-  void* memory = nullptr;
-  if (bytes >= kHugePageBytes) {
-    memory = std::aligned_alloc(kHugePageBytes, bytes);  // bytes is a multiple of 2 MiB.
-#ifdef MADV_HUGEPAGE
-    if (memory != nullptr) ::madvise(memory, bytes, MADV_HUGEPAGE);  // Advice only.
-#endif
-  } else {
-    memory = std::malloc(bytes);
-  }
-  if (memory == nullptr) throw std::bad_alloc();
-  std::memset(memory, 0, bytes);
-  return std::unique_ptr<Slot[], FreeSlots>(static_cast<Slot*>(memory));
+  return std::unique_ptr<Slot[], FreeSlots>(
+      static_cast<Slot*>(AllocateLarge(count * sizeof(Slot), /*zero=*/true)));
 }
 
 ValueCache::ValueCache(uint64_t capacity_bytes)

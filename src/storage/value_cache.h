@@ -14,7 +14,8 @@
 //   holds the key's 32-bit hash, the entry's size and the entry pointer: a
 //   probe reads one line of slots and touches an entry only when the hash
 //   matches, and it prefetches every line of that entry at once, so the key
-//   compare and the value copy wait for one miss, not three.
+//   compare and the value copy wait for one miss, not three. A large table
+//   lives on huge pages (src/util/huge_pages.h).
 // - A hit moves the entry to the newest end of the recency list only if it is
 //   not already among the newest eighth of the entries. Relinking writes to two
 //   neighbour entries (two more misses); skipping it for recently promoted
