@@ -93,6 +93,9 @@ class Store {
 
   // NotFound if the key is absent.
   virtual StatusOr<std::string> Get(std::string_view key) = 0;
+  // The same into `*value`, whose buffer is reused: a caller reading in a
+  // loop with one string allocates nothing per read of a cached value.
+  virtual Status Get(std::string_view key, std::string* value) = 0;
   virtual StatusOr<VersionedValue> GetVersioned(std::string_view key) = 0;
 
   // A consistent view of the store at its last applied LSN.

@@ -49,6 +49,7 @@ class StoreImpl final : public Store {
   StatusOr<uint64_t> CompareAndSet(const WriteOptions& options, std::string_view key,
                                    uint64_t expected_version, std::string_view value) override;
   StatusOr<std::string> Get(std::string_view key) override;
+  Status Get(std::string_view key, std::string* value) override;
   StatusOr<VersionedValue> GetVersioned(std::string_view key) override;
   StatusOr<std::unique_ptr<Snapshot>> GetSnapshot() override;
   Status Checkpoint() override;
@@ -128,7 +129,8 @@ class StoreImpl final : public Store {
   void SetReadOnly(const Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Reading (store_read.cc)
-  StatusOr<VersionedValue> ReadValue(std::string_view key, bool want_version);
+  // Reads the key's value into *value; its version too if `version` is set.
+  Status ReadValue(std::string_view key, std::string* value, uint64_t* version);
 
   // --- Maintenance (store_maintenance.cc)
   Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);

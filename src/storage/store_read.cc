@@ -9,16 +9,22 @@
 namespace toydb {
 
 StatusOr<std::string> StoreImpl::Get(std::string_view key) {
-  StatusOr<VersionedValue> v = ReadValue(key, /*want_version=*/false);
-  if (!v.ok()) return v.status();
-  return std::move(v->value);
+  std::string value;
+  if (Status s = ReadValue(key, &value, nullptr); !s.ok()) return s;
+  return value;
+}
+
+Status StoreImpl::Get(std::string_view key, std::string* value) {
+  return ReadValue(key, value, nullptr);
 }
 
 StatusOr<VersionedValue> StoreImpl::GetVersioned(std::string_view key) {
-  return ReadValue(key, /*want_version=*/true);
+  VersionedValue result;
+  if (Status s = ReadValue(key, &result.value, &result.version); !s.ok()) return s;
+  return result;
 }
 
-StatusOr<VersionedValue> StoreImpl::ReadValue(std::string_view key, bool want_version) {
+Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* version) {
   if (key.empty() || key.size() > options_.max_key_bytes) {
     return absl::InvalidArgumentError(
         fmt::format("key has {} bytes; it must have 1 to {}", key.size(), options_.max_key_bytes));
@@ -27,19 +33,23 @@ StatusOr<VersionedValue> StoreImpl::ReadValue(std::string_view key, bool want_ve
   std::shared_ptr<DataSegment> segment;
   {
     MutexLock lock(&mu_);
-    if (!want_version) {
+    // Without a version to report, a cache hit needs no index lookup.
+    if (version == nullptr) {
       if (std::optional<std::string_view> cached = cache_.Lookup(key)) {
         stats_.cache_hits++;
-        return VersionedValue{std::string(*cached), 0};
+        value->assign(*cached);
+        return absl::OkStatus();
       }
     }
     std::optional<IndexEntry> found = index_.Find(key);
     if (!found.has_value()) return absl::NotFoundError("key not found");
     entry = *found;
-    if (want_version) {
+    if (version != nullptr) {
+      *version = entry.lsn;
       if (std::optional<std::string_view> cached = cache_.Lookup(key)) {
         stats_.cache_hits++;
-        return VersionedValue{std::string(*cached), entry.lsn};
+        value->assign(*cached);
+        return absl::OkStatus();
       }
     }
     stats_.cache_misses++;
@@ -66,12 +76,12 @@ StatusOr<VersionedValue> StoreImpl::ReadValue(std::string_view key, bool want_ve
     return absl::DataLossError(fmt::format("data segment {} offset {}: record is for another key",
                                            segment->path(), entry.offset));
   }
-  VersionedValue result{std::string(record.value), entry.lsn};
+  value->assign(record.value);
   MutexLock lock(&mu_);
   // Cache only if no write replaced the value while it was being read.
   std::optional<IndexEntry> now = index_.Find(key);
-  if (now.has_value() && now->lsn == entry.lsn) cache_.Insert(key, result.value);
-  return result;
+  if (now.has_value() && now->lsn == entry.lsn) cache_.Insert(key, record.value);
+  return absl::OkStatus();
 }
 
 namespace {

@@ -298,5 +298,27 @@ TEST_CASE("Store cache serves repeated reads and never a stale value", "[store]"
   CHECK(store->GetStats().cache_bytes <= MemStoreOptions(&env).cache_bytes_max);
 }
 
+TEST_CASE("Store Get into a caller's string reuses it and reports what Get reports", "[store]") {
+  MemEnv env;
+  auto store = OpenOrDie(MemStoreOptions(&env));
+  REQUIRE(store->Put({}, "k", std::string(300, 'a')).ok());
+  REQUIRE(store->Put({}, "short", "s").ok());
+  std::string value = "previous contents";
+  REQUIRE(store->Get("k", &value).ok());  // From the data log.
+  CHECK(value == std::string(300, 'a'));
+  const char* buffer = value.data();
+  REQUIRE(store->Get("short", &value).ok());
+  CHECK(value == "s");
+  REQUIRE(store->Get("k", &value).ok());  // From the cache, into the same buffer.
+  CHECK(value == std::string(300, 'a'));
+  CHECK(value.data() == buffer);
+  CHECK(absl::IsNotFound(store->Get("absent", &value)));
+  CHECK(absl::IsInvalidArgument(store->Get("", &value)));
+  auto versioned = store->GetVersioned("k");
+  REQUIRE(versioned.ok());
+  CHECK(versioned->version == 1);
+  CHECK(versioned->value == std::string(300, 'a'));
+}
+
 }  // namespace
 }  // namespace toydb
