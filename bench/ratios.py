@@ -53,6 +53,8 @@ def main():
     ratio(rates, "BM_RawPreallocatedPwriteFdatasync", raw, "raw preallocated pwrite vs append")
     ratio(rates, "BM_StoreSyncedPut/min_time:1.000/real_time/threads:1",
           "BM_RawPreallocatedPwriteFdatasync", "1 synced writer vs raw preallocated")
+    ratio(rates, "BM_StoreSyncedPutGrowingWal/min_time:1.000/real_time/threads:1",
+          "BM_RawPreallocatedPwriteFdatasync", "1 synced writer, WAL not preallocated, vs raw preallocated")
     ratio(rates, "BM_Compaction", "BM_RawSequentialWrite", "compaction vs raw sequential write")
 
 

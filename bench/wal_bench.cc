@@ -161,12 +161,15 @@ std::unique_ptr<Store>& SharedStore() {
   return store;
 }
 
-void BM_StoreSyncedPut(benchmark::State& state) {
+// A fresh store each time; `preallocate` false turns off the zero-filling of
+// the WAL ahead of the writes (StoreOptions::wal_preallocate_bytes).
+void StoreSyncedPut(benchmark::State& state, bool preallocate) {
   const std::string dir = JoinPath(BenchDir(), "group-commit");
   if (state.thread_index() == 0) {
     StoreOptions options;
     options.dir = dir;
     options.sync_policy = SyncPolicy::kEveryWrite;
+    if (!preallocate) options.wal_preallocate_bytes = 0;
     auto store = Store::Open(options);
     Check(store.status(), "Store::Open");
     SharedStore() = std::move(*store);
@@ -187,6 +190,30 @@ void BM_StoreSyncedPut(benchmark::State& state) {
   }
 }
 
+void BM_StoreSyncedPut(benchmark::State& state) { StoreSyncedPut(state, /*preallocate=*/true); }
+// The same without WAL preallocation: the fresh store's WAL segment grows.
+void BM_StoreSyncedPutGrowingWal(benchmark::State& state) {
+  StoreSyncedPut(state, /*preallocate=*/false);
+}
+
+// Store::Open of a brand-new store (what creating its first WAL segment,
+// with its first preallocated chunk, costs), and its close.
+void BM_StoreOpenFresh(benchmark::State& state) {
+  const std::string dir = JoinPath(BenchDir(), "open-fresh");
+  for (auto _ : state) {
+    StoreOptions options;
+    options.dir = dir;
+    options.background_threads = false;
+    if (state.range(0) == 0) options.wal_preallocate_bytes = 0;
+    auto store = Store::Open(options);
+    Check(store.status(), "Store::Open");
+    state.PauseTiming();
+    store->reset();
+    std::filesystem::remove_all(dir);
+    state.ResumeTiming();
+  }
+}
+
 // Sync latency on a shared disk drifts by 10x within a minute, so each
 // benchmark runs three shorter repetitions, interleaved at random with the
 // others (see main), and the median is the figure to quote.
@@ -195,6 +222,8 @@ BENCHMARK(BM_RawPreallocatedPwriteFdatasync)->MinTime(1.0)->UseRealTime();
 BENCHMARK(BM_WalAppendNoSync)->MinTime(1.0)->UseRealTime();
 BENCHMARK(BM_WalAppendSync)->ArgName("recycled")->Arg(0)->Arg(1)->MinTime(1.0)->UseRealTime();
 BENCHMARK(BM_StoreSyncedPut)->Threads(1)->Threads(4)->Threads(16)->MinTime(1.0)->UseRealTime();
+BENCHMARK(BM_StoreSyncedPutGrowingWal)->Threads(1)->MinTime(1.0)->UseRealTime();
+BENCHMARK(BM_StoreOpenFresh)->ArgName("preallocate")->Arg(0)->Arg(1)->MinTime(0.5)->UseRealTime();
 
 }  // namespace
 }  // namespace toydb

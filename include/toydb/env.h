@@ -71,11 +71,13 @@ class Env {
   // Opens `path` (created if missing) for writing at its current end.
   virtual StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) = 0;
 
-  // Opens an existing `path` for writing from offset 0 over its old bytes
-  // without truncating it. Writes into already-allocated blocks need no
-  // file-size metadata on sync, which makes recycled or preallocated log
-  // segments cheaper to fdatasync than growing files.
-  virtual StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path) = 0;
+  // Opens an existing `path` for writing from `offset` over its old bytes
+  // without truncating it (writing past its end extends it). Writes into
+  // already-allocated blocks need no file-size metadata on sync, which makes
+  // recycled or preallocated log segments cheaper to fdatasync than growing
+  // files.
+  virtual StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path,
+                                                                    uint64_t offset) = 0;
 
   virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) = 0;
@@ -120,8 +122,9 @@ class EnvWrapper : public Env {
   StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override {
     return target_->NewAppendableFile(p);
   }
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p) override {
-    return target_->ReuseWritableFile(p);
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p,
+                                                            uint64_t offset) override {
+    return target_->ReuseWritableFile(p, offset);
   }
   StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& p) override {
     return target_->NewRandomAccessFile(p);

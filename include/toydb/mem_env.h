@@ -27,7 +27,8 @@ class MemEnv : public Env {
   // --- Env ---
   StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override;
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path) override;
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path,
+                                                            uint64_t offset) override;
   StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
   bool FileExists(const std::string& path) override;
   StatusOr<uint64_t> GetFileSize(const std::string& path) override;

@@ -13,22 +13,37 @@
 namespace toydb {
 
 // One file's bytes. `live` is what readers see; `durable` is what survives a
-// crash. Bytes at or after `dirty_from` may differ between the two.
+// crash. Bytes in [dirty_from, dirty_to) may differ between the two, and so
+// may the sizes. A write into the middle of a preallocated file dirties only
+// the bytes it wrote, so a torn write tears those and not the zeros after them.
 struct MemEnv::FileState {
   std::string live;
   std::string durable;
   uint64_t dirty_from = kClean;
+  uint64_t dirty_to = 0;
 
   static constexpr uint64_t kClean = std::numeric_limits<uint64_t>::max();
 
   uint64_t UnsyncedBytes() const {
-    if (dirty_from == kClean || dirty_from >= live.size()) return 0;
-    return live.size() - dirty_from;
+    const uint64_t to = std::min<uint64_t>(dirty_to, live.size());
+    if (dirty_from == kClean || dirty_from >= to) return 0;
+    return to - dirty_from;
   }
-  void MarkDirty(uint64_t offset) { dirty_from = std::min(dirty_from, offset); }
+  void MarkDirty(uint64_t from, uint64_t to) {
+    dirty_from = std::min(dirty_from, from);
+    dirty_to = std::max(dirty_to, to);
+  }
+  // Copies only the dirty range: a sync of a large preallocated file costs
+  // what was written since the last one, as on a disk.
   void MarkSynced() {
-    durable = live;
+    if (dirty_from != kClean || durable.size() != live.size()) {
+      durable.resize(live.size());
+      const uint64_t to = std::min<uint64_t>(dirty_to, live.size());
+      if (dirty_from < to)
+        durable.replace(dirty_from, to - dirty_from, live, dirty_from, to - dirty_from);
+    }
     dirty_from = kClean;
+    dirty_to = 0;
   }
 };
 
@@ -134,7 +149,7 @@ Status MemWritableFile::Append(std::string_view data) {
   }
   if (file_->live.size() < end) file_->live.resize(end);
   file_->live.replace(position_, data.size(), data);
-  file_->MarkDirty(position_);
+  file_->MarkDirty(position_, end);
   position_ = end;
   return absl::OkStatus();
 }
@@ -189,7 +204,7 @@ StatusOr<std::unique_ptr<WritableFile>> MemEnv::NewWritableFile(const std::strin
     // Truncating an existing file keeps its identity (the same inode).
     file = it->second;
     file->live.clear();
-    file->MarkDirty(0);
+    file->MarkDirty(0, 0);
   } else {
     state_->files[path] = file;
   }
@@ -206,12 +221,13 @@ StatusOr<std::unique_ptr<WritableFile>> MemEnv::NewAppendableFile(const std::str
       new MemWritableFile(state_, slot, path, slot->live.size(), state_->generation));
 }
 
-StatusOr<std::unique_ptr<WritableFile>> MemEnv::ReuseWritableFile(const std::string& path) {
+StatusOr<std::unique_ptr<WritableFile>> MemEnv::ReuseWritableFile(const std::string& path,
+                                                                  uint64_t offset) {
   MutexLock lock(&state_->mu);
   auto it = state_->files.find(path);
   if (it == state_->files.end()) return NotFound("open", path);
   return std::unique_ptr<WritableFile>(
-      new MemWritableFile(state_, it->second, path, 0, state_->generation));
+      new MemWritableFile(state_, it->second, path, offset, state_->generation));
 }
 
 StatusOr<std::unique_ptr<RandomAccessFile>> MemEnv::NewRandomAccessFile(const std::string& path) {
@@ -274,7 +290,9 @@ Status MemEnv::TruncateFile(const std::string& path, uint64_t size) {
   auto it = state_->files.find(path);
   if (it == state_->files.end()) return NotFound("truncate", path);
   FileState& file = *it->second;
-  if (size < file.live.size()) file.MarkDirty(size);
+  if (size < file.live.size()) file.MarkDirty(size, size);
+  // Growth reads as zeros and is as durable as the size change: not yet.
+  if (size > file.live.size()) file.MarkDirty(file.live.size(), size);
   file.live.resize(size);
   return absl::OkStatus();
 }
@@ -342,7 +360,9 @@ void MemEnv::Crash(const KeepUnsynced& keep) {
       survived.replace(from, kept, file->live, from, kept);
     }
     file->live = survived;
-    file->MarkSynced();
+    file->durable = std::move(survived);
+    file->dirty_from = FileState::kClean;
+    file->dirty_to = 0;
   }
 }
 

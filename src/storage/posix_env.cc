@@ -77,6 +77,7 @@ class PosixWritableFile final : public WritableFile {
   }
 
   uint64_t Position() const override { return position_; }
+  void SetPosition(uint64_t position) { position_ = position; }
 
  private:
   const std::string path_;
@@ -131,8 +132,11 @@ class PosixEnv final : public Env {
   StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
     return OpenWritable(path, O_CREAT | O_WRONLY, /*at_end=*/true);
   }
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path) override {
-    return OpenWritable(path, O_WRONLY, /*at_end=*/false);
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path,
+                                                            uint64_t offset) override {
+    auto file = OpenWritable(path, O_WRONLY, /*at_end=*/false);
+    if (file.ok()) static_cast<PosixWritableFile*>(file->get())->SetPosition(offset);
+    return file;
   }
 
   StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(

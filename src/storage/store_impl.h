@@ -162,6 +162,9 @@ class StoreImpl final : public Store {
   Mutex wal_mu_;
 
   std::unique_ptr<Wal> wal_ ABSL_GUARDED_BY(wal_mu_);
+  // The same Wal, for its two thread-safe calls (PrepareAhead, PrepareWanted),
+  // which need no lock. Set once by Open.
+  Wal* wal_preparer_ = nullptr;
   int64_t last_wal_sync_micros_ ABSL_GUARDED_BY(wal_mu_) = 0;
 
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);

@@ -269,6 +269,10 @@ Status StoreImpl::SyncWalIfDue() {
 }
 
 Status StoreImpl::RunBackgroundWork() {
+  // First, so that writers find prepared WAL blocks; it takes no store lock.
+  // A failure only stops the preparation (a failed sync reaches writers
+  // through the WAL's next Sync).
+  wal_preparer_->PrepareAhead().IgnoreError();
   if (Status s = SyncWalIfDue(); !s.ok()) return s;
   MutexLock lock(&maintenance_mu_);
   if (Status s = BuildMissingHints(); !s.ok()) return s;

@@ -149,10 +149,12 @@ Status StoreImpl::ReplayWal() {
   wal_options.record_bytes_max = options_.max_batch_bytes + 16 * options_.max_batch_ops + 64;
   wal_options.write_buffer_bytes =
       options_.sync_policy == SyncPolicy::kEveryWrite ? 0 : options_.wal_write_buffer_bytes;
+  wal_options.preallocate_bytes = options_.wal_preallocate_bytes;
   StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env_, wal_options);
   if (!wal.ok()) return wal.status();
   MutexLock wal_lock(&wal_mu_);
   wal_ = std::move(*wal);
+  wal_preparer_ = wal_.get();
   last_wal_sync_micros_ = clock_->NowMicros();
   if (wal_->last_lsn() < applied_lsn_ || wal_->first_lsn() > applied_lsn_ + 1) {
     return absl::DataLossError(

@@ -27,6 +27,7 @@ Status StoreOptions::Validate() const {
   if (wal_segment_bytes_max < (1u << 12) || wal_segment_bytes_max > 4 * kGiB) {
     return Bad("wal_segment_bytes_max", "must be in [4 KiB, 4 GiB]");
   }
+  if (wal_preallocate_bytes > kGiB) return Bad("wal_preallocate_bytes", "must be at most 1 GiB");
   // Offsets in the index are 32 bits: a segment plus one batch must stay below 4 GiB.
   if (data_segment_bytes_max < (1u << 12) || data_segment_bytes_max > kGiB) {
     return Bad("data_segment_bytes_max", "must be in [4 KiB, 1 GiB]");

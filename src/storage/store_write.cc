@@ -154,6 +154,10 @@ Status StoreImpl::CommitGroup() {
       last_wal_sync_micros_ = clock_->NowMicros();
     }
   }
+  // Zero-filling the WAL ahead of the writes is the background thread's job;
+  // wake it early when it falls behind. (Without the thread the owner's
+  // RunBackgroundWork does it.)
+  if (options_.background_threads && wal_preparer_->PrepareWanted()) background_cv_.Signal();
   mu_.Lock();
   if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) {
     // Nothing was appended: give the LSNs back; the store stays writable.

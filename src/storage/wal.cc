@@ -29,7 +29,10 @@ constexpr size_t kBatchBufferKeepBytes = 4 << 20;
 
 }  // namespace
 
-WalImpl::WalImpl(Env* env, const WalOptions& options) : env_(env), options_(options) {}
+WalImpl::WalImpl(Env* env, const WalOptions& options)
+    : env_(env),
+      options_(options),
+      prealloc_(env, options.preallocate_bytes, options.preallocate_chunk_bytes) {}
 
 WalImpl::~WalImpl() {
   // Closing does not sync: what was not synced was never promised durable.
@@ -39,6 +42,7 @@ WalImpl::~WalImpl() {
     FlushPending().IgnoreError();
     writer_->Close().IgnoreError();
   }
+  prealloc_.Detach();
 }
 
 std::string WalImpl::SegmentPath(uint64_t seq) const {
@@ -48,7 +52,8 @@ std::string WalImpl::RecyclePath(uint64_t seq) const {
   return JoinPath(options_.dir, RecycleFileName(seq));
 }
 
-Status WalImpl::CheckWritable() const {
+Status WalImpl::CheckWritable() {
+  if (failed_.ok() && prealloc_.has_sync_failure()) failed_ = prealloc_.sync_failure();
   if (failed_.ok()) return absl::OkStatus();
   return absl::FailedPreconditionError(fmt::format("wal {} is read-only after an I/O failure: {}",
                                                    options_.dir, failed_.ToString()));
@@ -109,7 +114,7 @@ Status WalImpl::Append(std::span<const WalRecord> records) {
   for (const WalRecord& r : records) EncodeRecord(active.seq, r, &out);
   if (!buffered) {
     assert(batch_.size() == bytes);
-    if (Status s = writer_->Append(batch_); !s.ok()) return UndoPartialWrite(std::move(s));
+    if (Status s = WriteToActive(batch_); !s.ok()) return UndoPartialWrite(std::move(s));
   }
   uint64_t offset = active.end;
   for (const WalRecord& r : records) {
@@ -126,10 +131,15 @@ Status WalImpl::FlushPending() {
   if (pending_.empty()) return absl::OkStatus();
   if (Status s = CheckWritable(); !s.ok()) return s;
   assert(writer_->Position() + pending_.size() == segments_.back().end);
-  if (Status s = writer_->Append(pending_); !s.ok()) return Fail(std::move(s));
+  if (Status s = WriteToActive(pending_); !s.ok()) return Fail(std::move(s));
   pending_.clear();
   if (pending_.capacity() > kBatchBufferKeepBytes) pending_ = std::string();
   return absl::OkStatus();
+}
+
+Status WalImpl::WriteToActive(std::string_view data) {
+  return prealloc_.Write(writer_->Position() + data.size(),
+                         [&]() -> Status { return writer_->Append(data); });
 }
 
 // Updates the in-memory state for a record stored at `offset` of the
@@ -153,6 +163,9 @@ Status WalImpl::UndoPartialWrite(Status cause) {
   if (writer_->Position() == active.end) return cause;
   const std::string path = SegmentPath(active.seq);
   writer_.reset();
+  // The batch's records may verify: they must not stay in the file, even
+  // inside a preallocated region, or recovery would read them as the log.
+  prealloc_.Detach();
   if (Status s = env_->TruncateFile(path, active.end); !s.ok()) return Fail(std::move(s));
   if (Status s = OpenWriterAtEnd(); !s.ok()) return Fail(std::move(s));
   return cause;
@@ -165,6 +178,9 @@ Status WalImpl::Sync() {
   // After a failed fdatasync the kernel may have dropped the dirty pages and
   // a retry could report success for bytes that are gone: never retry.
   if (Status s = writer_->Sync(); !s.ok()) return Fail(std::move(s));
+  // A failed fdatasync of the preallocator on this file leaves the records'
+  // durability unknown as well.
+  if (prealloc_.has_sync_failure()) return Fail(prealloc_.sync_failure());
   synced_lsn_ = last_lsn();
   return absl::OkStatus();
 }
@@ -189,6 +205,7 @@ Status WalImpl::Roll() {
                               .last_lsn = header.base_lsn,
                               .last_term = header.base_term,
                               .end = kSegmentHeaderBytes});
+  TargetPreallocation();
   return absl::OkStatus();
 }
 
@@ -199,6 +216,8 @@ Status WalImpl::Seal() {
   if (Status s = FlushPending(); !s.ok()) return s;
   const Segment& active = segments_.back();
   const std::string path = SegmentPath(active.seq);
+  // No zeros may be written past the end once it is cut.
+  prealloc_.Detach();
   StatusOr<uint64_t> size = env_->GetFileSize(path);
   if (!size.ok()) return size.status();
   if (*size > active.end) {
@@ -212,7 +231,8 @@ Status WalImpl::Seal() {
   return absl::OkStatus();
 }
 
-StatusOr<std::unique_ptr<WritableFile>> WalImpl::CreateSegmentFile(const SegmentHeader& header) {
+StatusOr<std::unique_ptr<WritableFile>> WalImpl::CreateSegmentFile(const SegmentHeader& header,
+                                                                   uint64_t zero_bytes) {
   assert(header.seq == next_seq_);
   next_seq_ = header.seq + 1;
   const std::string path = SegmentPath(header.seq);
@@ -220,12 +240,13 @@ StatusOr<std::unique_ptr<WritableFile>> WalImpl::CreateSegmentFile(const Segment
   if (!recycled_.empty()) {
     if (Status s = env_->RenameFile(RecyclePath(recycled_.front()), path); !s.ok()) return s;
     recycled_.pop_front();
-    file = env_->ReuseWritableFile(path);
+    file = env_->ReuseWritableFile(path, 0);
   } else {
     file = env_->NewWritableFile(path);
   }
   Status s = file.status();
   if (s.ok()) s = (*file)->Append(EncodeSegmentHeader(header));
+  if (s.ok() && zero_bytes > 0) s = (*file)->Append(std::string(zero_bytes, '\0'));
   if (s.ok()) s = (*file)->Sync();
   // Records in the segment are acknowledged only once its name is durable.
   if (s.ok()) s = env_->SyncDir(options_.dir);
@@ -241,15 +262,27 @@ StatusOr<std::unique_ptr<WritableFile>> WalImpl::CreateSegmentFile(const Segment
 
 Status WalImpl::OpenWriterAtEnd() {
   const Segment& active = segments_.back();
-  StatusOr<std::unique_ptr<WritableFile>> file = env_->NewAppendableFile(SegmentPath(active.seq));
-  if (!file.ok()) return file.status();
-  if ((*file)->Position() != active.end) {
-    return absl::InternalError(fmt::format("{}: size {} but the log ends at {}",
-                                           SegmentPath(active.seq), (*file)->Position(),
-                                           active.end));
+  const std::string path = SegmentPath(active.seq);
+  StatusOr<uint64_t> size = env_->GetFileSize(path);
+  if (!size.ok()) return size.status();
+  if (*size < active.end) {
+    return absl::InternalError(
+        fmt::format("{}: size {} but the log ends at {}", path, *size, active.end));
   }
+  StatusOr<std::unique_ptr<WritableFile>> file = env_->ReuseWritableFile(path, active.end);
+  if (!file.ok()) return file.status();
   writer_ = std::move(*file);
+  prealloc_.Retarget(path, *size, active.end, options_.segment_bytes_max);
   return absl::OkStatus();
+}
+
+void WalImpl::TargetPreallocation() {
+  const Segment& active = segments_.back();
+  const std::string path = SegmentPath(active.seq);
+  StatusOr<uint64_t> size = env_->GetFileSize(path);
+  // Without the size, leave the segment unprepared: appends grow it.
+  if (!size.ok()) return prealloc_.Detach();
+  prealloc_.Retarget(path, std::max(*size, active.end), active.end, options_.segment_bytes_max);
 }
 
 Status WalImpl::Retire(uint64_t seq) {

@@ -7,7 +7,9 @@
 //
 // Owned by the Store (later by the replica's storage). Not thread-safe: the
 // owner serializes every call (the Store's group-commit leader is the only
-// writer at a time). The byte format is in wal_format.h and docs/wal_format.md.
+// writer at a time), except PrepareAhead() and PrepareWanted(), which may run
+// on another thread at any time between Open and destruction. The byte format is in wal_format.h
+// and docs/wal_format.md.
 
 #include <cstdint>
 #include <functional>
@@ -45,6 +47,14 @@ struct WalOptions {
   // write() per record when the owner does not sync each write, at the price
   // that a process crash (not only a power cut) loses what is pending.
   uint64_t write_buffer_bytes = 0;
+  // The active segment is kept zero-filled and synced this many bytes past
+  // its write offset (by PrepareAhead), so a synced append overwrites
+  // allocated blocks within the file size, as in a recycled segment, instead
+  // of growing the file. A new log's first segment gets its first chunk when
+  // it is created. 0 disables it.
+  uint64_t preallocate_bytes = 0;
+  // Zeros are written and synced this many bytes at a time.
+  uint64_t preallocate_chunk_bytes = 1u << 20;
 };
 
 // What Open found, for logs and tests.
@@ -106,6 +116,16 @@ class Wal {
 
   // Bytes written to the log since it was opened (drives checkpoints).
   virtual uint64_t bytes_written() const = 0;
+
+  // Zero-fills and syncs the active segment up to preallocate_bytes past its
+  // write offset, a chunk at a time. Thread-safe, unlike the calls above: run
+  // it on a background thread; appends inside the prepared region do not
+  // wait for it. A failed zero write only stops the preparation; a failed
+  // sync turns the Wal failed at its next Sync.
+  [[nodiscard]] virtual Status PrepareAhead() = 0;
+  // True if less than half of preallocate_bytes is prepared ahead of the
+  // write offset: PrepareAhead() has work. Thread-safe and cheap.
+  virtual bool PrepareWanted() const = 0;
 };
 
 }  // namespace toydb

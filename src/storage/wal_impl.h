@@ -3,8 +3,9 @@
 
 // WalImpl: the segmented-file implementation of Wal (wal.h). Recovery lives in
 // wal_recovery.cc, TruncateAfter/ReleaseUpTo/Reset in wal_trim.cc, the rest
-// in wal.cc. Owned through Wal by the Store; not
-// thread-safe, like Wal.
+// in wal.cc. Owned through Wal by the Store; not thread-safe, like Wal,
+// except PrepareAhead/PrepareWanted, which only touch the thread-safe
+// SegmentPreallocator.
 //
 // Failure policy: a failed Append (write error, disk full) truncates the
 // active segment back to where the batch began and leaves the log as it was;
@@ -22,6 +23,7 @@
 
 #include "src/storage/wal.h"
 #include "src/storage/wal_format.h"
+#include "src/storage/wal_prealloc.h"
 #include "src/storage/wal_reader.h"
 
 namespace toydb::wal {
@@ -75,6 +77,8 @@ class WalImpl final : public Wal {
   Status ReleaseUpTo(uint64_t lsn) override;
   Status Reset(uint64_t lsn, uint64_t term) override;
   uint64_t bytes_written() const override { return bytes_written_; }
+  Status PrepareAhead() override { return prealloc_.Prepare(); }
+  bool PrepareWanted() const override { return prealloc_.Wanted(); }
 
   // A sparse index entry is added once this many bytes follow the last one.
   static constexpr uint64_t kIndexIntervalBytes = 32 << 10;
@@ -82,7 +86,9 @@ class WalImpl final : public Wal {
  private:
   std::string SegmentPath(uint64_t seq) const;
   std::string RecyclePath(uint64_t seq) const;
-  Status CheckWritable() const;
+  // OK unless the Wal is failed; a failed sync of the preallocator (on the
+  // active file) fails it too.
+  Status CheckWritable();
   // Records `s` as the reason every later mutation fails; returns it.
   Status Fail(Status s);
 
@@ -95,6 +101,8 @@ class WalImpl final : public Wal {
   Status ScanRecords(Segment* segment, SegmentReader* reader, bool last, WalRecoveryReport* report);
   Status CutTail(Segment* segment, uint64_t file_size, WalRecoveryReport* report);
   Status TrimRecyclePool();
+  // Zeros written with the header of a new log's first segment.
+  uint64_t FirstChunkBytes() const;
 
   // --- Truncation, release, reset (wal_trim.cc) ---
   void TrimTermsAbove(uint64_t lsn);
@@ -105,15 +113,24 @@ class WalImpl final : public Wal {
   uint64_t EncodedBytes(std::span<const WalRecord> records) const;
   void NoteAppended(const WalRecord& record, uint64_t offset);
   Status UndoPartialWrite(Status cause);
+  // Writes `data` at the active segment's write position, through the
+  // preallocator (which must not zero-fill where it writes).
+  Status WriteToActive(std::string_view data);
   // Writes pending_ to the active segment's file. Its records were already
   // acknowledged as appended, so a failure turns the Wal failed.
   Status FlushPending();
   Status Roll();
   Status Seal();
   // Creates segment `next_seq_` (from a recycled file if one is kept) with a
-  // synced header and a synced directory entry, and opens it for writing.
-  StatusOr<std::unique_ptr<WritableFile>> CreateSegmentFile(const wal::SegmentHeader& header);
+  // synced header, followed by `zero_bytes` zeros, and a synced directory
+  // entry, and opens it for writing after the zeros.
+  StatusOr<std::unique_ptr<WritableFile>> CreateSegmentFile(const wal::SegmentHeader& header,
+                                                            uint64_t zero_bytes = 0);
+  // Opens the writer at the active segment's end (the file may extend past
+  // it: preallocated zeros) and points the preallocator at it.
   Status OpenWriterAtEnd();
+  // Points the preallocator at the active segment, written up to its end.
+  void TargetPreallocation();
   // CompactionMoves a live segment file to the recycle pool, or deletes it when full.
   Status Retire(uint64_t seq);
 
@@ -142,6 +159,7 @@ class WalImpl final : public Wal {
   // Encoded records of the active segment not yet written to its file
   // (options_.write_buffer_bytes). They are already in the in-memory state.
   std::string pending_;
+  SegmentPreallocator prealloc_;
 };
 
 }  // namespace toydb::wal

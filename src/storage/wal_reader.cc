@@ -79,6 +79,17 @@ Status SegmentReader::ReadRecord(uint64_t offset, uint64_t expected_lsn, uint64_
   return absl::OkStatus();
 }
 
+StatusOr<uint64_t> SegmentReader::NextNonZero(uint64_t offset) {
+  while (offset < file_size_) {
+    StatusOr<std::string_view> bytes = Peek(offset, kWindowBytes);
+    if (!bytes.ok()) return bytes.status();
+    const size_t at = bytes->find_first_not_of('\0');
+    if (at != std::string_view::npos) return offset + at;
+    offset += bytes->size();
+  }
+  return file_size_;
+}
+
 StatusOr<std::optional<uint64_t>> SegmentReader::FindLaterRecord(uint64_t from,
                                                                  uint64_t expected_lsn,
                                                                  bool bounded) {
@@ -86,6 +97,15 @@ StatusOr<std::optional<uint64_t>> SegmentReader::FindLaterRecord(uint64_t from,
     StatusOr<std::string_view> head = Peek(q, kRecordHeaderBytes);
     if (!head.ok()) return head.status();
     const RecordHeader h = DecodeRecordHeader(*head);
+    if (h.lsn == 0) {
+      // LSN 0 never continues a log. Every candidate whose LSN field lies
+      // in the same run of zeros has LSN 0 too: go to the first one whose
+      // field reaches the next non-zero byte.
+      StatusOr<uint64_t> nonzero = NextNonZero(q + kRecordLsnOffset + 8);
+      if (!nonzero.ok()) return nonzero.status();
+      q = *nonzero - kRecordLsnOffset - 8;
+      continue;
+    }
     // Between `from` and q fit at most (q - from) / kRecordHeaderBytes records.
     const uint64_t lsn_max = expected_lsn + (q - from) / kRecordHeaderBytes;
     if (h.lsn < expected_lsn || (bounded && h.lsn > lsn_max)) continue;

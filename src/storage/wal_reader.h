@@ -46,9 +46,13 @@ class SegmentReader {
   // continues the sequence (lsn >= `expected_lsn`, at most one record per
   // kRecordHeaderBytes past `from` unless not `bounded`) at any offset in
   // (from, file_size). Cost: one header decode per byte, a checksum only
-  // where the LSN is plausible.
+  // where the LSN is plausible; runs of zeros are skipped at memory speed.
   StatusOr<std::optional<uint64_t>> FindLaterRecord(uint64_t from, uint64_t expected_lsn,
                                                     bool bounded = true);
+
+  // The offset of the first non-zero byte at or after `offset`, or
+  // file_size() if there is none (a preallocated, zero-filled tail).
+  StatusOr<uint64_t> NextNonZero(uint64_t offset);
 
   uint64_t file_size() const { return file_size_; }
 

@@ -91,12 +91,15 @@ Status WalImpl::Recover(WalRecoveryReport* report) {
   }
   if (segments_.empty()) {
     // A new log (or every segment was a torn creation): start at (0, 0).
+    // Its first chunk of zeros is written with the header, so the first
+    // appends already overwrite prepared blocks.
     SegmentHeader header{.flags = kFlagLogStart, .seq = next_seq_, .base_lsn = 0, .base_term = 0};
-    StatusOr<std::unique_ptr<WritableFile>> file = CreateSegmentFile(header);
+    StatusOr<std::unique_ptr<WritableFile>> file = CreateSegmentFile(header, FirstChunkBytes());
     if (!file.ok()) return file.status();
-    writer_ = std::move(*file);
+    if (Status s = (*file)->Close(); !s.ok()) return s;
     segments_.push_back(Segment{.seq = header.seq, .end = kSegmentHeaderBytes});
     terms_ = {TermRun{0, 0}};
+    if (Status s = OpenWriterAtEnd(); !s.ok()) return s;
   } else if (writer_ == nullptr) {
     if (Status s = OpenWriterAtEnd(); !s.ok()) return s;
   }
@@ -202,6 +205,11 @@ Status WalImpl::ScanRecords(Segment* segment, SegmentReader* reader, bool last,
         return absl::DataLossError(
             fmt::format("{}: offset {}: {}", path, offset, RecordDefectName(defect)));
       }
+      // Zeros to the end of the file: the preallocated rest of the active
+      // segment. The log ends cleanly here and the zeros stay.
+      StatusOr<uint64_t> nonzero = reader->NextNonZero(offset);
+      if (!nonzero.ok()) return nonzero.status();
+      if (*nonzero == reader->file_size()) return absl::OkStatus();
       StatusOr<std::optional<uint64_t>> later =
           reader->FindLaterRecord(offset, segment->last_lsn + 1);
       if (!later.ok()) return later.status();
@@ -224,12 +232,16 @@ Status WalImpl::ScanRecords(Segment* segment, SegmentReader* reader, bool last,
 Status WalImpl::CutTail(Segment* segment, uint64_t file_size, WalRecoveryReport* report) {
   const std::string path = SegmentPath(segment->seq);
   if (Status s = env_->TruncateFile(path, segment->end); !s.ok()) return s;
-  StatusOr<std::unique_ptr<WritableFile>> file = env_->NewAppendableFile(path);
-  if (!file.ok()) return file.status();
-  if (Status s = (*file)->Sync(); !s.ok()) return s;
-  writer_ = std::move(*file);
+  if (Status s = OpenWriterAtEnd(); !s.ok()) return s;
+  if (Status s = writer_->Sync(); !s.ok()) return s;
   report->truncated_tail_bytes += file_size - segment->end;
   return absl::OkStatus();
+}
+
+uint64_t WalImpl::FirstChunkBytes() const {
+  if (options_.preallocate_bytes == 0) return 0;
+  const uint64_t chunk = std::min(options_.preallocate_bytes, options_.preallocate_chunk_bytes);
+  return std::min(chunk, options_.segment_bytes_max - kSegmentHeaderBytes);
 }
 
 Status WalImpl::TrimRecyclePool() {

@@ -40,6 +40,7 @@ Status WalImpl::TruncateAfter(uint64_t lsn) {
   StatusOr<uint64_t> term = TermAt(lsn);
   if (!term.ok()) return term.status();
   writer_.reset();
+  prealloc_.Detach();
   while (segments_.size() > k + 1) {
     if (Status s = Retire(segments_.back().seq); !s.ok()) return Fail(std::move(s));
     segments_.pop_back();
@@ -90,8 +91,13 @@ Status WalImpl::Reset(uint64_t lsn, uint64_t term) {
   if (Status s = CheckWritable(); !s.ok()) return s;
   SegmentHeader header{
       .flags = kFlagLogStart, .seq = next_seq_, .base_lsn = lsn, .base_term = term};
+  // The old active segment is about to be retired: stop zero-filling it.
+  prealloc_.Detach();
   StatusOr<std::unique_ptr<WritableFile>> file = CreateSegmentFile(header);
-  if (!file.ok()) return file.status();
+  if (!file.ok()) {
+    TargetPreallocation();
+    return file.status();
+  }
   writer_ = std::move(*file);
   pending_.clear();  // Records of the discarded log.
   std::deque<Segment> old = std::move(segments_);
@@ -104,6 +110,7 @@ Status WalImpl::Reset(uint64_t lsn, uint64_t term) {
                               .end = kSegmentHeaderBytes});
   terms_ = {TermRun{lsn, term}};
   synced_lsn_ = lsn;
+  TargetPreallocation();
   for (const Segment& segment : old) {
     if (Status s = Retire(segment.seq); !s.ok()) return Fail(std::move(s));
   }

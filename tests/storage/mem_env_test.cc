@@ -126,7 +126,7 @@ TEST_CASE("MemEnv flips a bit durably and reuses files in place", "[mem_env]") {
   REQUIRE(env.FlipBit("/db/g", 1, 0).ok());
   env.CrashDropUnsynced();
   CHECK(Read(env, "/db/g") == "0100");
-  auto reuse = env.ReuseWritableFile("/db/g");
+  auto reuse = env.ReuseWritableFile("/db/g", 0);
   REQUIRE(reuse.ok());
   REQUIRE((*reuse)->Append("ab").ok());
   CHECK(Read(env, "/db/g") == "ab00");

@@ -717,6 +717,9 @@ void RandomStep(std::mt19937_64& rng, MemEnv& env, std::unique_ptr<Wal>& wal, Mo
     REQUIRE(wal->Append(batch).ok());
     for (WalRecord& r : batch) model.records[r.lsn] = r;
   } else if (op < 70) {
+    // Preparation (when enabled) runs between writes, as the store's
+    // background step would.
+    if (rng() % 2 == 0) REQUIRE(wal->PrepareAhead().ok());
     REQUIRE(wal->Sync().ok());
     model.synced = model.last_lsn();
   } else if (op < 78) {
@@ -786,6 +789,8 @@ TEST_CASE("Wal matches a model under random appends, truncations and crashes", "
     options.retention_bytes = rng() % 3000;
     options.recycled_segments_max = static_cast<uint32_t>(rng() % 3);
     options.write_buffer_bytes = rng() % 2 == 0 ? 0 : rng() % 1500;
+    options.preallocate_bytes = rng() % 2 == 0 ? 0 : rng() % 3000;
+    options.preallocate_chunk_bytes = 1 + rng() % 1000;
     auto wal = OpenWal(&env, options);
     Model model;
     for (int step = 0; step < 400; ++step) {

@@ -36,8 +36,9 @@ class WrappingEnv : public EnvWrapper {
   StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override {
     return Wrap(EnvWrapper::NewAppendableFile(p));
   }
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p) override {
-    return Wrap(EnvWrapper::ReuseWritableFile(p));
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p,
+                                                            uint64_t offset) override {
+    return Wrap(EnvWrapper::ReuseWritableFile(p, offset));
   }
 
  protected:
