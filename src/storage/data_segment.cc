@@ -135,10 +135,26 @@ Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* sc
                                data_format::Record* record) const {
   Status s = reader_->Read(offset, length, scratch);
   if (!s.ok()) return s;
+  return DecodeWhole(offset, length, *scratch, record);
+}
+
+Status DataSegment::ReadBufferedRecord(uint64_t offset, uint64_t length, std::string* scratch,
+                                       data_format::Record* record) const {
+  const uint64_t flushed = flushed_size();
+  if (offset < flushed || offset + length > size_) {
+    return absl::InternalError(
+        fmt::format("data segment {}: record at {} ({} bytes) is not in the write buffer", path_,
+                    offset, length));
+  }
+  scratch->assign(buffer_, offset - flushed, length);
+  return DecodeWhole(offset, length, *scratch, record);
+}
+
+Status DataSegment::DecodeWhole(uint64_t offset, uint64_t length, std::string_view bytes,
+                                data_format::Record* record) const {
   uint64_t decoded_bytes = 0;
-  if (scratch->size() != length ||
-      data_format::DecodeRecord(*scratch, record, &decoded_bytes) !=
-          data_format::DecodeResult::kOk ||
+  if (bytes.size() != length ||
+      data_format::DecodeRecord(bytes, record, &decoded_bytes) != data_format::DecodeResult::kOk ||
       decoded_bytes != length) {
     return absl::DataLossError(
         fmt::format("data segment {}: bad record at offset {} ({} bytes)", path_, offset, length));

@@ -63,6 +63,12 @@ class DataSegment {
   [[nodiscard]] Status ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,
                                   data_format::Record* record) const;
 
+  // Reads and verifies a record that is still in the write buffer.
+  // REQUIRES: offset >= flushed_size(), and the store's mutex (which guards
+  // the buffer) held.
+  [[nodiscard]] Status ReadBufferedRecord(uint64_t offset, uint64_t length, std::string* scratch,
+                                          data_format::Record* record) const;
+
   // Visits every record in [0, size()) in file order. Any damage is DataLoss:
   // these bytes were synced before a checkpoint recorded them.
   using ScanVisitor =
@@ -83,6 +89,9 @@ class DataSegment {
 
  private:
   DataSegment(Env* env, std::string path, uint32_t id, uint64_t size);
+  // DataLoss unless `bytes` is exactly one valid record.
+  Status DecodeWhole(uint64_t offset, uint64_t length, std::string_view bytes,
+                     data_format::Record* record) const;
 
   Env* const env_;
   const std::string path_;

@@ -31,6 +31,9 @@ Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* 
   }
   IndexEntry entry;
   std::shared_ptr<DataSegment> segment;
+  std::string scratch;
+  data_format::Record record;
+  bool in_buffer = false;
   {
     MutexLock lock(&mu_);
     // Without a version to report, a cache hit needs no index lookup.
@@ -59,18 +62,21 @@ Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* 
           "index points at data segment {}, which the store does not have", entry.segment));
     }
     segment = it->second;
-    // A record written moments ago may still be in the write buffer.
+    // A record written moments ago may still be in the write buffer: read
+    // it from there (the buffer needs the lock, and must not be flushed for
+    // a read: a store made read-only by a full disk still serves it).
     if (entry.offset + entry.length > segment->flushed_size()) {
-      if (Status s = segment->Flush(); !s.ok()) {
-        SetReadOnly(s);
+      in_buffer = true;
+      if (Status s = segment->ReadBufferedRecord(entry.offset, entry.length, &scratch, &record);
+          !s.ok()) {
         return s;
       }
     }
   }
-  std::string scratch;
-  data_format::Record record;
-  if (Status s = segment->ReadRecord(entry.offset, entry.length, &scratch, &record); !s.ok()) {
-    return s;
+  if (!in_buffer) {
+    if (Status s = segment->ReadRecord(entry.offset, entry.length, &scratch, &record); !s.ok()) {
+      return s;
+    }
   }
   if (record.key != key || record.lsn != entry.lsn) {
     return absl::DataLossError(fmt::format("data segment {} offset {}: record is for another key",

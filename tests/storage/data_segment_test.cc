@@ -34,7 +34,20 @@ TEST_CASE("DataSegment buffers appends until flushed, then reads and scans them"
   CHECK(s.size() == a.size() + b.size());
   CHECK(s.flushed_size() == 0);  // Still in the write buffer.
   CHECK(*env.GetFileSize(s.path()) == 0);
+  {
+    // Buffered records read back from the buffer.
+    std::string scratch;
+    data_format::Record r;
+    REQUIRE(s.ReadBufferedRecord(a.size(), b.size(), &scratch, &r).ok());
+    CHECK(r.key == "b");
+    CHECK(absl::IsDataLoss(s.ReadBufferedRecord(1, a.size(), &scratch, &r)));
+  }
   REQUIRE(s.Flush().ok());
+  {
+    std::string scratch;
+    data_format::Record r;
+    CHECK(absl::IsInternal(s.ReadBufferedRecord(0, a.size(), &scratch, &r)));  // Flushed.
+  }
   CHECK(s.flushed_size() == s.size());
 
   std::string scratch;

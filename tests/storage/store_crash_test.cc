@@ -1,5 +1,7 @@
 // Crash and fault tests of the Store on MemEnv: torn WAL tails, lost unsynced
 // bytes, bit flips, failed syncs and full disks.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <random>
 
@@ -156,7 +158,8 @@ TEST_CASE("A full disk refuses the write with ResourceExhausted and loses nothin
           "[store][crash]") {
   MemEnv env;
   StoreOptions options = MemStoreOptions(&env);
-  // A preallocated WAL segment has its space already (see the next test).
+  // A preallocated WAL segment has its space already (the next test has
+  // preallocation on).
   options.wal_preallocate_bytes = 0;
   auto store = OpenOrDie(options);
   for (int i = 0; i < 10; ++i) REQUIRE(store->Put({}, "k" + std::to_string(i), "v").ok());
@@ -171,6 +174,42 @@ TEST_CASE("A full disk refuses the write with ResourceExhausted and loses nothin
   store = OpenOrDie(options);
   for (int i = 0; i < 10; ++i) CHECK(*store->Get("k" + std::to_string(i)) == "v");
   CHECK(store->Get("big")->size() == 1000);
+}
+
+TEST_CASE("A full disk with a preallocated WAL refuses writes and loses nothing acknowledged",
+          "[store][crash]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  options.sync_policy = SyncPolicy::kEveryWrite;
+  REQUIRE(options.wal_preallocate_bytes > 0);
+  auto store = OpenOrDie(options);
+  REQUIRE(store->RunBackgroundWork().ok());  // Prepares the WAL ahead.
+  env.SetCapacityBytes(env.TotalFileBytes() + 64 * 1024);
+  // Write until the disk refuses: the WAL has room, so it is the data log
+  // that fills up; the store then refuses every write, as after a failed
+  // fsync, since the refused write reached the WAL.
+  std::vector<std::string> acknowledged;
+  Status refused;
+  for (int i = 0; i < 10000 && refused.ok(); ++i) {
+    const std::string key = fmt::format("key{:05}", i);
+    StatusOr<uint64_t> put = store->Put({}, key, std::string(500, 'v'));
+    if (put.ok()) {
+      acknowledged.push_back(key);
+    } else {
+      refused = put.status();
+    }
+  }
+  INFO(refused.ToString());
+  REQUIRE_FALSE(refused.ok());
+  CHECK((absl::IsResourceExhausted(refused) || absl::IsFailedPrecondition(refused)));
+  CHECK(acknowledged.size() > 10);
+  for (const std::string& key : acknowledged) CHECK(store->Get(key).ok());  // Reads still work.
+  // With space again, a reopen has every acknowledged write.
+  env.SetCapacityBytes(UINT64_MAX);
+  store.reset();
+  store = OpenOrDie(options);
+  for (const std::string& key : acknowledged) CHECK(store->Get(key)->size() == 500);
+  CHECK(store->Put({}, "after", "v").ok());
 }
 
 TEST_CASE("Interval sync policy syncs when the injected clock says so", "[store][crash]") {
