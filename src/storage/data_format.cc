@@ -8,11 +8,14 @@ namespace toydb::data_format {
 void EncodeRecord(uint64_t lsn, bool tombstone, std::string_view key, std::string_view value,
                   std::string* out) {
   const size_t start = out->size();
-  PutFixed32(out, 0);  // Checksum, filled in below.
-  PutFixed32(out, static_cast<uint32_t>(key.size()));
-  PutFixed32(out, static_cast<uint32_t>(value.size()));
-  PutFixed64(out, lsn);
-  PutFixed8(out, tombstone ? kFlagTombstone : 0);
+  char header[kHeaderBytes];
+  EncodeFixed32(header + kChecksumOffset, 0);  // Filled in below.
+  EncodeFixed32(header + kKeyLenOffset, static_cast<uint32_t>(key.size()));
+  EncodeFixed32(header + kValueLenOffset, static_cast<uint32_t>(value.size()));
+  EncodeFixed64(header + kLsnOffset, lsn);
+  header[kFlagsOffset] = static_cast<char>(tombstone ? kFlagTombstone : 0);
+  out->reserve(start + kHeaderBytes + key.size() + value.size());
+  out->append(header, kHeaderBytes);
   out->append(key);
   out->append(value);
   std::string_view covered(out->data() + start + kKeyLenOffset,

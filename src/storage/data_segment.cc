@@ -108,6 +108,22 @@ StatusOr<uint64_t> DataSegment::Append(std::string_view encoded_records) {
   return offset;
 }
 
+StatusOr<uint64_t> DataSegment::AppendRecord(uint64_t lsn, bool tombstone, std::string_view key,
+                                             std::string_view value) {
+  if (writer_ == nullptr) {
+    return absl::FailedPreconditionError(fmt::format("data segment {} is sealed", path_));
+  }
+  const uint64_t offset = size_;
+  const size_t before = buffer_.size();
+  data_format::EncodeRecord(lsn, tombstone, key, value, &buffer_);
+  size_ += buffer_.size() - before;
+  return offset;
+}
+
+Status DataSegment::FlushIfFull() {
+  return buffer_.size() >= kWriteBufferBytes ? Flush() : absl::OkStatus();
+}
+
 Status DataSegment::Flush() {
   if (buffer_.empty()) return absl::OkStatus();
   if (Status s = writer_->Append(buffer_); !s.ok()) return s;

@@ -52,6 +52,12 @@ class DataSegment {
   // durable, so there is no reason to pay a write() per record); Flush()
   // writes them to the file.
   StatusOr<uint64_t> Append(std::string_view encoded_records);
+  // Encodes one record straight into the write buffer and returns its
+  // offset; never writes to the file (FlushIfFull does).
+  StatusOr<uint64_t> AppendRecord(uint64_t lsn, bool tombstone, std::string_view key,
+                                  std::string_view value);
+  // Flushes if the write buffer has reached its size.
+  [[nodiscard]] Status FlushIfFull();
   [[nodiscard]] Status Flush();
   // Flushes, then makes the file durable.
   [[nodiscard]] Status Sync();

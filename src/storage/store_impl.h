@@ -173,8 +173,6 @@ class StoreImpl final : public Store {
   // memory is reused from one group to the next.
   std::vector<Writer*> group_;
   std::vector<WalRecord> group_records_;
-  // Encoded data-log records of one apply (guarded by mu_), reused.
-  std::string apply_buffer_ ABSL_GUARDED_BY(mu_);
   KeyIndex index_ ABSL_GUARDED_BY(mu_);
   ValueCache cache_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, std::shared_ptr<DataSegment>> segments_ ABSL_GUARDED_BY(mu_);

@@ -245,36 +245,39 @@ Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops) {
       if (last[ops[i].key] == i) effective.push_back(&ops[i]);
     }
   }
-  std::string& encoded = apply_buffer_;
-  encoded.clear();
+  // The write's records go to one segment, back to back.
+  uint64_t bytes = 0;
   for (const BatchOpView* op : effective) {
-    data_format::EncodeRecord(lsn, op->type == WriteBatch::OpType::kDelete, op->key, op->value,
-                              &encoded);
+    bytes += data_format::RecordBytes(op->key.size(), op->value.size());
   }
-  if (active_->size() > 0 && active_->size() + encoded.size() > options_.data_segment_bytes_max) {
+  if (active_->size() > 0 && active_->size() + bytes > options_.data_segment_bytes_max) {
     if (Status s = RollActiveSegment(); !s.ok()) return s;
   }
-  StatusOr<uint64_t> start = active_->Append(encoded);
-  if (!start.ok()) return start.status();
-
-  uint64_t offset = *start;
+  absl::InlinedVector<uint64_t, 1> offsets;
   for (const BatchOpView* op : effective) {
+    StatusOr<uint64_t> offset =
+        active_->AppendRecord(lsn, op->type == WriteBatch::OpType::kDelete, op->key, op->value);
+    if (!offset.ok()) return offset.status();
+    offsets.push_back(*offset);
+  }
+  // A failed write leaves the index untouched: no part of the batch is seen.
+  if (Status s = active_->FlushIfFull(); !s.ok()) return s;
+  for (size_t i = 0; i < effective.size(); ++i) {
+    const BatchOpView* op = effective[i];
     const bool tombstone = op->type == WriteBatch::OpType::kDelete;
     const auto length =
         static_cast<uint32_t>(data_format::RecordBytes(op->key.size(), op->value.size()));
-    IndexEntry entry{active_->id(), static_cast<uint32_t>(offset), length, tombstone, lsn};
+    IndexEntry entry{active_->id(), static_cast<uint32_t>(offsets[i]), length, tombstone, lsn};
     std::optional<IndexEntry> previous =
         tombstone ? index_.Erase(op->key) : index_.Upsert(op->key, entry);
     if (previous.has_value()) ChargeGarbage(*previous);
     // A tombstone only shadows older records; compaction decides when it can go.
     if (tombstone) ChargeGarbage(entry);
     if (cache_.entries() > 0) cache_.Erase(op->key);
-    offset += length;
   }
   active_->min_lsn = std::min(active_->min_lsn, lsn);
   active_->max_lsn = std::max(active_->max_lsn, lsn);
   applied_lsn_ = lsn;
-  if (encoded.capacity() > kKeepBufferBytes) std::string().swap(encoded);
   return absl::OkStatus();
 }
 

@@ -44,7 +44,7 @@ ValueCache::ValueCache(uint64_t capacity_bytes)
 ValueCache::~ValueCache() {
   for (Entry* e = head_.newer; e != &head_;) {
     Entry* next = e->newer;
-    std::free(e);
+    entry_memory_.Free(e, sizeof(Entry) + e->key_len + e->value_len);
     e = next;
   }
 }
@@ -118,8 +118,12 @@ void ValueCache::Insert(std::string_view key, std::string_view value) {
   const uint64_t charge = key.size() + value.size() + kEntryOverheadBytes;
   if (charge > capacity_bytes_) return;
   const size_t entry_bytes = sizeof(Entry) + key.size() + value.size();
-  void* memory = std::malloc(entry_bytes);
-  if (memory == nullptr) return;  // A cache may always decline.
+  void* memory;
+  try {
+    memory = entry_memory_.Allocate(entry_bytes);
+  } catch (const std::bad_alloc&) {
+    return;  // A cache may always decline.
+  }
   const uint32_t hash = Hash(key);
   Entry* e = new (memory) Entry{nullptr,
                                 nullptr,
@@ -165,8 +169,9 @@ void ValueCache::Remove(Entry* e) {
   EraseSlot(SlotOf(e));
   Unlink(e);
   bytes_ -= e->Charge();
+  const size_t entry_bytes = sizeof(Entry) + e->key_len + e->value_len;
   e->~Entry();
-  std::free(e);
+  entry_memory_.Free(e, entry_bytes);
 }
 
 }  // namespace toydb
