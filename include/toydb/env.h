@@ -27,7 +27,9 @@ class WritableFile {
   [[nodiscard]] virtual Status Append(std::string_view data) = 0;
 
   // Makes everything appended so far durable (fdatasync). A failed Sync means
-  // the durability of every unsynced byte is unknown.
+  // the durability of every unsynced byte is unknown. Sync may run on one
+  // thread while Append runs on another (bytes appended meanwhile may or may
+  // not be covered); every other pair of calls needs the caller's exclusion.
   [[nodiscard]] virtual Status Sync() = 0;
 
   [[nodiscard]] virtual Status Close() = 0;

@@ -60,7 +60,8 @@ struct StoreOptions {
   // its write offset (by background work), so that synced appends overwrite
   // allocated blocks instead of growing the file, which makes each fdatasync
   // cheaper. Costs one extra write of every WAL byte, off the write path.
-  // 0 disables it.
+  // Used with SyncPolicy::kEveryWrite only (other policies sync rarely, and
+  // their appends would wait for the zero-filling). 0 disables it.
   uint64_t wal_preallocate_bytes = 4u << 20;
   // WAL bytes kept below the checkpoint so that lagging replicas can catch up
   // from the log instead of a snapshot.

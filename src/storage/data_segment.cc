@@ -128,7 +128,7 @@ Status DataSegment::Flush() {
   if (buffer_.empty()) return absl::OkStatus();
   if (Status s = writer_->Append(buffer_); !s.ok()) return s;
   buffer_.clear();
-  if (writeback_ahead_) writer_->StartWriteback();
+  writer_->StartWriteback();
   return absl::OkStatus();
 }
 
@@ -142,9 +142,17 @@ Status DataSegment::Seal() {
   if (writer_ == nullptr) return absl::OkStatus();
   Status s = Flush();
   if (s.ok()) s = writer_->Sync();
-  if (s.ok()) s = writer_->Close();
+  if (!s.ok()) return s;
+  MutexLock lock(&file_mu_);
+  s = writer_->Close();
   if (s.ok()) writer_.reset();
   return s;
+}
+
+Status DataSegment::SyncWritten() {
+  MutexLock lock(&file_mu_);
+  if (writer_ == nullptr) return absl::OkStatus();  // Sealed, and synced by the seal.
+  return writer_->Sync();
 }
 
 Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,

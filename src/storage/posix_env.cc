@@ -53,7 +53,6 @@ class PosixWritableFile final : public WritableFile {
 
   Status Sync() override {
     if (::fdatasync(fd_) != 0) return PosixError(fmt::format("fdatasync {}", path_), errno);
-    writeback_from_ = position_;
     return absl::OkStatus();
   }
 

@@ -37,33 +37,61 @@ Status StoreImpl::Checkpoint() {
 }
 
 Status StoreImpl::CheckpointLocked() {
-  CheckpointState state;
-  {
-    MutexLock lock(&mu_);
-    if (!read_only_cause_.ok()) return read_only_cause_;
+  // The data log must hold everything the checkpoint claims, and the WAL at
+  // least as much, so that replay never finds a gap. Those syncs can be long
+  // (a 64 MiB segment), so they run without mu_ while reads and writes go on;
+  // only the small checkpoint file is written under it. If the active
+  // segment rolled meanwhile, the state is captured again; after a few such
+  // rolls in a row the syncs are done under mu_.
+  constexpr int kAttemptsWithoutLock = 3;
+  for (int attempt = 1;; ++attempt) {
+    const bool hold_lock = attempt > kAttemptsWithoutLock;
+    CheckpointState state;
+    std::shared_ptr<DataSegment> active;
+    Status s;
+    mu_.Lock();
+    if (!read_only_cause_.ok()) {
+      mu_.Unlock();
+      return read_only_cause_;
+    }
+    s = active_->Flush();
     state = CurrentCheckpointState();
-    // The data log must hold everything the checkpoint claims, and the WAL
-    // must hold at least as much, so that replay never finds a gap.
-    Status s = active_->Sync();
+    active = active_;
     if (s.ok()) {
-      MutexLock wal_lock(&wal_mu_);
-      s = wal_->Sync();
+      if (!hold_lock) mu_.Unlock();
+      s = active->SyncWritten();
+      if (s.ok()) {
+        MutexLock wal_lock(&wal_mu_);
+        s = wal_->Sync();
+      }
+      if (!hold_lock) mu_.Lock();
       stats_.wal_syncs++;
     }
     if (!s.ok()) {
       SetReadOnly(s);
+      mu_.Unlock();
       return read_only_cause_;
     }
-    // Written under mu_ so that no compaction swap or roll changes the
-    // segment set between the state above and the file.
-    if (s = WriteCheckpoint(env_, options_.dir, state); !s.ok()) return s;
-    last_checkpoint_ = state;
-    stats_.checkpoints++;
+    // Sealed segments were synced by their seal, but a roll since the
+    // capture means the state no longer names the active segment.
+    if (active_ != active) {
+      mu_.Unlock();
+      continue;
+    }
+    // Written under mu_ so that no roll changes the segment set between the
+    // state above and the file (maintenance_mu_ keeps compaction out).
+    s = WriteCheckpoint(env_, options_.dir, state);
+    if (s.ok()) {
+      last_checkpoint_ = state;
+      stats_.checkpoints++;
+      MutexLock wal_lock(&wal_mu_);
+      wal_bytes_at_checkpoint_ = wal_->bytes_written();
+    }
+    mu_.Unlock();
+    if (!s.ok()) return s;
     MutexLock wal_lock(&wal_mu_);
-    wal_bytes_at_checkpoint_ = wal_->bytes_written();
+    return wal_->ReleaseUpTo(state.applied_lsn);
   }
-  MutexLock wal_lock(&wal_mu_);
-  return wal_->ReleaseUpTo(state.applied_lsn);
 }
 
 Status StoreImpl::Compact(bool force) {
@@ -179,7 +207,6 @@ Status StoreImpl::CompactionOutput::Add(uint32_t input_id, const CompactionBatch
     auto created = DataSegment::Create(store->env_, store->options_.dir, id);
     if (!created.ok()) return created.status();
     segment = *created;
-    segment->set_writeback_ahead(true);
     outputs->push_back(segment);
   }
   // The record was verified by the scan; its bytes move unchanged.

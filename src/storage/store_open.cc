@@ -149,7 +149,11 @@ Status StoreImpl::ReplayWal() {
   wal_options.record_bytes_max = options_.max_batch_bytes + 16 * options_.max_batch_ops + 64;
   wal_options.write_buffer_bytes =
       options_.sync_policy == SyncPolicy::kEveryWrite ? 0 : options_.wal_write_buffer_bytes;
-  wal_options.preallocate_bytes = options_.wal_preallocate_bytes;
+  // Only a log synced per write gains from preallocation; without per-write
+  // syncs the log outruns the zero-filling (which syncs each chunk), and
+  // appends would wait for it.
+  wal_options.preallocate_bytes =
+      options_.sync_policy == SyncPolicy::kEveryWrite ? options_.wal_preallocate_bytes : 0;
   StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env_, wal_options);
   if (!wal.ok()) return wal.status();
   MutexLock wal_lock(&wal_mu_);

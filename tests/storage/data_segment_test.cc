@@ -107,7 +107,7 @@ TEST_CASE("DataSegment marked obsolete removes its file and hint file when relea
   CHECK_FALSE(env.FileExists(JoinPath("/db", HintFileName(3))));
 }
 
-TEST_CASE("DataSegment with write-back ahead on the POSIX file system keeps every record",
+TEST_CASE("DataSegment writing back ahead on the POSIX file system keeps every record",
           "[data_segment]") {
   TempDir dir;
   Env* env = Env::Default();
@@ -116,7 +116,6 @@ TEST_CASE("DataSegment with write-back ahead on the POSIX file system keeps ever
   {
     auto segment = DataSegment::Create(env, dir.path(), 3);
     REQUIRE(segment.ok());
-    (*segment)->set_writeback_ahead(true);
     // 4,000 records of about 1 KiB: several buffer flushes, each started
     // towards the disk before the next.
     for (uint64_t lsn = 1; lsn <= 4000; ++lsn) {
