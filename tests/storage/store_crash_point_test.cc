@@ -5,6 +5,7 @@
 // prefix), and the store is reopened. Every acknowledged write must be there;
 // the one write in flight at the crash may be there or not, but whole.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <random>
@@ -184,7 +185,10 @@ int64_t RunWithPowerCut(uint64_t seed, int64_t fail_at, int ops) {
 TEST_CASE("Store recovers every acknowledged write whichever file operation the power cut hits",
           "[store][crash]") {
   constexpr int kOps = 300;
-  for (uint64_t seed = 1; seed <= 4; ++seed) {
+  // TOYDB_CRASH_POINT_SEEDS=N runs seeds 1..N (4 by default) for a longer sweep.
+  const char* env_seeds = std::getenv("TOYDB_CRASH_POINT_SEEDS");
+  const uint64_t seeds = env_seeds != nullptr ? std::strtoull(env_seeds, nullptr, 10) : 4;
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
     const int64_t total = RunWithPowerCut(seed, INT64_MAX, kOps);
     REQUIRE(total > 100);
     for (int64_t fail_at = 0; fail_at <= total; ++fail_at) RunWithPowerCut(seed, fail_at, kOps);
