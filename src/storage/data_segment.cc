@@ -46,28 +46,36 @@ DataSegment::~DataSegment() {
   // Best effort: a file left behind is not in the checkpoint and is removed
   // at the next Open. The hint file (if any) goes with its segment.
   if (obsolete_) {
-    env_->RemoveFile(path_).IgnoreError();
+    if (pool_ != nullptr) {
+      pool_->Give(path_);
+    } else {
+      env_->RemoveFile(path_).IgnoreError();
+    }
     const std::string hint = JoinPath(DirName(path_), HintFileName(id_));
     if (env_->FileExists(hint)) env_->RemoveFile(hint).IgnoreError();
   }
 }
 
 StatusOr<std::shared_ptr<DataSegment>> DataSegment::Create(Env* env, const std::string& dir,
-                                                           uint32_t id) {
+                                                           uint32_t id,
+                                                           std::shared_ptr<SegmentFilePool> pool) {
   const std::string path = JoinPath(dir, DataSegmentFileName(id));
-  auto writer = env->NewWritableFile(path);
+  StatusOr<std::unique_ptr<WritableFile>> writer = pool != nullptr && pool->TakeAs(path)
+                                                       ? env->ReuseWritableFile(path, 0)
+                                                       : env->NewWritableFile(path);
   if (!writer.ok()) return writer.status();
   auto reader = env->NewRandomAccessFile(path);
   if (!reader.ok()) return reader.status();
   std::shared_ptr<DataSegment> segment(new DataSegment(env, path, id, 0));
+  segment->pool_ = std::move(pool);
   segment->writer_ = std::move(*writer);
   segment->reader_ = std::move(*reader);
   return segment;
 }
 
-StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(Env* env, const std::string& dir,
-                                                                 uint32_t id, uint64_t length,
-                                                                 bool writable) {
+StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(
+    Env* env, const std::string& dir, uint32_t id, uint64_t length, bool writable,
+    std::shared_ptr<SegmentFilePool> pool) {
   const std::string path = JoinPath(dir, DataSegmentFileName(id));
   auto file_size = env->GetFileSize(path);
   if (!file_size.ok()) {
@@ -84,6 +92,7 @@ StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(Env* env, const
     if (!s.ok()) return s;
   }
   std::shared_ptr<DataSegment> segment(new DataSegment(env, path, id, length));
+  segment->pool_ = std::move(pool);
   if (writable) {
     auto writer = env->NewAppendableFile(path);
     if (!writer.ok()) return writer.status();

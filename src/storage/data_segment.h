@@ -14,6 +14,7 @@
 #include <string>
 
 #include "src/storage/data_format.h"
+#include "src/storage/segment_file_pool.h"
 #include "src/util/mutex.h"
 #include "toydb/env.h"
 #include "toydb/status.h"
@@ -27,15 +28,18 @@ bool ParseDataSegmentFileName(std::string_view name, uint32_t* id);
 
 class DataSegment {
  public:
-  // Creates a new, empty segment file open for appends.
-  static StatusOr<std::shared_ptr<DataSegment>> Create(Env* env, const std::string& dir,
-                                                       uint32_t id);
+  // Creates a new, empty segment open for appends: a pooled file
+  // overwritten from its start if `pool` has one, else a new file. An
+  // obsolete segment's file goes back to `pool` (if set) when released.
+  static StatusOr<std::shared_ptr<DataSegment>> Create(
+      Env* env, const std::string& dir, uint32_t id,
+      std::shared_ptr<SegmentFilePool> pool = nullptr);
   // Opens an existing segment whose first `length` bytes are valid; anything
   // beyond them (unsynced writes from before a crash) is cut off. `writable`
   // reopens it for appends (the active segment).
-  static StatusOr<std::shared_ptr<DataSegment>> OpenExisting(Env* env, const std::string& dir,
-                                                             uint32_t id, uint64_t length,
-                                                             bool writable);
+  static StatusOr<std::shared_ptr<DataSegment>> OpenExisting(
+      Env* env, const std::string& dir, uint32_t id, uint64_t length, bool writable,
+      std::shared_ptr<SegmentFilePool> pool = nullptr);
   ~DataSegment();
   DataSegment(const DataSegment&) = delete;
   DataSegment& operator=(const DataSegment&) = delete;
@@ -89,7 +93,7 @@ class DataSegment {
       std::function<void(uint64_t offset, uint64_t length, const data_format::Record& record)>;
   [[nodiscard]] Status Scan(const ScanVisitor& visit) const;
 
-  // Removes the file once no one holds this segment.
+  // Removes the file (or gives it to the pool) once no one holds this segment.
   void MarkObsolete() { obsolete_ = true; }
 
   // Bookkeeping of the store (guarded by the store's mutex).
@@ -114,6 +118,7 @@ class DataSegment {
   std::unique_ptr<WritableFile> writer_;
   std::unique_ptr<RandomAccessFile> reader_;
   bool obsolete_ = false;
+  std::shared_ptr<SegmentFilePool> pool_;  // Where an obsolete file goes; may be null.
 };
 
 }  // namespace toydb

@@ -176,6 +176,8 @@ class StoreImpl final : public Store {
   KeyIndex index_ ABSL_GUARDED_BY(mu_);
   ValueCache cache_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, std::shared_ptr<DataSegment>> segments_ ABSL_GUARDED_BY(mu_);
+  // Files of compacted segments, reused by new segments (thread-safe).
+  std::shared_ptr<SegmentFilePool> file_pool_;
   std::shared_ptr<DataSegment> active_ ABSL_GUARDED_BY(mu_);
   // Sealed segments whose hint file is still to be written.
   std::vector<uint32_t> segments_without_hint_ ABSL_GUARDED_BY(mu_);

@@ -210,7 +210,7 @@ Status StoreImpl::CompactionOutput::Add(uint32_t input_id, const CompactionBatch
       MutexLock lock(&store->mu_);
       id = store->next_segment_id_++;
     }
-    auto created = DataSegment::Create(store->env_, store->options_.dir, id);
+    auto created = DataSegment::Create(store->env_, store->options_.dir, id, store->file_pool_);
     if (!created.ok()) return created.status();
     segment = *created;
     outputs->push_back(segment);

@@ -17,7 +17,9 @@ StoreImpl::StoreImpl(const StoreOptions& options)
       env_(options.env != nullptr ? options.env : Env::Default()),
       clock_(options.clock != nullptr ? options.clock : Clock::Default()),
       wal_dir_(JoinPath(options.dir, "wal")),
-      cache_(options.cache_bytes_max) {}
+      cache_(options.cache_bytes_max) {
+  file_pool_ = std::make_shared<SegmentFilePool>(env_, options.dir);
+}
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::Open(const StoreOptions& options) {
   if (Status s = options.Validate(); !s.ok()) return s;
@@ -75,7 +77,7 @@ Status StoreImpl::Recover() {
     return e.tombstone;
   });
   if (active_ == nullptr) {
-    auto segment = DataSegment::Create(env_, options_.dir, next_segment_id_++);
+    auto segment = DataSegment::Create(env_, options_.dir, next_segment_id_++, file_pool_);
     if (!segment.ok()) return segment.status();
     active_ = *segment;
     segments_[active_->id()] = active_;
@@ -91,7 +93,8 @@ Status StoreImpl::RemoveOrphanFiles(const CheckpointState& state) {
   for (const CheckpointSegment& s : state.segments) live.insert(s.id);
   for (const std::string& name : *names) {
     uint32_t id = 0;
-    bool orphan = name.ends_with(".tmp");
+    // Pooled files of compacted segments are not kept across an Open.
+    bool orphan = name.ends_with(".tmp") || SegmentFilePool::IsPoolFileName(name);
     if (ParseDataSegmentFileName(name, &id)) orphan = !live.contains(id);
     if (name.ends_with(".hint")) {
       orphan = !ParseDataSegmentFileName(name.substr(0, name.size() - 5) + ".seg", &id) ||
@@ -107,7 +110,8 @@ Status StoreImpl::RemoveOrphanFiles(const CheckpointState& state) {
 }
 
 Status StoreImpl::LoadSegment(const CheckpointSegment& meta, bool active) {
-  auto segment = DataSegment::OpenExisting(env_, options_.dir, meta.id, meta.length, active);
+  auto segment =
+      DataSegment::OpenExisting(env_, options_.dir, meta.id, meta.length, active, file_pool_);
   if (!segment.ok()) return segment.status();
   std::shared_ptr<DataSegment> seg = *segment;
   seg->min_lsn = meta.min_lsn;

@@ -290,7 +290,7 @@ Status StoreImpl::RollActiveSegment() {
   if (Status s = active_->Seal(); !s.ok()) return s;
   segments_without_hint_.push_back(active_->id());
   StatusOr<std::shared_ptr<DataSegment>> next =
-      DataSegment::Create(env_, options_.dir, next_segment_id_);
+      DataSegment::Create(env_, options_.dir, next_segment_id_, file_pool_);
   if (!next.ok()) return next.status();
   next_segment_id_++;
   active_ = *next;
