@@ -90,24 +90,14 @@ std::optional<IndexEntry> KeyIndex::Find(std::string_view key) const {
 }
 
 std::optional<IndexEntry> KeyIndex::Upsert(std::string_view key, const IndexEntry& entry) {
-  assert(key.size() <= kMaxKeyBytes);
-  bool inserted = false;
-  // One probe for both cases: lazy_emplace builds the slot only if absent.
-  auto it = table_.lazy_emplace(key, [&](const Table::constructor& construct) {
-    auto [chunk, offset] = arena_->Add(key);
-    construct(Slot{chunk, offset, static_cast<uint16_t>(key.size()), 0, 0, 0, 0, 0});
-    inserted = true;
-  });
-  std::optional<IndexEntry> previous;
-  if (!inserted) previous = ToEntry(*it);
-  SetEntry(*it, entry);
-  return previous;
+  return UpsertIf(key, entry, [](const IndexEntry&) { return true; });
 }
 
 std::optional<IndexEntry> KeyIndex::UpsertIf(std::string_view key, const IndexEntry& entry,
                                              absl::FunctionRef<bool(const IndexEntry&)> replace) {
   assert(key.size() <= kMaxKeyBytes);
   bool inserted = false;
+  // One probe for both cases: lazy_emplace builds the slot only if absent.
   auto it = table_.lazy_emplace(key, [&](const Table::constructor& construct) {
     auto [chunk, offset] = arena_->Add(key);
     construct(Slot{chunk, offset, static_cast<uint16_t>(key.size()), 0, 0, 0, 0, 0});
