@@ -93,6 +93,7 @@ StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(
   }
   std::shared_ptr<DataSegment> segment(new DataSegment(env, path, id, length));
   segment->pool_ = std::move(pool);
+  segment->sealed_ = !writable;
   if (writable) {
     auto writer = env->NewAppendableFile(path);
     if (!writer.ok()) return writer.status();
@@ -105,7 +106,7 @@ StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(
 }
 
 StatusOr<uint64_t> DataSegment::Append(std::string_view encoded_records) {
-  if (writer_ == nullptr) {
+  if (sealed_) {
     return absl::FailedPreconditionError(fmt::format("data segment {} is sealed", path_));
   }
   const uint64_t offset = size_;
@@ -119,7 +120,7 @@ StatusOr<uint64_t> DataSegment::Append(std::string_view encoded_records) {
 
 StatusOr<uint64_t> DataSegment::AppendRecord(uint64_t lsn, bool tombstone, std::string_view key,
                                              std::string_view value) {
-  if (writer_ == nullptr) {
+  if (sealed_) {
     return absl::FailedPreconditionError(fmt::format("data segment {} is sealed", path_));
   }
   const uint64_t offset = size_;
@@ -142,26 +143,27 @@ Status DataSegment::Flush() {
 }
 
 Status DataSegment::Sync() {
-  if (writer_ == nullptr) return absl::OkStatus();
   if (Status s = Flush(); !s.ok()) return s;
-  return writer_->Sync();
+  return SyncWritten();
 }
 
 Status DataSegment::Seal() {
-  if (writer_ == nullptr) return absl::OkStatus();
-  Status s = Flush();
-  if (s.ok()) s = writer_->Sync();
-  if (!s.ok()) return s;
+  if (sealed_) return absl::OkStatus();
+  if (Status s = Flush(); !s.ok()) return s;
   MutexLock lock(&file_mu_);
-  s = writer_->Close();
-  if (s.ok()) writer_.reset();
-  return s;
+  sealed_ = true;
+  return absl::OkStatus();
 }
 
 Status DataSegment::SyncWritten() {
   MutexLock lock(&file_mu_);
-  if (writer_ == nullptr) return absl::OkStatus();  // Sealed, and synced by the seal.
-  return writer_->Sync();
+  if (writer_ == nullptr) return absl::OkStatus();  // Sealed and synced before.
+  if (Status s = writer_->Sync(); !s.ok()) return s;
+  if (!sealed_) return absl::OkStatus();
+  // Nothing more will be written: the file is done with.
+  Status s = writer_->Close();
+  if (s.ok()) writer_.reset();
+  return s;
 }
 
 Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,

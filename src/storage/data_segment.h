@@ -50,7 +50,7 @@ class DataSegment {
   uint64_t size() const { return size_; }
   // Bytes in the file; ReadRecord and Scan see only these.
   uint64_t flushed_size() const { return size_ - buffer_.size(); }
-  bool writable() const { return writer_ != nullptr; }
+  bool writable() const { return !sealed_; }
 
   // Appends encoded records; returns the offset where they start. Records
   // collect in a write buffer (the WAL, not the data log, makes writes
@@ -68,12 +68,17 @@ class DataSegment {
   [[nodiscard]] Status Flush();
   // Flushes, then makes the file durable.
   [[nodiscard]] Status Sync();
-  // Makes the bytes already written to the file durable (not the buffer's).
-  // Unlike the rest of the write side it needs no store mutex: a checkpoint
-  // calls it while appends go on, so that a long fdatasync stalls no one. A
-  // concurrent Seal waits for it before closing the file.
+  // Makes the bytes already written to the file durable (not the buffer's);
+  // once a sealed segment is synced its file is closed for writing and later
+  // calls return at once. Unlike the rest of the write side it needs no
+  // store mutex: a checkpoint calls it while appends go on, so that a long
+  // fdatasync stalls no one.
   [[nodiscard]] Status SyncWritten();
-  // Syncs and closes the writer: the segment is immutable from now on.
+  // Flushes the buffer and ends appends: the segment is immutable from now
+  // on. It does not sync: a seal happens on a writer's path (a roll) or at
+  // the end of a compaction output, and a 64 MiB fdatasync there would stall
+  // writes; the checkpoint that first names the sealed segment calls
+  // SyncWritten first (the WAL, not the data log, makes writes durable).
   [[nodiscard]] Status Seal();
 
   // Reads and verifies the record at [offset, offset + length). `scratch`
@@ -112,10 +117,12 @@ class DataSegment {
   const uint32_t id_;
   uint64_t size_;
   std::string buffer_;  // Appended, not yet written to the file.
-  // Guards writer_'s closing against SyncWritten; everything else on the
-  // write side is serialized by the store's mutex.
+  // Guards writer_'s closing and sealed_'s setting against SyncWritten;
+  // everything else on the write side is serialized by the store's mutex.
   Mutex file_mu_;
+  // Open until the segment is sealed and synced.
   std::unique_ptr<WritableFile> writer_;
+  bool sealed_ = false;
   std::unique_ptr<RandomAccessFile> reader_;
   bool obsolete_ = false;
   std::shared_ptr<SegmentFilePool> pool_;  // Where an obsolete file goes; may be null.

@@ -48,6 +48,8 @@ Status StoreImpl::CheckpointLocked() {
     const bool hold_lock = attempt > kAttemptsWithoutLock;
     CheckpointState state;
     std::shared_ptr<DataSegment> active;
+    // Every segment the state names; a sealed one already synced returns at once.
+    std::vector<std::shared_ptr<DataSegment>> named;
     Status s;
     mu_.Lock();
     if (!read_only_cause_.ok()) {
@@ -57,9 +59,14 @@ Status StoreImpl::CheckpointLocked() {
     s = active_->Flush();
     state = CurrentCheckpointState();
     active = active_;
+    named.reserve(segments_.size());
+    for (const auto& [id, segment] : segments_) named.push_back(segment);
     if (s.ok()) {
       if (!hold_lock) mu_.Unlock();
-      s = active->SyncWritten();
+      for (const auto& segment : named) {
+        s = segment->SyncWritten();
+        if (!s.ok()) break;
+      }
       if (s.ok()) {
         MutexLock wal_lock(&wal_mu_);
         s = wal_->Sync();
@@ -72,8 +79,8 @@ Status StoreImpl::CheckpointLocked() {
       mu_.Unlock();
       return read_only_cause_;
     }
-    // Sealed segments were synced by their seal, but a roll since the
-    // capture means the state no longer names the active segment.
+    // A roll since the capture means the state no longer names the active
+    // segment (and the new one was not synced).
     if (active_ != active) {
       mu_.Unlock();
       continue;
@@ -272,6 +279,14 @@ Status StoreImpl::BuildMissingHints() {
     }
   }
   if (segment == nullptr) return absl::OkStatus();
+  // A roll seals a segment without syncing it (that would stall the writer
+  // that rolled); sync it here, off the write path, so that the next
+  // checkpoint finds it durable already.
+  if (Status s = segment->SyncWritten(); !s.ok()) {
+    MutexLock lock(&mu_);
+    SetReadOnly(s);
+    return s;
+  }
   HintFileBuilder hint;
   Status s = segment->Scan([&](uint64_t offset, uint64_t length, const data_format::Record& r) {
     hint.Add(HintEntry{r.lsn, static_cast<uint32_t>(offset), static_cast<uint32_t>(length),

@@ -154,6 +154,36 @@ TEST_CASE("A failed fsync puts the store in a read-only state that every write r
   CHECK_FALSE(store->Checkpoint().ok());
 }
 
+TEST_CASE("Rolled data segments are synced before a checkpoint names them", "[store][crash]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  options.sync_policy = SyncPolicy::kNone;  // Only checkpoints make anything durable.
+  auto store = OpenOrDie(options);
+  const std::string value(1000, 'v');
+  // 64 KiB data segments: these writes roll the active segment several times,
+  // and a roll seals without a sync.
+  for (int i = 0; i < 300; ++i) REQUIRE(store->Put({}, fmt::format("k{}", i), value).ok());
+  REQUIRE(store->GetStats().data_segments > 3);
+  SECTION("a failed sync of a sealed segment makes the checkpoint fail and the store read-only") {
+    env.SetSyncFailure(true);
+    CHECK_FALSE(store->Checkpoint().ok());
+    env.SetSyncFailure(false);
+    CHECK(store->GetStats().read_only);
+    CHECK(absl::IsFailedPrecondition(store->Put({}, "later", "v").status()));
+  }
+  SECTION("after a checkpoint a crash keeps every write, from the data log alone") {
+    REQUIRE(store->Checkpoint().ok());
+    CrashStore(&env, &store);
+    store = OpenOrDie(options);
+    for (int i = 0; i < 300; ++i) {
+      auto got = store->Get(fmt::format("k{}", i));
+      INFO(i);
+      REQUIRE(got.ok());
+      CHECK(*got == value);
+    }
+  }
+}
+
 TEST_CASE("A full disk refuses the write with ResourceExhausted and loses nothing",
           "[store][crash]") {
   MemEnv env;
