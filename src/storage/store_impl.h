@@ -12,6 +12,7 @@
 //                    mu_, while it writes and syncs, so readers and new
 //                    writers are not blocked by an fdatasync.
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -118,6 +119,12 @@ class StoreImpl final : public Store {
   Status ValidateWriter(const Writer& writer) const;
   StatusOr<uint64_t> Commit(Writer* writer);
   static StatusOr<uint64_t> Result(const Writer& writer);
+  // Called by a leader of synced writes before it takes its group: while
+  // fewer writers are queued than were around the last group, waits (briefly,
+  // bounded by the last group's WAL write and sync time) for the members of
+  // the previous group to come back, so that they join this group instead of
+  // forming a second one that alternates with it.
+  void AwaitReturningWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TakeGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PrepareGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status CommitGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -173,6 +180,15 @@ class StoreImpl final : public Store {
   // memory is reused from one group to the next.
   std::vector<Writer*> group_;
   std::vector<WalRecord> group_records_;
+  // Writers queued when the last group was committed (its members included).
+  size_t expected_writers_ ABSL_GUARDED_BY(mu_) = 0;
+  // How long the last group's WAL write (and sync) took.
+  std::chrono::microseconds last_group_wal_time_ ABSL_GUARDED_BY(mu_){0};
+  // Set while a leader waits in AwaitReturningWriters for the queue to hold
+  // gather_target_ writers; the writer that completes it signals gather_cv_.
+  bool gathering_ ABSL_GUARDED_BY(mu_) = false;
+  size_t gather_target_ ABSL_GUARDED_BY(mu_) = 0;
+  CondVar gather_cv_;
   KeyIndex index_ ABSL_GUARDED_BY(mu_);
   ValueCache cache_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, std::shared_ptr<DataSegment>> segments_ ABSL_GUARDED_BY(mu_);

@@ -1,8 +1,12 @@
 // StoreImpl: the write path. Writers queue up; the one at the front (the
 // leader) commits the whole queue as one group: one WAL write and at most one
 // fdatasync for all of them, then applies each record to the data log and
-// the index in LSN order.
+// the index in LSN order. A leader of synced writes first waits, briefly, for
+// the previous group's writers to queue again, so that they share its sync.
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
 
 #include "absl/container/flat_hash_map.h"
 #include "src/storage/store_impl.h"
@@ -16,6 +20,8 @@ constexpr uint64_t kMaxGroupBytes = 4u << 20;
 constexpr size_t kKeepBufferBytes = 1u << 20;
 // Index slots prefetched per group (more would be evicted before use).
 constexpr size_t kMaxPrefetchedKeys = 32;
+// The longest a leader waits for the previous group's writers to return.
+constexpr std::chrono::microseconds kMaxGatherWait{200};
 }  // namespace
 
 Status StoreImpl::ValidateWriter(const Writer& writer) const {
@@ -84,14 +90,19 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
   if (Status s = ValidateWriter(*writer); !s.ok()) return s;
   mu_.Lock();
   writers_.push_back(writer);
+  if (gathering_ && writers_.size() >= gather_target_) gather_cv_.Signal();
   if (writer != writers_.front()) {
     mu_.Unlock();
     if (writer->WaitWhileWaiting() == Writer::kDone) return Result(*writer);
     mu_.Lock();  // kLead: the previous leader handed over the queue.
   }
   // This writer leads: it commits every writer queued behind it, up to a bound.
+  if (writer->sync) AwaitReturningWriters();
   TakeGroup();
   Status status = CommitGroup();
+  // Those queued now, this group included, are the writers likely to be back
+  // for the next group.
+  expected_writers_ = writers_.size();
   for (Writer* member : group_) {
     writers_.pop_front();
     if (member->status.ok()) member->status = status;
@@ -115,6 +126,22 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
 StatusOr<uint64_t> StoreImpl::Result(const Writer& writer) {
   if (!writer.status.ok()) return writer.status;
   return writer.lsn;
+}
+
+void StoreImpl::AwaitReturningWriters() {
+  if (writers_.size() >= expected_writers_) return;
+  // Waiting longer than a WAL write and sync would cost more than splitting
+  // the writers into two groups does.
+  const auto bound = std::min(last_group_wal_time_, kMaxGatherWait);
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  gathering_ = true;
+  gather_target_ = expected_writers_;
+  while (writers_.size() < gather_target_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    gather_cv_.WaitFor(&mu_, std::chrono::duration_cast<std::chrono::microseconds>(deadline - now));
+  }
+  gathering_ = false;
 }
 
 void StoreImpl::TakeGroup() {
@@ -146,6 +173,7 @@ Status StoreImpl::CommitGroup() {
   for (const Writer* w : group_) sync = sync || w->sync;
   Status status;
   mu_.Unlock();
+  const auto wal_start = std::chrono::steady_clock::now();
   {
     MutexLock wal_lock(&wal_mu_);
     status = wal_->Append(group_records_);
@@ -158,7 +186,9 @@ Status StoreImpl::CommitGroup() {
   // wake it early when it falls behind. (Without the thread the owner's
   // RunBackgroundWork does it.)
   if (options_.background_threads && wal_preparer_->PrepareWanted()) background_cv_.Signal();
+  const auto wal_time = std::chrono::steady_clock::now() - wal_start;
   mu_.Lock();
+  last_group_wal_time_ = std::chrono::duration_cast<std::chrono::microseconds>(wal_time);
   if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) {
     // Nothing was appended: give the LSNs back; the store stays writable.
     last_lsn_ -= group_records_.size();

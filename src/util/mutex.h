@@ -63,7 +63,7 @@ class CondVar {
   // REQUIRES: `mu` is held; it is released while waiting and held again on return.
   void Wait(Mutex* mu) { cv_.wait(*mu); }
   // Returns true if it timed out.
-  bool WaitFor(Mutex* mu, std::chrono::milliseconds timeout) {
+  bool WaitFor(Mutex* mu, std::chrono::microseconds timeout) {
     return cv_.wait_for(*mu, timeout) == std::cv_status::timeout;
   }
   void Signal() { cv_.notify_one(); }
