@@ -146,6 +146,21 @@ class SlowSyncEnv : public testing::WrappingEnv {
   };
 };
 
+// `threads` threads each put `writes` keys of their own ("t<thread>-<i>"),
+// all at once; failures are collected.
+void PutFromThreads(Store& store, int threads, int writes, Failures* failures) {
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([&, t] {
+      for (int i = 0; i < writes; ++i) {
+        auto lsn = store.Put({}, "t" + std::to_string(t) + "-" + std::to_string(i), "v");
+        if (!lsn.ok()) failures->Add(lsn.status().ToString());
+      }
+    });
+  }
+  for (auto& t : running) t.join();
+}
+
 TEST_CASE("Concurrent synced writers share fdatasyncs (group commit)", "[store][threads]") {
   MemEnv mem_env;
   SlowSyncEnv env(&mem_env);
@@ -155,16 +170,7 @@ TEST_CASE("Concurrent synced writers share fdatasyncs (group commit)", "[store][
   auto store = OpenOrDie(options);
   constexpr int kThreads = 8, kWrites = 100;
   Failures failures;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kWrites; ++i) {
-        auto lsn = store->Put({}, "t" + std::to_string(t) + "-" + std::to_string(i), "v");
-        if (!lsn.ok()) failures.Add(lsn.status().ToString());
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  PutFromThreads(*store, kThreads, kWrites, &failures);
   CHECK(failures.list().empty());
   StoreStats stats = store->GetStats();
   CHECK(stats.writes == kThreads * kWrites);
@@ -188,16 +194,7 @@ TEST_CASE("A leader does not wait for writers of an earlier group that stopped w
   // leaders expect the others back: its writes must still go through.
   constexpr int kThreads = 16, kWrites = 20, kAloneWrites = 50;
   Failures failures;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kWrites; ++i) {
-        auto lsn = store->Put({}, "t" + std::to_string(t) + "-" + std::to_string(i), "v");
-        if (!lsn.ok()) failures.Add(lsn.status().ToString());
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  PutFromThreads(*store, kThreads, kWrites, &failures);
   for (int i = 0; i < kAloneWrites; ++i) {
     auto lsn = store->Put({}, "alone-" + std::to_string(i), "v");
     if (!lsn.ok()) failures.Add(lsn.status().ToString());
