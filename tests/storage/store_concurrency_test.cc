@@ -146,6 +146,20 @@ class SlowSyncEnv : public testing::WrappingEnv {
   };
 };
 
+// A store with background threads on a MemEnv whose syncs are slow, as the
+// group-commit tests need.
+struct SlowSyncStore {
+  SlowSyncStore() {
+    StoreOptions options = MemStoreOptions(&mem_env);
+    options.env = &env;
+    options.background_threads = true;
+    store = OpenOrDie(options);
+  }
+  MemEnv mem_env;
+  SlowSyncEnv env{&mem_env};
+  std::unique_ptr<Store> store;
+};
+
 // `threads` threads each put `writes` keys of their own ("t<thread>-<i>"),
 // all at once; failures are collected.
 void PutFromThreads(Store& store, int threads, int writes, Failures* failures) {
@@ -162,12 +176,8 @@ void PutFromThreads(Store& store, int threads, int writes, Failures* failures) {
 }
 
 TEST_CASE("Concurrent synced writers share fdatasyncs (group commit)", "[store][threads]") {
-  MemEnv mem_env;
-  SlowSyncEnv env(&mem_env);
-  StoreOptions options = MemStoreOptions(&mem_env);
-  options.env = &env;
-  options.background_threads = true;
-  auto store = OpenOrDie(options);
+  SlowSyncStore slow;
+  Store* store = slow.store.get();
   constexpr int kThreads = 8, kWrites = 100;
   Failures failures;
   PutFromThreads(*store, kThreads, kWrites, &failures);
@@ -184,12 +194,8 @@ TEST_CASE("Concurrent synced writers share fdatasyncs (group commit)", "[store][
 
 TEST_CASE("A leader does not wait for writers of an earlier group that stopped writing",
           "[store][threads]") {
-  MemEnv mem_env;
-  SlowSyncEnv env(&mem_env);
-  StoreOptions options = MemStoreOptions(&mem_env);
-  options.env = &env;
-  options.background_threads = true;
-  auto store = OpenOrDie(options);
+  SlowSyncStore slow;
+  Store* store = slow.store.get();
   // Sixteen writers make groups of many; then they stop but one, whose
   // leaders expect the others back: its writes must still go through.
   constexpr int kThreads = 16, kWrites = 20, kAloneWrites = 50;
@@ -208,12 +214,8 @@ TEST_CASE("A leader does not wait for writers of an earlier group that stopped w
 
 TEST_CASE("Concurrent compare-and-set increments lose no update and apply none twice",
           "[store][threads]") {
-  MemEnv mem_env;
-  SlowSyncEnv env(&mem_env);
-  StoreOptions options = MemStoreOptions(&mem_env);
-  options.env = &env;
-  options.background_threads = true;
-  auto store = OpenOrDie(options);
+  SlowSyncStore slow;
+  Store* store = slow.store.get();
   REQUIRE(store->Put({}, "counter", "0").ok());
   // Every thread reads the counter and writes it plus one if its version is
   // unchanged; groups hold several such writes, of which only the first of a
