@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "src/storage/data_format.h"
 #include "src/storage/segment_file_pool.h"
@@ -101,6 +102,15 @@ class DataSegment {
   // Removes the file (or gives it to the pool) once no one holds this segment.
   void MarkObsolete() { obsolete_ = true; }
 
+  // Marks the record at `offset` as garbage (a later write or a delete
+  // replaced it, or compaction's copy of it lost to a newer write), so that
+  // compaction drops it without looking its key up in the index. A record
+  // not marked may still be garbage (one superseded before its segment was
+  // loaded); compaction then copies it and finds out when it swaps the copy
+  // in. Guarded by the store's mutex.
+  void MarkDead(uint64_t offset);
+  bool IsDead(uint64_t offset) const;
+
   // Bookkeeping of the store (guarded by the store's mutex).
   uint64_t garbage_bytes = 0;
   uint64_t min_lsn = UINT64_MAX;
@@ -126,6 +136,11 @@ class DataSegment {
   std::unique_ptr<RandomAccessFile> reader_;
   bool obsolete_ = false;
   std::shared_ptr<SegmentFilePool> pool_;  // Where an obsolete file goes; may be null.
+  // One bit per kDeadGranuleBytes of the file, set for the record that starts
+  // there (records are longer than a granule, so each has its own bit).
+  // Grown as marks arrive: about 0.8% of the segment's size at most.
+  static constexpr uint64_t kDeadGranuleShift = 4;
+  std::vector<uint64_t> dead_bits_;
 };
 
 }  // namespace toydb

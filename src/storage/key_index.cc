@@ -113,10 +113,6 @@ std::optional<IndexEntry> KeyIndex::UpsertIf(std::string_view key, const IndexEn
   return existing;
 }
 
-bool KeyIndex::IsAt(std::string_view key, uint32_t segment, uint32_t offset) const {
-  return table_.find(LocationProbe{key, segment, offset}) != table_.end();
-}
-
 bool KeyIndex::ReplaceIfAt(std::string_view key, uint32_t segment, uint32_t offset,
                            const IndexEntry& entry) {
   auto it = table_.find(LocationProbe{key, segment, offset});

@@ -50,15 +50,11 @@ class KeyIndex {
   // the replaced one, or `entry` itself if it was not stored.
   std::optional<IndexEntry> UpsertIf(std::string_view key, const IndexEntry& entry,
                                      absl::FunctionRef<bool(const IndexEntry&)> replace);
-  // Whether the entry of `key` points at (segment, offset): the record there
-  // is the key's latest. A location holds one record, so a slot pointing at
-  // it can only be this key's: the probe compares locations, not key bytes,
-  // and does not read the key arena (one cache miss fewer per check).
-  // REQUIRES: the record at (segment, offset) has key `key`.
-  bool IsAt(std::string_view key, uint32_t segment, uint32_t offset) const;
   // Replaces the entry of `key` with `entry` only if the key's record is at
-  // (segment, offset) now, in one probe that, like IsAt, compares locations.
-  // True if it replaced it. REQUIRES: as for IsAt.
+  // (segment, offset) now; true if it replaced it. A location holds one
+  // record, so a slot pointing at it can only be this key's: the probe
+  // compares locations, not key bytes, and does not read the key arena (one
+  // cache miss fewer). REQUIRES: the record at (segment, offset) has key `key`.
   bool ReplaceIfAt(std::string_view key, uint32_t segment, uint32_t offset,
                    const IndexEntry& entry);
   // Removes `key`; returns its entry if it had one.

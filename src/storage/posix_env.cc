@@ -58,12 +58,17 @@ class PosixWritableFile final : public WritableFile {
 
   void StartWriteback() override {
 #ifdef __linux__
-    if (position_ <= writeback_from_) return;
+    // Whole pages only: the next write would have to wait for a page that
+    // is still being written back (the disk may require stable pages), and
+    // the next StartWriteback for its I/O.
+    const uint64_t end = position_ & ~(kPageBytes - 1);
+    // Each call costs a notification of the device (a VM exit on a virtual
+    // disk): send at least kWritebackChunkBytes at a time.
+    if (end < writeback_from_ + kWritebackChunkBytes) return;
     // A hint: an error here surfaces again at Sync, which is what reports it.
     (void)::sync_file_range(fd_, static_cast<off64_t>(writeback_from_),
-                            static_cast<off64_t>(position_ - writeback_from_),
-                            SYNC_FILE_RANGE_WRITE);
-    writeback_from_ = position_;
+                            static_cast<off64_t>(end - writeback_from_), SYNC_FILE_RANGE_WRITE);
+    writeback_from_ = end;
 #endif
   }
 
@@ -82,6 +87,8 @@ class PosixWritableFile final : public WritableFile {
   const std::string path_;
   int fd_;
   uint64_t position_;
+  static constexpr uint64_t kPageBytes = 4096;
+  static constexpr uint64_t kWritebackChunkBytes = 1u << 20;
   uint64_t writeback_from_ = 0;  // Bytes before this were already sent on their way.
 };
 

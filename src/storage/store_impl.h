@@ -8,9 +8,9 @@
 //   maintenance_mu_  serializes checkpoints, compactions and hint building;
 //   mu_              guards the index, cache, segment table, writer queue and
 //                    counters; held only for in-memory work and short appends;
-//   wal_mu_          guards the WAL. The group-commit leader holds it, and not
-//                    mu_, while it writes and syncs, so readers and new
-//                    writers are not blocked by an fdatasync.
+//   wal_mu_          guards the WAL. The leader of a synced group holds it,
+//                    and not mu_, while it writes and syncs, so readers and
+//                    new writers are not blocked by an fdatasync.
 
 #include <chrono>
 #include <condition_variable>
@@ -150,7 +150,7 @@ class StoreImpl final : public Store {
                    CompactionOutput* output) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   void SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                        const std::vector<std::shared_ptr<DataSegment>>& outputs,
-                       const CompactionMoves& moves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                       const CompactionMoves& moves) ABSL_LOCKS_EXCLUDED(mu_);
   Status BuildMissingHints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status SyncWalIfDue() ABSL_LOCKS_EXCLUDED(mu_);
   CheckpointState CurrentCheckpointState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -15,6 +15,8 @@ namespace {
 constexpr int64_t kBackgroundPollMs = 50;
 // Index lookups in a loop prefetch this many keys ahead.
 constexpr size_t kPrefetchAhead = 8;
+// Index updates of a compaction's swap done per hold of the store mutex.
+constexpr size_t kMovesPerLockHold = 256;
 }  // namespace
 
 CheckpointState StoreImpl::CurrentCheckpointState() {
@@ -38,67 +40,58 @@ Status StoreImpl::Checkpoint() {
 
 Status StoreImpl::CheckpointLocked() {
   // The data log must hold everything the checkpoint claims, and the WAL at
-  // least as much, so that replay never finds a gap. Those syncs can be long
-  // (a 64 MiB segment), so they run without mu_ while reads and writes go on;
-  // only the small checkpoint file is written under it. If the active
-  // segment rolled meanwhile, the state is captured again; after a few such
-  // rolls in a row the syncs are done under mu_.
-  constexpr int kAttemptsWithoutLock = 3;
-  for (int attempt = 1;; ++attempt) {
-    const bool hold_lock = attempt > kAttemptsWithoutLock;
-    CheckpointState state;
-    std::shared_ptr<DataSegment> active;
-    // Every segment the state names; a sealed one already synced returns at once.
-    std::vector<std::shared_ptr<DataSegment>> named;
-    Status s;
-    mu_.Lock();
-    if (!read_only_cause_.ok()) {
-      mu_.Unlock();
+  // least as much, so that replay never finds a gap. Only the capture of the
+  // state takes mu_; the syncs (a 64 MiB segment can take long) and the
+  // checkpoint file are written while reads and writes go on.
+  //
+  // A roll of the active segment after the capture does no harm: the state
+  // names the old active segment as unsealed with its captured length, so
+  // recovery cuts it there and appends to it again, removes the newer segment
+  // as a file no checkpoint names, and replays the writes after applied_lsn
+  // from the WAL, which keeps them until a checkpoint covers them.
+  CheckpointState state;
+  std::vector<std::shared_ptr<DataSegment>> named;  // Every segment the state names.
+  uint64_t wal_bytes = 0;
+  {
+    MutexLock lock(&mu_);
+    if (!read_only_cause_.ok()) return read_only_cause_;
+    if (Status s = active_->Flush(); !s.ok()) {
+      SetReadOnly(s);
       return read_only_cause_;
     }
-    s = active_->Flush();
     state = CurrentCheckpointState();
-    active = active_;
     named.reserve(segments_.size());
     for (const auto& [id, segment] : segments_) named.push_back(segment);
-    if (s.ok()) {
-      if (!hold_lock) mu_.Unlock();
-      for (const auto& segment : named) {
-        s = segment->SyncWritten();
-        if (!s.ok()) break;
-      }
-      if (s.ok()) {
-        MutexLock wal_lock(&wal_mu_);
-        s = wal_->Sync();
-      }
-      if (!hold_lock) mu_.Lock();
-      stats_.wal_syncs++;
-    }
-    if (!s.ok()) {
-      SetReadOnly(s);
-      mu_.Unlock();
-      return read_only_cause_;
-    }
-    // A roll since the capture means the state no longer names the active
-    // segment (and the new one was not synced).
-    if (active_ != active) {
-      mu_.Unlock();
-      continue;
-    }
-    // Written under mu_ so that no roll changes the segment set between the
-    // state above and the file (maintenance_mu_ keeps compaction out).
-    s = WriteCheckpoint(env_, options_.dir, state);
-    if (s.ok()) {
-      last_checkpoint_ = state;
-      stats_.checkpoints++;
-      MutexLock wal_lock(&wal_mu_);
-      wal_bytes_at_checkpoint_ = wal_->bytes_written();
-    }
-    mu_.Unlock();
-    if (!s.ok()) return s;
-    MutexLock wal_lock(&wal_mu_);
-    return wal_->ReleaseUpTo(state.applied_lsn);
   }
+  Status s;
+  // A sealed segment synced before returns at once.
+  for (const auto& segment : named) {
+    s = segment->SyncWritten();
+    if (!s.ok()) break;
+  }
+  if (s.ok()) {
+    // Short: the WAL starts the write-back of its pages as it writes them.
+    MutexLock wal_lock(&wal_mu_);
+    s = wal_->Sync();
+    wal_bytes = wal_->bytes_written();
+  }
+  if (!s.ok()) {
+    MutexLock lock(&mu_);
+    SetReadOnly(s);
+    return read_only_cause_;
+  }
+  // maintenance_mu_ keeps compaction and other checkpoints out meanwhile.
+  s = WriteCheckpoint(env_, options_.dir, state);
+  {
+    MutexLock lock(&mu_);
+    stats_.wal_syncs++;
+    if (!s.ok()) return s;
+    last_checkpoint_ = state;
+    stats_.checkpoints++;
+    wal_bytes_at_checkpoint_ = wal_bytes;
+  }
+  MutexLock wal_lock(&wal_mu_);
+  return wal_->ReleaseUpTo(state.applied_lsn);
 }
 
 Status StoreImpl::Compact(bool force) {
@@ -141,13 +134,7 @@ Status StoreImpl::CompactLocked(bool force) {
     for (auto& out : outputs) out->MarkObsolete();
     return s;
   }
-  {
-    MutexLock lock(&mu_);
-    SwapInCompacted(inputs, outputs, moves);
-    stats_.compactions++;
-    for (const auto& in : inputs) stats_.compaction_input_bytes += in->size();
-    for (const auto& out : outputs) stats_.compaction_output_bytes += out->size();
-  }
+  SwapInCompacted(inputs, outputs, moves);
   Status s = CheckpointLocked();
   // The old files may go only once a checkpoint no longer names them; if it
   // failed, the next Open finds them unnamed by a later checkpoint, or needed.
@@ -183,19 +170,16 @@ Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>
 
 Status StoreImpl::CopyBatch(const DataSegment& input, uint64_t tombstone_floor_lsn,
                             CompactionBatch* batch, CompactionOutput* output) {
+  // A put record is live unless marked dead: a bit test, not an index probe
+  // (a cache miss each, which writers used to wait for on the store's lock).
+  // A tombstone is kept while it may shadow an older record of its key.
   std::vector<bool> live(batch->records.size());
   {
     MutexLock lock(&mu_);
-    const size_t n = batch->records.size();
-    for (size_t i = 0; i < std::min(n, kPrefetchAhead); ++i) {
-      index_.Prefetch(batch->Key(batch->records[i]));
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (i + kPrefetchAhead < n) index_.Prefetch(batch->Key(batch->records[i + kPrefetchAhead]));
+    for (size_t i = 0; i < batch->records.size(); ++i) {
       const CompactionBatch::Record& r = batch->records[i];
-      const std::string_view key = batch->Key(r);
-      live[i] = r.tombstone ? r.lsn > tombstone_floor_lsn && !index_.Find(key).has_value()
-                            : index_.IsAt(key, input.id(), static_cast<uint32_t>(r.offset));
+      live[i] = r.tombstone ? r.lsn > tombstone_floor_lsn && !index_.Find(batch->Key(r)).has_value()
+                            : !input.IsDead(r.offset);
     }
   }
   Status s;
@@ -248,24 +232,40 @@ Status StoreImpl::CompactionOutput::Finish() {
 void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                                 const std::vector<std::shared_ptr<DataSegment>>& outputs,
                                 const CompactionMoves& moves) {
-  for (const auto& out : outputs) segments_[out->id()] = out;
-  const size_t n = moves.list.size();
-  for (size_t i = 0; i < std::min(n, kPrefetchAhead); ++i) {
-    index_.Prefetch(moves.Key(moves.list[i]));
+  // The index is pointed at the copies a chunk at a time, each chunk under
+  // its own hold of mu_: one hold for all the moves of a 64 MiB segment
+  // (hundreds of thousands of index updates) stalled writers for tens of
+  // milliseconds. Between chunks a key points at its input record or at its
+  // copy; both segments are in the table and hold the same bytes.
+  {
+    MutexLock lock(&mu_);
+    for (const auto& out : outputs) segments_[out->id()] = out;
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kPrefetchAhead < n) index_.Prefetch(moves.Key(moves.list[i + kPrefetchAhead]));
-    const CompactionMoves::Move& move = moves.list[i];
-    if (move.from.tombstone) continue;  // Not in the index; kept only to shadow.
-    if (!index_.ReplaceIfAt(moves.Key(move), move.from.segment, move.from.offset, move.to)) {
-      // Overwritten or deleted while being copied: the copy is garbage.
-      ChargeGarbage(move.to);  // Outputs are in segments_ already.
+  const size_t n = moves.list.size();
+  for (size_t begin = 0; begin < n; begin += kMovesPerLockHold) {
+    const size_t end = std::min(n, begin + kMovesPerLockHold);
+    MutexLock lock(&mu_);
+    for (size_t i = begin; i < std::min(end, begin + kPrefetchAhead); ++i) {
+      index_.Prefetch(moves.Key(moves.list[i]));
+    }
+    for (size_t i = begin; i < end; ++i) {
+      if (i + kPrefetchAhead < end) index_.Prefetch(moves.Key(moves.list[i + kPrefetchAhead]));
+      const CompactionMoves::Move& move = moves.list[i];
+      if (move.from.tombstone) continue;  // Not in the index; kept only to shadow.
+      if (!index_.ReplaceIfAt(moves.Key(move), move.from.segment, move.from.offset, move.to)) {
+        // Overwritten or deleted while being copied: the copy is garbage.
+        ChargeGarbage(move.to);  // Outputs are in segments_ already.
+      }
     }
   }
+  MutexLock lock(&mu_);
   for (const auto& in : inputs) {
     segments_.erase(in->id());
     std::erase(segments_without_hint_, in->id());
   }
+  stats_.compactions++;
+  for (const auto& in : inputs) stats_.compaction_input_bytes += in->size();
+  for (const auto& out : outputs) stats_.compaction_output_bytes += out->size();
 }
 
 Status StoreImpl::BuildMissingHints() {

@@ -154,8 +154,9 @@ void StoreImpl::TakeGroup() {
   }
 }
 
-// Writes the group's records to the WAL (and syncs once if any writer asked
-// for it) without holding mu_, then applies them in LSN order.
+// Writes the group's records to the WAL, then applies them in LSN order. A
+// synced group writes and syncs without holding mu_ (one fdatasync for all
+// its writers); a group without a sync keeps mu_ through its WAL append.
 Status StoreImpl::CommitGroup() {
   if (!read_only_cause_.ok()) return read_only_cause_;
   PrepareGroup();
@@ -172,23 +173,31 @@ Status StoreImpl::CommitGroup() {
   bool sync = false;
   for (const Writer* w : group_) sync = sync || w->sync;
   Status status;
-  mu_.Unlock();
-  const auto wal_start = std::chrono::steady_clock::now();
-  {
+  if (sync) {
+    mu_.Unlock();
+    const auto wal_start = std::chrono::steady_clock::now();
+    {
+      MutexLock wal_lock(&wal_mu_);
+      status = wal_->Append(group_records_);
+      if (status.ok()) {
+        status = wal_->Sync();
+        last_wal_sync_micros_ = clock_->NowMicros();
+      }
+    }
+    const auto wal_time = std::chrono::steady_clock::now() - wal_start;
+    mu_.Lock();
+    last_group_wal_time_ = std::chrono::duration_cast<std::chrono::microseconds>(wal_time);
+  } else {
+    // Without a sync the append is mostly a copy into the WAL's buffer:
+    // keeping mu_ costs readers little, and saves the writer a release and
+    // a re-acquisition of it (and two clock reads), about 8% of a put.
     MutexLock wal_lock(&wal_mu_);
     status = wal_->Append(group_records_);
-    if (status.ok() && sync) {
-      status = wal_->Sync();
-      last_wal_sync_micros_ = clock_->NowMicros();
-    }
   }
   // Zero-filling the WAL ahead of the writes is the background thread's job;
   // wake it early when it falls behind. (Without the thread the owner's
   // RunBackgroundWork does it.)
   if (options_.background_threads && wal_preparer_->PrepareWanted()) background_cv_.Signal();
-  const auto wal_time = std::chrono::steady_clock::now() - wal_start;
-  mu_.Lock();
-  last_group_wal_time_ = std::chrono::duration_cast<std::chrono::microseconds>(wal_time);
   if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) {
     // Nothing was appended: give the LSNs back; the store stays writable.
     last_lsn_ -= group_records_.size();
@@ -313,7 +322,9 @@ Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops) {
 
 void StoreImpl::ChargeGarbage(const IndexEntry& entry) {
   auto it = segments_.find(entry.segment);
-  if (it != segments_.end()) it->second->garbage_bytes += entry.length;
+  if (it == segments_.end()) return;
+  it->second->garbage_bytes += entry.length;
+  it->second->MarkDead(entry.offset);
 }
 
 Status StoreImpl::RollActiveSegment() {

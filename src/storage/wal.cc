@@ -132,6 +132,10 @@ Status WalImpl::FlushPending() {
   if (Status s = CheckWritable(); !s.ok()) return s;
   assert(writer_->Position() + pending_.size() == segments_.back().end);
   if (Status s = WriteToActive(pending_); !s.ok()) return Fail(std::move(s));
+  // Unsynced records are sent on their way to the device now, so that the
+  // next Sync (a checkpoint's, or the seal's at a roll, on a writer's path)
+  // finds little left to write.
+  writer_->StartWriteback();
   pending_.clear();
   if (pending_.capacity() > kBatchBufferKeepBytes) pending_ = std::string();
   return absl::OkStatus();

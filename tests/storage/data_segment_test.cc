@@ -183,5 +183,30 @@ TEST_CASE("DataSegment writing back ahead on the POSIX file system keeps every r
   CHECK(lsn == 4000);
 }
 
+TEST_CASE("DataSegment marks records dead one by one, even the smallest back to back",
+          "[data_segment]") {
+  MemEnv env;
+  REQUIRE(env.CreateDir("/db").ok());
+  auto segment = DataSegment::Create(&env, "/db", 1);
+  REQUIRE(segment.ok());
+  DataSegment& s = **segment;
+  // 1-byte keys and empty values: the smallest records, closer together than
+  // anything a store writes, each must keep a mark of its own.
+  std::vector<uint64_t> offsets;
+  for (uint64_t lsn = 1; lsn <= 3000; ++lsn) {
+    auto at = s.AppendRecord(lsn, false, std::string(1, static_cast<char>('a' + lsn % 26)), "");
+    REQUIRE(at.ok());
+    offsets.push_back(*at);
+  }
+  REQUIRE(offsets[1] - offsets[0] == data_format::kHeaderBytes + 1);
+  for (size_t i = 0; i < offsets.size(); i += 3) s.MarkDead(offsets[i]);
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    INFO("record " << i << " at " << offsets[i]);
+    CHECK(s.IsDead(offsets[i]) == (i % 3 == 0));
+  }
+  // Past the last mark (and past the end) nothing is dead.
+  CHECK_FALSE(s.IsDead(s.size() + 1000000));
+}
+
 }  // namespace
 }  // namespace toydb

@@ -51,7 +51,7 @@ TEST_CASE("KeyIndex ReplaceIfAt replaces only an entry at the given place", "[ke
   CHECK(index.Find("k") == Entry(9));
 }
 
-TEST_CASE("KeyIndex IsAt and ReplaceIfAt match by location among many keys", "[key_index]") {
+TEST_CASE("KeyIndex ReplaceIfAt matches by location among many keys", "[key_index]") {
   // Every key's record at a distinct location; each key must be found at its
   // own location only, whatever other slots share its probe sequence.
   KeyIndex index;
@@ -62,11 +62,14 @@ TEST_CASE("KeyIndex IsAt and ReplaceIfAt match by location among many keys", "[k
   for (int i = 0; i < 20000; ++i) index.Upsert("key" + std::to_string(i), at(i));
   for (int i = 0; i < 20000; ++i) {
     const std::string key = "key" + std::to_string(i);
-    REQUIRE(index.IsAt(key, at(i).segment, at(i).offset));
-    REQUIRE_FALSE(index.IsAt(key, at(i).segment, at(i).offset + 1));
-    REQUIRE_FALSE(index.IsAt(key, at(i).segment + 3, at(i).offset));
+    // Replacing an entry with itself changes nothing but says whether it matched.
+    REQUIRE(index.ReplaceIfAt(key, at(i).segment, at(i).offset, at(i)));
+    REQUIRE_FALSE(index.ReplaceIfAt(key, at(i).segment, at(i).offset + 1, Entry(1)));
+    REQUIRE_FALSE(index.ReplaceIfAt(key, at(i).segment + 3, at(i).offset, Entry(1)));
+    REQUIRE(index.Find(key) == at(i));
   }
-  CHECK_FALSE(index.IsAt("absent", 0, 0));
+  CHECK_FALSE(index.ReplaceIfAt("absent", 0, 0, Entry(1)));
+  CHECK_FALSE(index.Find("absent").has_value());
   // Moving every even key: the odd ones stay where they were.
   for (int i = 0; i < 20000; i += 2) {
     IndexEntry moved = at(i);
@@ -76,7 +79,7 @@ TEST_CASE("KeyIndex IsAt and ReplaceIfAt match by location among many keys", "[k
   for (int i = 0; i < 20000; ++i) {
     const std::string key = "key" + std::to_string(i);
     CHECK(index.Find(key)->segment == (i % 2 == 0 ? 9u : at(i).segment));
-    CHECK(index.IsAt(key, i % 2 == 0 ? 9 : at(i).segment, at(i).offset));
+    CHECK(index.Find(key)->offset == at(i).offset);
   }
 }
 
