@@ -2,11 +2,13 @@
 #define TOYDB_STORAGE_COMPACTION_BATCH_H_
 
 // Buffers of a compaction run: CompactionBatch holds records scanned from an
-// input segment until one liveness check under the store's lock; CompactionMoves holds
-// the records copied, to be re-pointed in the index at the swap. Owned by the
-// compaction in progress; not thread-safe.
+// input segment until their liveness is checked; DeadRecordSet tells which of
+// an input's records were known dead when its copy began; CompactionMoves
+// holds the records copied, to be re-pointed in the index at the swap. Owned
+// by the compaction in progress; not thread-safe.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +17,25 @@
 #include "src/storage/key_index.h"
 
 namespace toydb {
+
+// The records of one input segment marked dead (DataSegment::MarkDead),
+// as a bitmap with one bit per 16 bytes of the segment: a record is longer
+// than that, so each has a bit of its own. Built without the store's lock
+// from a copy of the segment's list.
+class DeadRecordSet {
+ public:
+  explicit DeadRecordSet(std::span<const uint32_t> offsets);
+  bool Contains(uint64_t offset) const {
+    const uint64_t bit = offset >> kGranuleShift;
+    return bit / 64 < bits_.size() && (bits_[bit / 64] >> (bit % 64) & 1) != 0;
+  }
+
+ private:
+  static constexpr uint64_t kGranuleShift = 4;
+  static_assert((uint64_t{1} << kGranuleShift) < data_format::kHeaderBytes + 1,
+                "two records could share a bit");
+  std::vector<uint64_t> bits_;
+};
 
 // The records compaction copied, to be re-pointed at the swap. Keys are
 // kept back to back in one buffer: a compaction may move millions.

@@ -166,19 +166,6 @@ Status DataSegment::SyncWritten() {
   return s;
 }
 
-void DataSegment::MarkDead(uint64_t offset) {
-  static_assert((uint64_t{1} << kDeadGranuleShift) < data_format::kHeaderBytes + 1,
-                "two records could share a granule");
-  const uint64_t bit = offset >> kDeadGranuleShift;
-  if (bit / 64 >= dead_bits_.size()) dead_bits_.resize(bit / 64 + 1);
-  dead_bits_[bit / 64] |= uint64_t{1} << (bit % 64);
-}
-
-bool DataSegment::IsDead(uint64_t offset) const {
-  const uint64_t bit = offset >> kDeadGranuleShift;
-  return bit / 64 < dead_bits_.size() && (dead_bits_[bit / 64] >> (bit % 64) & 1) != 0;
-}
-
 Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,
                                data_format::Record* record) const {
   Status s = reader_->Read(offset, length, scratch);

@@ -102,14 +102,16 @@ class DataSegment {
   // Removes the file (or gives it to the pool) once no one holds this segment.
   void MarkObsolete() { obsolete_ = true; }
 
-  // Marks the record at `offset` as garbage (a later write or a delete
+  // Notes that the record at `offset` is garbage (a later write or a delete
   // replaced it, or compaction's copy of it lost to a newer write), so that
-  // compaction drops it without looking its key up in the index. A record
-  // not marked may still be garbage (one superseded before its segment was
-  // loaded); compaction then copies it and finds out when it swaps the copy
-  // in. Guarded by the store's mutex.
-  void MarkDead(uint64_t offset);
-  bool IsDead(uint64_t offset) const;
+  // compaction drops it without looking its key up in the index. A list, not
+  // a bitmap: appending is a sequential write, where setting a bit at a
+  // random place cost every put a cache miss. A record not noted may still
+  // be garbage (one superseded before its segment was loaded); compaction
+  // then copies it and finds out when it swaps the copy in. Guarded by the
+  // store's mutex, as is the copy dead_offsets() returns.
+  void MarkDead(uint32_t offset) { dead_offsets_.push_back(offset); }
+  std::vector<uint32_t> dead_offsets() const { return dead_offsets_; }
 
   // Bookkeeping of the store (guarded by the store's mutex).
   uint64_t garbage_bytes = 0;
@@ -136,11 +138,7 @@ class DataSegment {
   std::unique_ptr<RandomAccessFile> reader_;
   bool obsolete_ = false;
   std::shared_ptr<SegmentFilePool> pool_;  // Where an obsolete file goes; may be null.
-  // One bit per kDeadGranuleBytes of the file, set for the record that starts
-  // there (records are longer than a granule, so each has its own bit).
-  // Grown as marks arrive: about 0.8% of the segment's size at most.
-  static constexpr uint64_t kDeadGranuleShift = 4;
-  std::vector<uint64_t> dead_bits_;
+  std::vector<uint32_t> dead_offsets_;  // In the order MarkDead saw them.
 };
 
 }  // namespace toydb

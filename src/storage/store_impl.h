@@ -146,7 +146,8 @@ class StoreImpl final : public Store {
                          uint64_t tombstone_floor_lsn,
                          std::vector<std::shared_ptr<DataSegment>>* outputs, CompactionMoves* moves)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
-  Status CopyBatch(const DataSegment& input, uint64_t tombstone_floor_lsn, CompactionBatch* batch,
+  Status CopyBatch(const DataSegment& input, uint64_t tombstone_floor_lsn,
+                   const DeadRecordSet& dead, CompactionBatch* batch,
                    CompactionOutput* output) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   void SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                        const std::vector<std::shared_ptr<DataSegment>>& outputs,

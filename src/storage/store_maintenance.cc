@@ -145,8 +145,8 @@ Status StoreImpl::CompactLocked(bool force) {
 }
 
 // Copies the live records of `inputs` into new segments (with hint files).
-// Records are checked against the index in batches, under one acquisition of
-// mu_ per batch, so that writers rarely find the lock taken.
+// Put records are judged by the input's list of dead records, copied once;
+// only tombstones are checked against the index, under mu_, a batch at a time.
 Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>>& inputs,
                                   uint64_t tombstone_floor_lsn,
                                   std::vector<std::shared_ptr<DataSegment>>* outputs,
@@ -154,14 +154,21 @@ Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>
   CompactionOutput output{this, outputs, moves};
   CompactionBatch batch;
   for (const auto& input : inputs) {
+    std::vector<uint32_t> dead_offsets;
+    {
+      MutexLock lock(&mu_);
+      dead_offsets = input->dead_offsets();
+    }
+    // Records that die after this are copied, and found out at the swap.
+    const DeadRecordSet dead(dead_offsets);
     Status failure;
     Status scan = input->Scan([&](uint64_t offset, uint64_t length, const data_format::Record& r) {
       if (!failure.ok()) return;
       batch.Add(offset, length, r);
-      if (batch.Full()) failure = CopyBatch(*input, tombstone_floor_lsn, &batch, &output);
+      if (batch.Full()) failure = CopyBatch(*input, tombstone_floor_lsn, dead, &batch, &output);
     });
     if (scan.ok() && failure.ok())
-      failure = CopyBatch(*input, tombstone_floor_lsn, &batch, &output);
+      failure = CopyBatch(*input, tombstone_floor_lsn, dead, &batch, &output);
     if (!scan.ok()) return scan;
     if (!failure.ok()) return failure;
   }
@@ -169,17 +176,25 @@ Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>
 }
 
 Status StoreImpl::CopyBatch(const DataSegment& input, uint64_t tombstone_floor_lsn,
-                            CompactionBatch* batch, CompactionOutput* output) {
-  // A put record is live unless marked dead: a bit test, not an index probe
-  // (a cache miss each, which writers used to wait for on the store's lock).
-  // A tombstone is kept while it may shadow an older record of its key.
+                            const DeadRecordSet& dead, CompactionBatch* batch,
+                            CompactionOutput* output) {
+  // A put record is live unless it was known dead: no index probe (a cache
+  // miss each, which writers used to wait for on the store's lock). A
+  // tombstone is kept while it may shadow an older record of its key.
   std::vector<bool> live(batch->records.size());
-  {
+  bool tombstones = false;
+  for (size_t i = 0; i < batch->records.size(); ++i) {
+    const CompactionBatch::Record& r = batch->records[i];
+    tombstones = tombstones || r.tombstone;
+    live[i] = !r.tombstone && !dead.Contains(r.offset);
+  }
+  if (tombstones) {
     MutexLock lock(&mu_);
     for (size_t i = 0; i < batch->records.size(); ++i) {
       const CompactionBatch::Record& r = batch->records[i];
-      live[i] = r.tombstone ? r.lsn > tombstone_floor_lsn && !index_.Find(batch->Key(r)).has_value()
-                            : !input.IsDead(r.offset);
+      if (r.tombstone) {
+        live[i] = r.lsn > tombstone_floor_lsn && !index_.Find(batch->Key(r)).has_value();
+      }
     }
   }
   Status s;

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "src/storage/compaction_batch.h"
 #include "src/storage/hint_file.h"
 #include "tests/storage/temp_dir.h"
 #include "toydb/mem_env.h"
@@ -183,7 +184,7 @@ TEST_CASE("DataSegment writing back ahead on the POSIX file system keeps every r
   CHECK(lsn == 4000);
 }
 
-TEST_CASE("DataSegment marks records dead one by one, even the smallest back to back",
+TEST_CASE("DeadRecordSet tells dead records apart, even the smallest back to back",
           "[data_segment]") {
   MemEnv env;
   REQUIRE(env.CreateDir("/db").ok());
@@ -199,13 +200,18 @@ TEST_CASE("DataSegment marks records dead one by one, even the smallest back to 
     offsets.push_back(*at);
   }
   REQUIRE(offsets[1] - offsets[0] == data_format::kHeaderBytes + 1);
-  for (size_t i = 0; i < offsets.size(); i += 3) s.MarkDead(offsets[i]);
+  // Marked out of order, as overwrites come.
+  for (size_t i = offsets.size(); i-- > 0;) {
+    if (i % 3 == 0) s.MarkDead(static_cast<uint32_t>(offsets[i]));
+  }
+  const DeadRecordSet dead(s.dead_offsets());
   for (size_t i = 0; i < offsets.size(); ++i) {
     INFO("record " << i << " at " << offsets[i]);
-    CHECK(s.IsDead(offsets[i]) == (i % 3 == 0));
+    CHECK(dead.Contains(offsets[i]) == (i % 3 == 0));
   }
-  // Past the last mark (and past the end) nothing is dead.
-  CHECK_FALSE(s.IsDead(s.size() + 1000000));
+  // Past the last mark (and past the end) nothing is dead; nor in an empty set.
+  CHECK_FALSE(dead.Contains(s.size() + 1000000));
+  CHECK_FALSE(DeadRecordSet({}).Contains(0));
 }
 
 }  // namespace
