@@ -13,11 +13,9 @@
 //                    new writers are not blocked by an fdatasync.
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -33,6 +31,7 @@
 #include "src/storage/value_cache.h"
 #include "src/storage/wal.h"
 #include "src/util/mutex.h"
+#include "src/util/wake_word.h"
 #include "toydb/clock.h"
 #include "toydb/store.h"
 
@@ -72,26 +71,16 @@ class StoreImpl final : public Store {
     uint64_t lsn = 0;
     // kWaiting until a leader sets kDone (committed: status and lsn are set)
     // or kLead (this writer is now at the front and leads the next group).
-    // Followers wait on their own mutex, not mu_, so waking a group does not
-    // make every member fight for mu_ again. The leader notifies while holding
-    // `state_mu`, so the member cannot return (and free itself) before the
-    // leader is done with it.
-    static constexpr int kWaiting = 0, kDone = 1, kLead = 2;
-    std::mutex state_mu;
-    std::condition_variable state_cv;
-    int state = kWaiting;  // Guarded by state_mu.
+    // Followers sleep on their own word, not on mu_, so waking a group does
+    // not make every member fight for mu_ again; one wake-up each (see
+    // WakeWord: the member may return and free itself as soon as it sees the
+    // new state, the leader never touches it after setting it).
+    static constexpr uint32_t kWaiting = 0, kDone = 1, kLead = 2;
+    WakeWord state{kWaiting};
 
     // Returns kDone or kLead.
-    int WaitWhileWaiting() {
-      std::unique_lock<std::mutex> lock(state_mu);
-      state_cv.wait(lock, [this] { return state != kWaiting; });
-      return state;
-    }
-    void Wake(int new_state) {
-      std::lock_guard<std::mutex> lock(state_mu);
-      state = new_state;
-      state_cv.notify_one();
-    }
+    uint32_t WaitWhileWaiting() { return state.WaitWhile(kWaiting); }
+    void Wake(uint32_t new_state) { state.Set(new_state); }
   };
   // The segments compaction writes, each sealed with its hint file.
   struct CompactionOutput {
