@@ -35,9 +35,11 @@ bool ParseDataSegmentFileName(std::string_view name, uint32_t* id) {
 }
 
 DataSegment::DataSegment(Env* env, std::string path, uint32_t id, uint64_t size)
-    : env_(env), path_(std::move(path)), id_(id), size_(size) {}
+    : env_(env), path_(std::move(path)), id_(id), size_(size), written_(size) {}
 
 DataSegment::~DataSegment() {
+  // The background writer's job uses this segment until it is done.
+  AwaitBackgroundWrite().IgnoreError();
   if (writer_ != nullptr) {
     Flush().IgnoreError();
     writer_->Close().IgnoreError();
@@ -131,13 +133,49 @@ StatusOr<uint64_t> DataSegment::AppendRecord(uint64_t lsn, bool tombstone, std::
 }
 
 Status DataSegment::FlushIfFull() {
-  return buffer_.size() >= kWriteBufferBytes ? Flush() : absl::OkStatus();
+  if (buffer_.size() < kWriteBufferBytes) return absl::OkStatus();
+  if (background_ == nullptr) return Flush();
+  // Usually done long ago: 256 KiB of appends take far longer than the write.
+  if (Status s = AwaitBackgroundWrite(); !s.ok()) return s;
+  flight_start_ = size_ - buffer_.size();
+  flight_.swap(buffer_);
+  buffer_.clear();
+  {
+    MutexLock lock(&flight_mu_);
+    in_flight_ = true;
+  }
+  background_->Submit([this] { WriteFlight(); });
+  return absl::OkStatus();
+}
+
+void DataSegment::WriteFlight() {
+  Status s = writer_->Append(flight_);
+  if (s.ok()) writer_->StartWriteback();
+  MutexLock lock(&flight_mu_);
+  if (s.ok()) {
+    written_.store(flight_start_ + flight_.size(), std::memory_order_release);
+  } else {
+    flight_failure_ = s;
+  }
+  in_flight_ = false;
+  // Under the lock: the waiter may free the segment once it sees in_flight_.
+  flight_cv_.SignalAll();
+}
+
+Status DataSegment::AwaitBackgroundWrite() {
+  MutexLock lock(&flight_mu_);
+  while (in_flight_) flight_cv_.Wait(&flight_mu_);
+  return flight_failure_;
 }
 
 Status DataSegment::Flush() {
+  // A failed background write leaves the file short of its bytes: nothing
+  // may be written after them.
+  if (Status s = AwaitBackgroundWrite(); !s.ok()) return s;
   if (buffer_.empty()) return absl::OkStatus();
   if (Status s = writer_->Append(buffer_); !s.ok()) return s;
   buffer_.clear();
+  written_.store(size_, std::memory_order_release);
   writer_->StartWriteback();
   return absl::OkStatus();
 }
@@ -175,13 +213,18 @@ Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* sc
 
 Status DataSegment::ReadBufferedRecord(uint64_t offset, uint64_t length, std::string* scratch,
                                        data_format::Record* record) const {
-  const uint64_t flushed = flushed_size();
-  if (offset < flushed || offset + length > size_) {
-    return absl::InternalError(
-        fmt::format("data segment {}: record at {} ({} bytes) is not in the write buffer", path_,
-                    offset, length));
+  const uint64_t buffer_start = size_ - buffer_.size();
+  if (offset >= buffer_start && offset + length <= size_) {
+    scratch->assign(buffer_, offset - buffer_start, length);
+  } else if (offset >= flight_start_ && offset + length <= flight_start_ + flight_.size()) {
+    // The background writer only reads flight_; it changes under the store's
+    // mutex, which the caller holds.
+    scratch->assign(flight_, offset - flight_start_, length);
+  } else {
+    return absl::InternalError(fmt::format(
+        "data segment {}: record at {} ({} bytes) is in neither write buffer", path_, offset,
+        length));
   }
-  scratch->assign(buffer_, offset - flushed, length);
   return DecodeWhole(offset, length, *scratch, record);
 }
 

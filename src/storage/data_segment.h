@@ -6,7 +6,8 @@
 // shared_ptr; a segment that compaction replaced is marked obsolete and its
 // file is removed when the last holder lets go. Reads of flushed bytes are
 // thread-safe; appends, flushes, syncs and the garbage counters are
-// serialized by the store's mutex.
+// serialized by the store's mutex. A full write buffer may be written by a
+// BackgroundWriter (see WriteFullBuffersOn) while appends go on.
 
 #include <cstdint>
 #include <functional>
@@ -14,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include <atomic>
+
+#include "src/storage/background_writer.h"
 #include "src/storage/data_format.h"
 #include "src/storage/segment_file_pool.h"
 #include "src/util/mutex.h"
@@ -49,8 +53,8 @@ class DataSegment {
   const std::string& path() const { return path_; }
   // Bytes appended, including those still in the write buffer.
   uint64_t size() const { return size_; }
-  // Bytes in the file; ReadRecord and Scan see only these.
-  uint64_t flushed_size() const { return size_ - buffer_.size(); }
+  // Bytes in the file; ReadRecord and Scan see only these. Thread-safe.
+  uint64_t flushed_size() const { return written_.load(std::memory_order_acquire); }
   bool writable() const { return !sealed_; }
 
   // Appends encoded records; returns the offset where they start. Records
@@ -64,7 +68,14 @@ class DataSegment {
   // offset; never writes to the file (FlushIfFull does).
   StatusOr<uint64_t> AppendRecord(uint64_t lsn, bool tombstone, std::string_view key,
                                   std::string_view value);
-  // Flushes if the write buffer has reached its size.
+  // Has FlushIfFull hand a full buffer to `writer` (which must outlive the
+  // segment's appends) instead of writing it on the caller's thread; the
+  // next buffer fills meanwhile. Without it (the simulator runs no threads)
+  // buffers are written inline.
+  void WriteFullBuffersOn(BackgroundWriter* writer) { background_ = writer; }
+  // Writes the buffer out once it has reached its size: on the background
+  // writer if there is one (first waiting for its previous write, whose
+  // failure it returns), else at once.
   [[nodiscard]] Status FlushIfFull();
   [[nodiscard]] Status Flush();
   // Flushes, then makes the file durable.
@@ -87,9 +98,9 @@ class DataSegment {
   [[nodiscard]] Status ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,
                                   data_format::Record* record) const;
 
-  // Reads and verifies a record that is still in the write buffer.
-  // REQUIRES: offset >= flushed_size(), and the store's mutex (which guards
-  // the buffer) held.
+  // Reads and verifies a record that is not yet in the file: in the write
+  // buffer, or in the buffer a background write is writing (or failed to).
+  // REQUIRES: the store's mutex (which guards the buffers) held.
   [[nodiscard]] Status ReadBufferedRecord(uint64_t offset, uint64_t length, std::string* scratch,
                                           data_format::Record* record) const;
 
@@ -124,11 +135,29 @@ class DataSegment {
   Status DecodeWhole(uint64_t offset, uint64_t length, std::string_view bytes,
                      data_format::Record* record) const;
 
+  // Waits until no background write is in flight; returns the first failure
+  // of one.
+  Status AwaitBackgroundWrite();
+  // The background writer's job: writes flight_ at flight_start_.
+  void WriteFlight();
+
   Env* const env_;
   const std::string path_;
   const uint32_t id_;
   uint64_t size_;
   std::string buffer_;  // Appended, not yet written to the file.
+  std::atomic<uint64_t> written_;  // Bytes in the file.
+  BackgroundWriter* background_ = nullptr;
+  // A full buffer handed to the background writer, and where it goes in the
+  // file. Set by FlushIfFull under the store's mutex once the previous write
+  // is done; read by the background writer and by readers under the mutex.
+  // Kept after the write (until the next hand-over) and after a failure.
+  std::string flight_;
+  uint64_t flight_start_ = 0;
+  Mutex flight_mu_;
+  CondVar flight_cv_;
+  bool in_flight_ ABSL_GUARDED_BY(flight_mu_) = false;
+  Status flight_failure_ ABSL_GUARDED_BY(flight_mu_);
   // Guards writer_'s closing and sealed_'s setting against SyncWritten;
   // everything else on the write side is serialized by the store's mutex.
   Mutex file_mu_;

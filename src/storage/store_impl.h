@@ -22,6 +22,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/inlined_vector.h"
+#include "src/storage/background_writer.h"
 #include "src/storage/batch_codec.h"
 #include "src/storage/checkpoint.h"
 #include "src/storage/compaction_batch.h"
@@ -179,6 +180,10 @@ class StoreImpl final : public Store {
   bool gathering_ ABSL_GUARDED_BY(mu_) = false;
   size_t gather_target_ ABSL_GUARDED_BY(mu_) = 0;
   CondVar gather_cv_;
+  // Writes full data-log buffers off the writers' thread (when
+  // options_.background_threads). Declared before the segments: destroyed
+  // after them, so a segment's last background write can finish.
+  std::unique_ptr<BackgroundWriter> background_writer_;
   KeyIndex index_ ABSL_GUARDED_BY(mu_);
   ValueCache cache_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, std::shared_ptr<DataSegment>> segments_ ABSL_GUARDED_BY(mu_);

@@ -27,6 +27,11 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::Open(const StoreOptions& options) {
   if (Status s = store->Recover(); !s.ok()) return s;
   store->recovered_ = true;
   if (options.background_threads) {
+    store->background_writer_ = std::make_unique<BackgroundWriter>();
+    {
+      MutexLock lock(&store->mu_);
+      store->active_->WriteFullBuffersOn(store->background_writer_.get());
+    }
     store->background_ = std::thread([s = store.get()] { s->BackgroundLoop(); });
   }
   return std::unique_ptr<Store>(std::move(store));

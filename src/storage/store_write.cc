@@ -335,6 +335,7 @@ Status StoreImpl::RollActiveSegment() {
   if (!next.ok()) return next.status();
   next_segment_id_++;
   active_ = *next;
+  if (background_writer_ != nullptr) active_->WriteFullBuffersOn(background_writer_.get());
   segments_[active_->id()] = active_;
   return absl::OkStatus();
 }
