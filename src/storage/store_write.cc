@@ -190,7 +190,7 @@ Status StoreImpl::CommitGroup() {
   } else {
     // Without a sync the append is mostly a copy into the WAL's buffer:
     // keeping mu_ costs readers little, and saves the writer a release and
-    // a re-acquisition of it (and two clock reads), about 8% of a put.
+    // a re-acquisition of it, and two clock reads.
     MutexLock wal_lock(&wal_mu_);
     status = wal_->Append(group_records_);
   }

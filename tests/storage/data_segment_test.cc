@@ -223,15 +223,26 @@ Status ReadLikeTheStore(const DataSegment& s, uint64_t offset, uint64_t length,
                                              : s.ReadBufferedRecord(offset, length, scratch, r);
 }
 
+// A new segment on a MemEnv whose full buffers go to a background writer.
+// The segment is declared last: it goes first, while the writer still runs.
+struct SegmentWithBackgroundWriter {
+  MemEnv env;
+  BackgroundWriter background;
+  std::shared_ptr<DataSegment> segment;
+
+  SegmentWithBackgroundWriter() {
+    REQUIRE(env.CreateDir("/db").ok());
+    auto created = DataSegment::Create(&env, "/db", 4);
+    REQUIRE(created.ok());
+    segment = *created;
+    segment->WriteFullBuffersOn(&background);
+  }
+};
+
 TEST_CASE("DataSegment hands full buffers to a background writer and serves every record",
           "[data_segment][threads]") {
-  MemEnv env;
-  REQUIRE(env.CreateDir("/db").ok());
-  BackgroundWriter background;
-  auto segment = DataSegment::Create(&env, "/db", 4);
-  REQUIRE(segment.ok());
-  DataSegment& s = **segment;
-  s.WriteFullBuffersOn(&background);
+  SegmentWithBackgroundWriter fixture;
+  DataSegment& s = *fixture.segment;
   // About 3 MiB: a dozen buffers, each written while the next one fills and
   // while records of all three places (file, buffer in flight, write
   // buffer) are read back.
@@ -269,13 +280,9 @@ TEST_CASE("DataSegment hands full buffers to a background writer and serves ever
 
 TEST_CASE("DataSegment reports a failed background write and keeps its records readable",
           "[data_segment][threads]") {
-  MemEnv env;
-  REQUIRE(env.CreateDir("/db").ok());
-  BackgroundWriter background;
-  auto segment = DataSegment::Create(&env, "/db", 5);
-  REQUIRE(segment.ok());
-  DataSegment& s = **segment;
-  s.WriteFullBuffersOn(&background);
+  SegmentWithBackgroundWriter fixture;
+  MemEnv& env = fixture.env;
+  DataSegment& s = *fixture.segment;
   const std::string value(1000, 'f');
   std::vector<uint64_t> offsets;
   env.SetWriteFailure(true);
