@@ -23,13 +23,20 @@ std::string Record(uint64_t lsn, std::string_view key, std::string_view value) {
   return out;
 }
 
+// A new segment in /db (created and synced if need be) on `env`.
+std::shared_ptr<DataSegment> NewSegment(MemEnv& env, uint32_t id) {
+  REQUIRE(env.CreateDir("/db").ok());
+  REQUIRE(env.SyncDir("/db").ok());
+  auto segment = DataSegment::Create(&env, "/db", id);
+  REQUIRE(segment.ok());
+  return *segment;
+}
+
 TEST_CASE("DataSegment buffers appends until flushed, then reads and scans them",
           "[data_segment]") {
   MemEnv env;
-  REQUIRE(env.CreateDir("/db").ok());
-  auto segment = DataSegment::Create(&env, "/db", 7);
-  REQUIRE(segment.ok());
-  DataSegment& s = **segment;
+  auto segment = NewSegment(env, 7);
+  DataSegment& s = *segment;
   const std::string a = Record(1, "a", "alpha"), b = Record(2, "b", "beta");
   CHECK(*s.Append(a) == 0);
   CHECK(*s.Append(b) == a.size());
@@ -70,11 +77,8 @@ TEST_CASE("DataSegment buffers appends until flushed, then reads and scans them"
 TEST_CASE("DataSegment seal ends appends without a sync; SyncWritten makes it durable",
           "[data_segment]") {
   MemEnv env;
-  REQUIRE(env.CreateDir("/db").ok());
-  REQUIRE(env.SyncDir("/db").ok());
-  auto segment = DataSegment::Create(&env, "/db", 3);
-  REQUIRE(segment.ok());
-  DataSegment& s = **segment;
+  auto segment = NewSegment(env, 3);
+  DataSegment& s = *segment;
   const std::string a = Record(1, "a", "alpha");
   REQUIRE(s.Append(a).ok());
   REQUIRE(s.Seal().ok());
@@ -97,12 +101,9 @@ TEST_CASE("DataSegment seal ends appends without a sync; SyncWritten makes it du
 
 TEST_CASE("DataSegment sealed but not synced loses its bytes in a crash", "[data_segment]") {
   MemEnv env;
-  REQUIRE(env.CreateDir("/db").ok());
-  REQUIRE(env.SyncDir("/db").ok());
-  auto segment = DataSegment::Create(&env, "/db", 4);
-  REQUIRE(segment.ok());
-  REQUIRE((*segment)->Append(Record(1, "a", "alpha")).ok());
-  REQUIRE((*segment)->Seal().ok());
+  auto segment = NewSegment(env, 4);
+  REQUIRE(segment->Append(Record(1, "a", "alpha")).ok());
+  REQUIRE(segment->Seal().ok());
   env.CrashDropUnsynced();
   auto size = env.GetFileSize("/db/" + DataSegmentFileName(4));
   // The file's entry may or may not have been made durable; its bytes were not.
@@ -188,10 +189,8 @@ TEST_CASE("DataSegment writing back ahead on the POSIX file system keeps every r
 TEST_CASE("DeadRecordSet tells dead records apart, even the smallest back to back",
           "[data_segment]") {
   MemEnv env;
-  REQUIRE(env.CreateDir("/db").ok());
-  auto segment = DataSegment::Create(&env, "/db", 1);
-  REQUIRE(segment.ok());
-  DataSegment& s = **segment;
+  auto segment = NewSegment(env, 1);
+  DataSegment& s = *segment;
   // 1-byte keys and empty values: the smallest records, closer together than
   // anything a store writes, each must keep a mark of its own.
   std::vector<uint64_t> offsets;
@@ -230,11 +229,7 @@ struct SegmentWithBackgroundWriter {
   BackgroundWriter background;
   std::shared_ptr<DataSegment> segment;
 
-  SegmentWithBackgroundWriter() {
-    REQUIRE(env.CreateDir("/db").ok());
-    auto created = DataSegment::Create(&env, "/db", 4);
-    REQUIRE(created.ok());
-    segment = *created;
+  SegmentWithBackgroundWriter() : segment(NewSegment(env, 4)) {
     segment->WriteFullBuffersOn(&background);
   }
 };
