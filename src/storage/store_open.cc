@@ -94,23 +94,36 @@ Status StoreImpl::Recover() {
 Status StoreImpl::RemoveOrphanFiles(const CheckpointState& state) {
   StatusOr<std::vector<std::string>> names = env_->GetChildren(options_.dir);
   if (!names.ok()) return names.status();
-  std::set<uint32_t> live;
-  for (const CheckpointSegment& s : state.segments) live.insert(s.id);
+  std::set<uint32_t> live, sealed;
+  for (const CheckpointSegment& s : state.segments) {
+    live.insert(s.id);
+    if (s.sealed) sealed.insert(s.id);
+  }
+  bool stale_hint_removed = false;
   for (const std::string& name : *names) {
     uint32_t id = 0;
     // Pooled files of compacted segments are not kept across an Open.
     bool orphan = name.ends_with(".tmp") || SegmentFilePool::IsPoolFileName(name);
     if (ParseDataSegmentFileName(name, &id)) orphan = !live.contains(id);
+    // A hint of a segment the checkpoint names unsealed was built after a
+    // roll the checkpoint did not see. Recovery cuts the segment at its
+    // checkpointed length and appends other records after that, so the hint
+    // would mislead the Open that follows the segment's next seal.
+    bool stale_hint = false;
     if (name.ends_with(".hint")) {
       orphan = !ParseDataSegmentFileName(name.substr(0, name.size() - 5) + ".seg", &id) ||
-               !live.contains(id);
+               !sealed.contains(id);
+      stale_hint = orphan && live.contains(id);
     }
     // Files a checkpoint does not name were written after it (their records
     // are replayed from the WAL) or replaced by a compaction.
     if (orphan) {
       if (Status s = env_->RemoveFile(JoinPath(options_.dir, name)); !s.ok()) return s;
+      stale_hint_removed = stale_hint_removed || stale_hint;
     }
   }
+  // Unlike the other orphans, a stale hint must not come back after a crash.
+  if (stale_hint_removed) return env_->SyncDir(options_.dir);
   return absl::OkStatus();
 }
 
