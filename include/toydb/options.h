@@ -70,7 +70,9 @@ struct StoreOptions {
   uint64_t data_segment_bytes_max = 64u << 20;
 
   // --- Memory.
-  // Bytes of values kept in the LRU cache (keys, values and bookkeeping).
+  // Bytes of the value cache: its table of 128-byte slots (a key and value of
+  // up to 120 bytes together live in their slot) plus the blocks of larger
+  // entries.
   uint64_t cache_bytes_max = 64u << 20;
 
   // --- Background work.

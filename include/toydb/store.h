@@ -3,9 +3,9 @@
 
 // Store: a durable single-node key-value engine. Writes go to a write-ahead
 // log, then to an append-only data log; reads go through an in-memory index
-// of every key and an LRU value cache; compaction rewrites data segments
-// without garbage. Every write gets a log sequence number (LSN); a key's
-// version is the LSN of its last write.
+// of every key and a value cache (CLOCK eviction, an approximation of LRU);
+// compaction rewrites data segments without garbage. Every write gets a log
+// sequence number (LSN); a key's version is the LSN of its last write.
 //
 // Open() returns the store; the caller owns it, and destroying it closes it.
 // A Store is thread-safe: any number of threads may call it at once.

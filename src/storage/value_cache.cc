@@ -1,10 +1,9 @@
 #include "src/storage/value_cache.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <new>
+#include <utility>
 
 #include "src/util/checksum.h"
 #include "src/util/huge_pages.h"
@@ -13,165 +12,257 @@ namespace toydb {
 namespace {
 
 constexpr size_t kInitialSlots = 16;
-// The table doubles before it is more than 7/10 full.
+// The table grows before it is more than 7/10 full.
 constexpr size_t kMaxLoadNumerator = 7, kMaxLoadDenominator = 10;
-// A hit prefetches at most this many bytes of its entry.
-constexpr uint32_t kMaxPrefetchBytes = 256;
+// Below 1/4 full, a table that stands in the way of the budget shrinks.
+constexpr size_t kShrinkLoadDenominator = 4;
+// Slots of a draining table each call visits. A growth from n slots ends
+// after n / 16 calls, long before the new table (2n) is 7/10 full.
+constexpr size_t kDrainSlotsPerCall = 16;
+
+bool FitsInSlot(size_t key_bytes, size_t value_bytes) {
+  return key_bytes <= 255 && key_bytes + value_bytes <= ValueCache::kInlineBytes;
+}
+
+void PrefetchSlot(const void* slot) {
+  __builtin_prefetch(slot);
+  __builtin_prefetch(static_cast<const char*>(slot) + 64);
+}
+
+void CopySlot(void* to, const void* from) { std::memcpy(to, from, ValueCache::kSlotBytes); }
 
 }  // namespace
 
-void ValueCache::FreeSlots::operator()(Slot* slots) const { FreeLarge(slots); }
+std::string_view ValueCache::Slot::key() const {
+  if (flags & kInline) return {inline_bytes, key_len};
+  return {outside.bytes, outside.key_len};
+}
+
+std::string_view ValueCache::Slot::value() const {
+  if (flags & kInline) return {inline_bytes + key_len, value_len};
+  return {outside.bytes + outside.key_len, outside.value_len};
+}
+
+void ValueCache::FreeSlots::operator()(Slot* slots) const {
+  FreeLarge(slots, count * sizeof(Slot));
+}
+
+ValueCache::Table ValueCache::Table::Allocate(size_t count) {
+  Table table;
+  table.slots = std::unique_ptr<Slot[], FreeSlots>(
+      static_cast<Slot*>(AllocateLarge(count * sizeof(Slot), /*zero=*/true)), FreeSlots{count});
+  table.count = count;
+  return table;
+}
+
+size_t ValueCache::Table::Find(std::string_view key, uint32_t hash) const {
+  size_t i = Home(hash);
+  PrefetchSlot(&slots[i]);
+  PrefetchSlot(&slots[Next(i)]);
+  for (;; i = Next(i)) {
+    const Slot& slot = slots[i];
+    if (slot.flags == 0) return npos;
+    if (slot.hash == hash && slot.key() == key) return i;
+  }
+}
+
+void ValueCache::Table::Place(const Slot& slot) {
+  size_t i = Home(slot.hash);
+  while (slots[i].flags != 0) i = Next(i);
+  CopySlot(&slots[i], &slot);
+}
+
+// Backward-shift deletion: later slots of the run move into the hole when
+// their home position allows, so lookups never need tombstones. Entries stay
+// within their run, and move only towards the clock hand's side they were
+// already on, except across the table's wrap-around, which at worst lets one
+// entry skip a sweep.
+void ValueCache::Table::RemoveAt(size_t hole) {
+  const auto distance = [this](size_t from, size_t to) {
+    return to >= from ? to - from : to + count - from;
+  };
+  for (size_t i = Next(hole); slots[i].flags != 0; i = Next(i)) {
+    if (distance(Home(slots[i].hash), i) >= distance(hole, i)) {
+      CopySlot(&slots[hole], &slots[i]);
+      hole = i;
+    }
+  }
+  slots[hole].flags = 0;
+}
 
 uint32_t ValueCache::Hash(std::string_view key) {
   const uint64_t h = KeyHash(key);
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
-std::unique_ptr<ValueCache::Slot[], ValueCache::FreeSlots> ValueCache::AllocateSlots(size_t count) {
-  return std::unique_ptr<Slot[], FreeSlots>(
-      static_cast<Slot*>(AllocateLarge(count * sizeof(Slot), /*zero=*/true)));
+uint64_t ValueCache::OutsideBytes(size_t key_bytes, size_t value_bytes) {
+  if (FitsInSlot(key_bytes, value_bytes)) return 0;
+  // The slab's 64-byte size classes; larger blocks come from malloc, which
+  // rounds less, but the same charge keeps the count simple.
+  return (key_bytes + value_bytes + 63) / 64 * 64;
 }
 
-ValueCache::ValueCache(uint64_t capacity_bytes)
-    : capacity_bytes_(capacity_bytes),
-      slots_(AllocateSlots(kInitialSlots)),
-      mask_(kInitialSlots - 1) {
-  head_.newer = head_.older = &head_;
-  head_.stamp = 0;
-  head_.hash = head_.key_len = head_.value_len = 0;
+ValueCache::ValueCache(uint64_t capacity_bytes) : capacity_bytes_(capacity_bytes) {
+  const size_t initial = std::min(kInitialSlots, SlotBudget(0));
+  if (initial >= kMinSlots) table_ = Table::Allocate(initial);
 }
 
 ValueCache::~ValueCache() {
-  for (Entry* e = head_.newer; e != &head_;) {
-    Entry* next = e->newer;
-    entry_memory_.Free(e, sizeof(Entry) + e->key_len + e->value_len);
-    e = next;
-  }
-}
-
-size_t ValueCache::FindSlot(std::string_view key, uint32_t hash) const {
-  for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-    const Slot& slot = slots_[i];
-    if (slot.entry == nullptr) return npos;
-    if (slot.hash != hash) continue;
-    // Fetch the whole entry (header, key, value) in parallel with the compare.
-    const uintptr_t first = reinterpret_cast<uintptr_t>(slot.entry);
-    const uintptr_t last = first + std::min(slot.entry_bytes, kMaxPrefetchBytes) - 1;
-    for (uintptr_t line = (first | 63) + 1; line <= last; line += 64) {
-      __builtin_prefetch(reinterpret_cast<const void*>(line));
-    }
-    if (slot.entry->key() == key) return i;
-  }
-}
-
-size_t ValueCache::SlotOf(const Entry* e) const {
-  size_t i = e->hash & mask_;
-  while (slots_[i].entry != e) i = (i + 1) & mask_;
-  return i;
-}
-
-void ValueCache::PlaceInTable(Slot slot) {
-  size_t i = slot.hash & mask_;
-  while (slots_[i].entry != nullptr) i = (i + 1) & mask_;
-  slots_[i] = slot;
-}
-
-// Backward-shift deletion: later slots of the run move into the hole when
-// their home position allows, so lookups never need tombstones.
-void ValueCache::EraseSlot(size_t hole) {
-  for (size_t i = (hole + 1) & mask_; slots_[i].entry != nullptr; i = (i + 1) & mask_) {
-    const size_t home = slots_[i].hash & mask_;
-    if (((i - home) & mask_) >= ((i - hole) & mask_)) {
-      slots_[hole] = slots_[i];
-      hole = i;
+  for (Table* table : {&table_, &draining_}) {
+    for (size_t i = 0; i < table->count; ++i) {
+      const Slot& slot = table->slots[i];
+      if (slot.flags & kOutside) {
+        outside_memory_.Free(slot.outside.bytes, slot.outside.key_len + slot.outside.value_len);
+      }
     }
   }
-  slots_[hole] = Slot{};
+}
+
+size_t ValueCache::SlotBudget(uint64_t outside_bytes) const {
+  if (outside_bytes >= capacity_bytes_) return 0;
+  return static_cast<size_t>((capacity_bytes_ - outside_bytes) / kSlotBytes);
+}
+
+void ValueCache::EraseSlot(Table& table, size_t index) {
+  const Slot& erased = table.slots[index];
+  if (erased.flags & kOutside) {
+    outside_memory_.Free(erased.outside.bytes, erased.outside.key_len + erased.outside.value_len);
+    outside_bytes_ -= OutsideBytes(erased.outside.key_len, erased.outside.value_len);
+  }
+  table.RemoveAt(index);
   --used_;
 }
 
-void ValueCache::GrowTable() {
-  const size_t old_count = mask_ + 1;
-  std::unique_ptr<Slot[], FreeSlots> old = std::move(slots_);
-  slots_ = AllocateSlots(old_count * 2);
-  mask_ = old_count * 2 - 1;
-  for (size_t i = 0; i < old_count; ++i) {
-    if (old[i].entry != nullptr) PlaceInTable(old[i]);
+void ValueCache::Resize(size_t slot_count) {
+  FinishDraining();
+  draining_ = std::exchange(table_, Table::Allocate(slot_count));
+  hand_ = 0;
+  // Visiting starts just past an empty slot (a full table has none only if
+  // it has no slots), so that visits end at run boundaries.
+  size_t start = 0;
+  while (start < draining_.count && draining_.slots[start].flags != 0) ++start;
+  drain_next_ = draining_.Next(start);
+  drain_left_ = draining_.count;
+  Drain(kDrainSlotsPerCall);
+}
+
+// A run (maximal sequence of full slots) moves whole: the slots visited so
+// far are then all empty and every run left is intact, so a lookup in the
+// draining table probes it as usual; a key whose run moved finds its home
+// slot empty there, and was found in table_.
+void ValueCache::Drain(size_t slots) {
+  size_t visited = 0;
+  while (drain_left_ > 0) {
+    Slot& slot = draining_.slots[drain_next_];
+    const bool empty = slot.flags == 0;
+    if (!empty) {
+      table_.Place(slot);
+      slot.flags = 0;
+    }
+    drain_next_ = draining_.Next(drain_next_);
+    --drain_left_;
+    if (++visited >= slots && empty) break;
+  }
+  if (drain_left_ == 0 && draining_.count > 0) draining_ = Table{};
+}
+
+void ValueCache::EvictOne() {
+  FinishDraining();
+  for (;;) {
+    if (hand_ >= table_.count) hand_ = 0;
+    Slot& slot = table_.slots[hand_];
+    if (slot.flags == 0) {
+      ++hand_;
+    } else if (slot.flags & kReferenced) {
+      slot.flags &= ~kReferenced;
+      ++hand_;
+    } else {
+      // The hand stays: the slot now holds whatever shifted into it.
+      EraseSlot(table_, hand_);
+      return;
+    }
   }
 }
 
 std::optional<std::string_view> ValueCache::Lookup(std::string_view key) {
-  const size_t i = FindSlot(key, Hash(key));
-  if (i == npos) return std::nullopt;
-  Entry* e = slots_[i].entry;
-  // Promote unless the entry is already among the newest eighth (at least
-  // the newest one, so a small cache keeps exact LRU order).
-  if (promotions_ - e->stamp >= std::max<uint64_t>(1, used_ / 8)) {
-    Unlink(e);
-    PushNewest(e);
+  if (used_ == 0) return std::nullopt;
+  if (draining_.count > 0) Drain(kDrainSlotsPerCall);
+  const uint32_t hash = Hash(key);
+  Table* table = &table_;
+  size_t i = table_.Find(key, hash);
+  if (i == npos && draining_.count > 0) {
+    table = &draining_;
+    i = draining_.Find(key, hash);
   }
-  return e->value();
+  if (i == npos) return std::nullopt;
+  Slot& slot = table->slots[i];
+  // Written only when clear, so that a hot set's hits stay read-only.
+  if (!(slot.flags & kReferenced)) slot.flags |= kReferenced;
+  return slot.value();
 }
 
 void ValueCache::Insert(std::string_view key, std::string_view value) {
   Erase(key);
-  const uint64_t charge = key.size() + value.size() + kEntryOverheadBytes;
-  if (charge > capacity_bytes_) return;
-  const size_t entry_bytes = sizeof(Entry) + key.size() + value.size();
-  void* memory;
-  try {
-    memory = entry_memory_.Allocate(entry_bytes);
-  } catch (const std::bad_alloc&) {
-    return;  // A cache may always decline.
+  const uint64_t outside = OutsideBytes(key.size(), value.size());
+  if (SlotBudget(outside) < kMinSlots) return;
+  Slot slot;
+  slot.hash = Hash(key);
+  slot.unused = 0;
+  if (outside == 0) {
+    slot.flags = kInline | kReferenced;
+    slot.key_len = static_cast<uint8_t>(key.size());
+    slot.value_len = static_cast<uint8_t>(value.size());
+    std::memcpy(slot.inline_bytes, key.data(), key.size());
+    std::memcpy(slot.inline_bytes + key.size(), value.data(), value.size());
+  } else {
+    slot.flags = kOutside | kReferenced;
+    slot.key_len = slot.value_len = 0;
+    char* bytes;
+    try {
+      bytes = static_cast<char*>(outside_memory_.Allocate(key.size() + value.size()));
+    } catch (const std::bad_alloc&) {
+      return;  // A cache may always decline.
+    }
+    std::memcpy(bytes, key.data(), key.size());
+    std::memcpy(bytes + key.size(), value.data(), value.size());
+    slot.outside = {bytes, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())};
   }
-  const uint32_t hash = Hash(key);
-  Entry* e = new (memory) Entry{nullptr,
-                                nullptr,
-                                0,
-                                hash,
-                                static_cast<uint32_t>(key.size()),
-                                static_cast<uint32_t>(value.size())};
-  std::memcpy(e->data(), key.data(), key.size());
-  std::memcpy(e->data() + key.size(), value.data(), value.size());
-  if ((used_ + 1) * kMaxLoadDenominator > (mask_ + 1) * kMaxLoadNumerator) GrowTable();
-  PlaceInTable(Slot{
-      hash,
-      static_cast<uint32_t>(std::min<size_t>(entry_bytes, std::numeric_limits<uint32_t>::max())),
-      e});
+  // Make room in bytes: shrink a mostly empty table, or evict.
+  while (bytes() + outside > capacity_bytes_) {
+    const size_t for_load =
+        ((used_ + 1) * kMaxLoadDenominator + kMaxLoadNumerator - 1) / kMaxLoadNumerator;
+    const size_t smaller = std::max({kMinSlots, table_.count / 2, for_load});
+    if (used_ * kShrinkLoadDenominator < table_.count && smaller < table_.count) {
+      Resize(smaller);
+    } else if (used_ > 0) {
+      EvictOne();
+    } else {
+      break;  // Unreachable: the smallest table leaves room for `outside`.
+    }
+  }
+  // Make room in the table: grow within the budget, or evict.
+  while ((used_ + 1) * kMaxLoadDenominator > table_.count * kMaxLoadNumerator) {
+    const size_t larger = std::min(table_.count * 2, SlotBudget(outside_bytes_ + outside));
+    if (larger > table_.count && (used_ + 1) * kMaxLoadDenominator <= larger * kMaxLoadNumerator) {
+      Resize(larger);
+    } else {
+      EvictOne();
+    }
+  }
+  table_.Place(slot);
+  outside_bytes_ += outside;
   ++used_;
-  PushNewest(e);
-  bytes_ += charge;
-  while (bytes_ > capacity_bytes_) Remove(head_.newer);
 }
 
 void ValueCache::Erase(std::string_view key) {
   if (used_ == 0) return;
-  const size_t i = FindSlot(key, Hash(key));
-  if (i != npos) Remove(slots_[i].entry);
-}
-
-void ValueCache::Unlink(Entry* e) {
-  e->newer->older = e->older;
-  e->older->newer = e->newer;
-}
-
-void ValueCache::PushNewest(Entry* e) {
-  // head_.older is the newest; e goes between it and the sentinel.
-  Entry* previous_newest = head_.older;
-  e->newer = &head_;
-  e->older = previous_newest;
-  previous_newest->newer = e;
-  head_.older = e;
-  e->stamp = ++promotions_;
-}
-
-void ValueCache::Remove(Entry* e) {
-  EraseSlot(SlotOf(e));
-  Unlink(e);
-  bytes_ -= e->Charge();
-  const size_t entry_bytes = sizeof(Entry) + e->key_len + e->value_len;
-  e->~Entry();
-  entry_memory_.Free(e, entry_bytes);
+  if (draining_.count > 0) Drain(kDrainSlotsPerCall);
+  const uint32_t hash = Hash(key);
+  if (size_t i = table_.Find(key, hash); i != npos) {
+    EraseSlot(table_, i);
+  } else if (draining_.count > 0) {
+    if (i = draining_.Find(key, hash); i != npos) EraseSlot(draining_, i);
+  }
 }
 
 }  // namespace toydb

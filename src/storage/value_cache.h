@@ -1,29 +1,35 @@
 #ifndef TOYDB_STORAGE_VALUE_CACHE_H_
 #define TOYDB_STORAGE_VALUE_CACHE_H_
 
-// ValueCache: a cache of values, bounded in bytes (keys, values and a fixed
-// per-entry overhead), not in entries, so that a few large values cannot blow
-// the memory budget. Eviction takes the least recently used entry. The store
-// erases a key's entry whenever the key is written. Owned by the Store; not
-// thread-safe (the store's mutex guards it).
+// ValueCache: a cache of values, bounded in bytes (its table plus the values
+// kept outside it), not in entries, so that a few large values cannot blow
+// the memory budget. The store erases a key's entry whenever the key is
+// written. Owned by the Store; not thread-safe (the store's mutex guards it).
 //
-// Built so that a hit costs about two cache-line misses when a million entries
-// do not fit in the CPU caches:
-// - Each entry is one allocation holding its list links, key and value, from
-//   a slab allocator on huge pages (src/util/slab_allocator.h): line-aligned,
-//   and covered by few TLB entries.
-// - The table is open addressing with linear probing, and each 16-byte slot
-//   holds the key's 32-bit hash, the entry's size and the entry pointer: a
-//   probe reads one line of slots and touches an entry only when the hash
-//   matches, and it prefetches every line of that entry at once, so the key
-//   compare and the value copy wait for one miss, not three. A large table
-//   lives on huge pages (src/util/huge_pages.h).
-// - A hit moves the entry to the newest end of the recency list only if it is
-//   not already among the newest eighth of the entries. Relinking writes to two
-//   neighbour entries (two more misses); skipping it for recently promoted
-//   entries keeps a hot set's hits read-only. The eviction order is LRU except
-//   among entries hit while in that newest eighth, which keep their place there.
+// Built so that a hit costs one cache-line miss (two adjacent lines fetched
+// together) when a million entries do not fit in the CPU caches:
+// - The table is open addressing with linear probing over 128-byte slots, and
+//   a small entry (key plus value up to kInlineBytes, such as a 16-byte key
+//   with a 100-byte value) lives inside its slot: the probe that finds the
+//   slot has already fetched the value. A larger entry keeps its bytes in a
+//   block of its own (src/util/slab_allocator.h) and costs a second miss,
+//   small beside the copy of its value.
+// - A lookup prefetches its home slot and the next one at once, so a key
+//   displaced by one slot is found within the same wait.
+// - Eviction is CLOCK (second chance), the approximation of LRU that page
+//   caches use: each slot has a referenced bit, set by an insert and by the
+//   first hit after it was cleared; a hand sweeps the table, clearing set
+//   bits and evicting the first entry whose bit is clear. An entry read
+//   since the hand last passed it survives. Exact LRU would need list links
+//   that a hit rewrites in two other entries (two more misses).
+// - The table grows (doubling, up to what the byte budget allows) before it
+//   is 7/10 full, and shrinks when large values need the room. A resize moves
+//   the entries over a run of slots at a time, a few at each call, instead of
+//   all at once (at a million entries, the whole rehash held the store's lock
+//   for about 70 ms). A large table lives on huge pages
+//   (src/util/huge_pages.h).
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -35,10 +41,11 @@ namespace toydb {
 
 class ValueCache {
  public:
-  // Bytes charged per entry beyond its key and value: the entry's header
-  // (40), the slab's rounding up to 64 bytes (32 on average) and its share of
-  // the table (16-byte slots at a load of 35% to 70%).
-  static constexpr uint64_t kEntryOverheadBytes = 96;
+  static constexpr size_t kSlotBytes = 128;
+  // Key plus value bytes that fit inside a slot.
+  static constexpr size_t kInlineBytes = 120;
+  // The fewest slots a table has; a cache with room for fewer keeps nothing.
+  static constexpr size_t kMinSlots = 4;
 
   explicit ValueCache(uint64_t capacity_bytes);
   ~ValueCache();
@@ -47,66 +54,100 @@ class ValueCache {
 
   // The cached value (valid until the next non-const call), or nullopt.
   std::optional<std::string_view> Lookup(std::string_view key);
-  // Inserts or replaces, then evicts least recently used entries until the
-  // cache fits. A value larger than the whole cache is not kept.
+  // Inserts or replaces, evicting entries until the cache fits. A value that
+  // cannot fit beside the smallest table is not kept.
   void Insert(std::string_view key, std::string_view value);
   void Erase(std::string_view key);
 
-  uint64_t bytes() const { return bytes_; }
+  // The table's bytes plus the blocks of entries kept outside it. While a
+  // resize is draining the previous table, that table is held too (at most
+  // half as large again when growing), and not counted.
+  uint64_t bytes() const { return table_.count * kSlotBytes + outside_bytes_; }
   uint64_t capacity_bytes() const { return capacity_bytes_; }
   size_t entries() const { return used_; }
+  // The table's slot count, and whether a previous table is still draining;
+  // for tests.
+  size_t slot_count() const { return table_.count; }
+  bool draining() const { return draining_.count > 0; }
+
+  // Bytes an entry's block outside the table is charged (0 if it fits in its slot).
+  static uint64_t OutsideBytes(size_t key_bytes, size_t value_bytes);
 
  private:
-  struct Entry {
-    Entry* newer;
-    Entry* older;
-    uint64_t stamp;  // promotions_ when the entry last became the newest.
-    uint32_t hash;
+  enum Flags : uint8_t {
+    kInline = 1,       // Key and value are in the slot.
+    kOutside = 2,      // Key and value are in a block the slot points to.
+    kReferenced = 4,   // Read or inserted since the clock hand last passed.
+  };
+  struct OutsideEntry {
+    char* bytes;  // Key, then value.
     uint32_t key_len;
     uint32_t value_len;
-    // Followed by key_len + value_len bytes.
-    char* data() { return reinterpret_cast<char*>(this + 1); }
-    std::string_view key() { return {data(), key_len}; }
-    std::string_view value() { return {data() + key_len, value_len}; }
-    uint64_t Charge() const { return key_len + value_len + kEntryOverheadBytes; }
   };
-  // entry == nullptr marks an empty slot.
-  struct Slot {
+  // flags == 0 marks an empty slot.
+  struct alignas(64) Slot {
     uint32_t hash;
-    uint32_t entry_bytes;  // sizeof(Entry) + key + value, capped at 2^32 - 1.
-    Entry* entry;
+    uint8_t flags;
+    uint8_t key_len;    // Inline entries only.
+    uint8_t value_len;  // Inline entries only.
+    uint8_t unused;
+    union {
+      char inline_bytes[kInlineBytes];
+      OutsideEntry outside;
+    };
+    std::string_view key() const;
+    std::string_view value() const;
   };
-  static_assert(sizeof(Slot) == 16);
+  static_assert(sizeof(Slot) == kSlotBytes);
   struct FreeSlots {
+    size_t count;  // Slots in the block.
     void operator()(Slot* slots) const;
+  };
+  // An open-addressing table with linear probing.
+  struct Table {
+    std::unique_ptr<Slot[], FreeSlots> slots;
+    size_t count = 0;
+
+    static Table Allocate(size_t count);
+    size_t Home(uint32_t hash) const {
+      return static_cast<size_t>((uint64_t{hash} * count) >> 32);
+    }
+    size_t Next(size_t i) const { return i + 1 == count ? 0 : i + 1; }
+    // The index of the slot holding `key`, or npos.
+    size_t Find(std::string_view key, uint32_t hash) const;
+    void Place(const Slot& slot);
+    // Empties the slot and closes the gap (backward shift).
+    void RemoveAt(size_t index);
   };
 
   static uint32_t Hash(std::string_view key);
-  static std::unique_ptr<Slot[], FreeSlots> AllocateSlots(size_t count);
-  // The index of the slot holding `key`, or npos.
-  size_t FindSlot(std::string_view key, uint32_t hash) const;
-  size_t SlotOf(const Entry* e) const;
-  void PlaceInTable(Slot slot);
-  void EraseSlot(size_t index);
-  void GrowTable();
-  void Unlink(Entry* e);
-  void PushNewest(Entry* e);
-  void Remove(Entry* e);
+  // Frees what the slot points to and removes it.
+  void EraseSlot(Table& table, size_t index);
+  // Starts moving every entry to a new table of `slot_count` slots.
+  void Resize(size_t slot_count);
+  // Moves entries of the draining table, a run at a time, until at least
+  // `slots` of its slots were visited or it is empty (then freed).
+  void Drain(size_t slots);
+  void FinishDraining() { Drain(draining_.count); }
+  // Evicts one entry chosen by the clock hand; the cache must not be empty.
+  void EvictOne();
+  // The most slots the budget allows beside the entries kept outside.
+  size_t SlotBudget(uint64_t outside_bytes) const;
 
   static constexpr size_t npos = ~size_t{0};
 
   const uint64_t capacity_bytes_;
-  uint64_t bytes_ = 0;
-  SlabAllocator entry_memory_;  // Declared before anything that holds entries.
-  std::unique_ptr<Slot[], FreeSlots> slots_;
-  size_t mask_ = 0;  // Slot count - 1; the count is a power of two.
-  size_t used_ = 0;
-  // Counts moves to the newest end; an entry whose stamp is within
-  // entries/8 of it is among the newest eighth.
-  uint64_t promotions_ = 0;
-  // A circular list through a sentinel: head_.older is the newest entry,
-  // head_.newer the oldest.
-  Entry head_;
+  uint64_t outside_bytes_ = 0;
+  SlabAllocator outside_memory_;  // Declared before the tables that point into it.
+  Table table_;
+  // After a resize, the previous table, until its entries have moved to
+  // table_ (a few slots at each call), so that no call stalls for a whole
+  // rehash. Lookups look here when table_ misses. Empty otherwise.
+  Table draining_;
+  size_t drain_next_ = 0;  // The next slot of draining_ to visit.
+  size_t drain_left_ = 0;  // Slots of draining_ not yet visited.
+  size_t used_ = 0;        // Entries in both tables.
+  size_t hand_ = 0;        // The clock hand: the next slot of table_ eviction looks at.
 };
 
 }  // namespace toydb

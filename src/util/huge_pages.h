@@ -9,16 +9,15 @@
 // pages and 128 ns with huge pages. Thread-safe (stateless).
 
 #include <cstddef>
-#include <cstdlib>
 #include <new>
 
 namespace toydb {
 
-// Allocates `bytes` (zeroed if `zero`); blocks of 2 MiB or more are 2 MiB
-// aligned and advised as huge pages. Throws std::bad_alloc. Free with
-// FreeLarge.
+// Allocates `bytes` (zeroed if `zero`), aligned to 64 bytes; blocks of 2 MiB
+// or more are mapped on their own, 2 MiB aligned and advised as huge pages.
+// Throws std::bad_alloc. Free with FreeLarge and the same `bytes`.
 void* AllocateLarge(size_t bytes, bool zero);
-inline void FreeLarge(void* p) { std::free(p); }
+void FreeLarge(void* memory, size_t bytes);
 
 // A standard allocator over AllocateLarge, for containers such as
 // absl::flat_hash_set whose backing array is one large block.
@@ -29,7 +28,7 @@ struct HugePageAllocator {
   template <typename U>
   HugePageAllocator(const HugePageAllocator<U>&) {}  // NOLINT: rebinding converts implicitly.
   T* allocate(size_t n) { return static_cast<T*>(AllocateLarge(n * sizeof(T), /*zero=*/false)); }
-  void deallocate(T* p, size_t) { FreeLarge(p); }
+  void deallocate(T* p, size_t n) { FreeLarge(p, n * sizeof(T)); }
   template <typename U>
   friend bool operator==(const HugePageAllocator&, const HugePageAllocator<U>&) {
     return true;

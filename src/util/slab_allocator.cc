@@ -48,7 +48,7 @@ SlabAllocator::Chunk* SlabAllocator::NewChunk(size_t size_class) {
 void SlabAllocator::ReleaseChunk(Chunk* chunk) {
   TOYDB_UNPOISON(chunk, kChunkBytes);
   chunk->~Chunk();
-  FreeLarge(chunk);
+  FreeLarge(chunk, kChunkBytes);
   --chunks_;
 }
 

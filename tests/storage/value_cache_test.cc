@@ -1,5 +1,6 @@
-// Tests of ValueCache: eviction order, the byte bound, and its hash table
-// (growth and deletion) against a model.
+// Tests of ValueCache: CLOCK eviction, the byte bound (table plus entries kept
+// outside it), growth and shrinking of the table, and its hash table against
+// a model.
 #include "src/storage/value_cache.h"
 
 #include <fmt/format.h>
@@ -12,89 +13,170 @@
 namespace toydb {
 namespace {
 
-constexpr uint64_t kOverhead = ValueCache::kEntryOverheadBytes;
+constexpr uint64_t kSlot = ValueCache::kSlotBytes;
 
-TEST_CASE("ValueCache evicts the least recently used entries to stay within its bytes",
+// Inserts `count` small keys "k000".. with value "v".
+void InsertSmallKeys(ValueCache& cache, int count, const char* prefix = "k") {
+  for (int i = 0; i < count; ++i) cache.Insert(fmt::format("{}{:03}", prefix, i), "v");
+}
+
+TEST_CASE("ValueCache keeps keys read between inserts through a stream of keys read once",
           "[value_cache]") {
-  ValueCache cache(3 * (kOverhead + 1 + 10));
-  cache.Insert("a", std::string(10, 'a'));
-  cache.Insert("b", std::string(10, 'b'));
-  cache.Insert("c", std::string(10, 'c'));
-  REQUIRE(cache.Lookup("a").has_value());  // "b" is now the oldest.
-  cache.Insert("d", std::string(10, 'd'));
-  CHECK_FALSE(cache.Lookup("b").has_value());
-  CHECK(*cache.Lookup("a") == std::string(10, 'a'));
-  CHECK(cache.entries() == 3);
-  CHECK(cache.bytes() <= cache.capacity_bytes());
+  // 100 slots: 70 entries, 10 of them hot.
+  ValueCache cache(100 * kSlot);
+  for (int i = 0; i < 1000; ++i) {
+    cache.Insert(fmt::format("cold{:04}", i), "v");
+    for (int h = 0; h < 10; ++h) {
+      const std::string hot = fmt::format("hot{}", h);
+      if (!cache.Lookup(hot).has_value()) {
+        REQUIRE(i == 0);  // Only the first round finds them missing.
+        cache.Insert(hot, "h");
+      }
+    }
+  }
+  CHECK(cache.entries() == 70);
+  CHECK(cache.bytes() == 100 * kSlot);
+}
+
+TEST_CASE("ValueCache evicts an entry never read again before one read since the last sweep",
+          "[value_cache]") {
+  ValueCache cache(10 * kSlot);
+  InsertSmallKeys(cache, 7);
+  cache.Insert("x", "v");  // First sweep: every bit cleared, one entry evicted.
+  // Now every old entry's bit is clear. Read one; it must outlive all other
+  // old entries through the next evictions.
+  std::string kept;
+  for (int i = 0; i < 7 && kept.empty(); ++i) {
+    const std::string key = fmt::format("k{:03}", i);
+    if (cache.Lookup(key).has_value()) kept = key;
+  }
+  REQUIRE_FALSE(kept.empty());
+  // Five old entries with clear bits remain besides `kept`; five more
+  // inserts evict exactly them (the new entries carry set bits).
+  for (int i = 0; i < 5; ++i) cache.Insert(fmt::format("y{}", i), "v");
+  CHECK(cache.Lookup(kept).has_value());
+  int old_left = 0;
+  for (int i = 0; i < 7; ++i) old_left += cache.Lookup(fmt::format("k{:03}", i)).has_value();
+  CHECK(old_left == 1);
+  CHECK(cache.Lookup("x").has_value());
+}
+
+TEST_CASE("ValueCache keeps a small entry inside its slot and a large one outside it",
+          "[value_cache]") {
+  CHECK(ValueCache::OutsideBytes(16, 100) == 0);
+  CHECK(ValueCache::OutsideBytes(20, 100) == 0);
+  CHECK(ValueCache::OutsideBytes(21, 100) == 128);
+  CHECK(ValueCache::OutsideBytes(300, 0) == 320);  // Key too long for a slot.
+  ValueCache cache(64 * kSlot);
+  const std::string small(100, 's'), large(1000, 'L');
+  cache.Insert(std::string(16, 'a'), small);
+  CHECK(cache.bytes() == cache.slot_count() * kSlot);
+  cache.Insert(std::string(16, 'b'), large);
+  CHECK(cache.bytes() == cache.slot_count() * kSlot + ValueCache::OutsideBytes(16, 1000));
+  CHECK(*cache.Lookup(std::string(16, 'a')) == small);
+  CHECK(*cache.Lookup(std::string(16, 'b')) == large);
+  cache.Erase(std::string(16, 'b'));
+  CHECK(cache.bytes() == cache.slot_count() * kSlot);
 }
 
 TEST_CASE("ValueCache bounds bytes, not entries: one large value evicts many small ones",
           "[value_cache]") {
-  ValueCache cache(10 * (kOverhead + 3));  // "kN" + "v"
-  for (int i = 0; i < 10; ++i) cache.Insert("k" + std::to_string(i), "v");
-  CHECK(cache.entries() == 10);
-  cache.Insert("big", std::string(5 * kOverhead, 'x'));
-  CHECK(cache.entries() < 10);
+  ValueCache cache(64 * kSlot);
+  InsertSmallKeys(cache, 40);
+  CHECK(cache.entries() == 40);
+  cache.Insert("big", std::string(40 * kSlot, 'x'));
+  CHECK(cache.entries() < 40);
   CHECK(cache.Lookup("big").has_value());
   CHECK(cache.bytes() <= cache.capacity_bytes());
-}
-
-TEST_CASE("ValueCache with fewer than 16 entries evicts in exact least-recently-used order",
-          "[value_cache]") {
-  ValueCache cache(5 * (kOverhead + 2));
-  for (char c : std::string("abcde")) cache.Insert(std::string(1, c), "v");
-  // Use order, oldest first: b d a e c.
-  for (char c : std::string("bdaec")) REQUIRE(cache.Lookup(std::string(1, c)).has_value());
-  cache.Insert("v", "v");  // Evicts b.
-  cache.Insert("w", "v");  // Evicts d.
-  CHECK(cache.entries() == 5);
-  for (char c : std::string("bd")) CHECK_FALSE(cache.Lookup(std::string(1, c)).has_value());
-  for (char c : std::string("aecvw")) CHECK(cache.Lookup(std::string(1, c)).has_value());
+  // The table shrank to make room rather than holding on to empty slots.
+  CHECK(cache.slot_count() * kSlot + ValueCache::OutsideBytes(3, 40 * kSlot) <=
+        cache.capacity_bytes());
 }
 
 TEST_CASE("ValueCache replaces, erases, and refuses a value larger than itself", "[value_cache]") {
-  ValueCache cache(1000);
+  ValueCache cache(16 * kSlot);
   cache.Insert("k", "one");
   cache.Insert("k", "two");
   CHECK(*cache.Lookup("k") == "two");
-  CHECK(cache.bytes() == kOverhead + 1 + 3);
+  CHECK(cache.entries() == 1);
   cache.Erase("k");
   CHECK_FALSE(cache.Lookup("k").has_value());
-  CHECK(cache.bytes() == 0);
-  cache.Insert("huge", std::string(2000, 'x'));
+  CHECK(cache.entries() == 0);
+  // Larger than the budget left beside the smallest table.
+  cache.Insert("huge", std::string(16 * kSlot, 'x'));
   CHECK_FALSE(cache.Lookup("huge").has_value());
+  CHECK(cache.entries() == 0);
+  CHECK(cache.bytes() <= cache.capacity_bytes());
+}
+
+TEST_CASE("ValueCache smaller than its smallest table keeps nothing", "[value_cache]") {
+  ValueCache cache(ValueCache::kMinSlots * kSlot - 1);
+  cache.Insert("k", "v");
+  CHECK_FALSE(cache.Lookup("k").has_value());
   CHECK(cache.bytes() == 0);
+  cache.Erase("k");
+  CHECK(cache.entries() == 0);
 }
 
-TEST_CASE("ValueCache leaves a hit among the newest eighth in place and promotes an older one",
+TEST_CASE("ValueCache grows its table up to its budget, then evicts", "[value_cache]") {
+  // 100 slots of budget: the table doubles 16 -> 32 -> 64, then takes 100.
+  ValueCache cache(100 * kSlot);
+  InsertSmallKeys(cache, 70);
+  CHECK(cache.slot_count() == 100);
+  CHECK(cache.entries() == 70);
+  cache.Insert("one more", "v");
+  CHECK(cache.slot_count() == 100);
+  CHECK(cache.entries() == 70);
+  CHECK(cache.bytes() == 100 * kSlot);
+}
+
+TEST_CASE("ValueCache moves entries to a grown table a few slots per call, finding all meanwhile",
           "[value_cache]") {
-  // 32 entries: the newest eighth is the 4 most recently promoted.
-  ValueCache cache(32 * (kOverhead + 3 + 1));
-  for (int i = 0; i < 32; ++i) cache.Insert(fmt::format("k{:02}", i), "v");
-  REQUIRE(cache.Lookup("k30").has_value());  // Third newest: stays where it is.
-  REQUIRE(cache.Lookup("k00").has_value());  // Oldest: becomes the newest.
-  // Evicting 28 entries now removes k01..k28 and keeps k00, k29..k31, in
-  // that order of age: k29, k30, k31, k00.
-  for (int i = 0; i < 28; ++i) cache.Insert(fmt::format("n{:02}", i), "v");
-  for (int i = 1; i <= 28; ++i) CHECK_FALSE(cache.Lookup(fmt::format("k{:02}", i)).has_value());
-  CHECK(cache.entries() == 32);
-  cache.Insert("x00", "v");  // The oldest left is k29.
-  CHECK_FALSE(cache.Lookup("k29").has_value());
-  CHECK(cache.Lookup("k30").has_value());
-  CHECK(cache.Lookup("k00").has_value());
+  ValueCache cache(1 << 20);
+  // 716 entries fill 1,024 slots to 7/10; the next insert starts a growth
+  // to 2,048 (earlier growths drain within a few calls).
+  int inserted = 0;
+  while (cache.slot_count() < 2048) {
+    cache.Insert(fmt::format("key{:05}", inserted), fmt::format("value{}", inserted));
+    ++inserted;
+  }
+  REQUIRE(cache.draining());
+  CHECK(inserted == 717);
+  CHECK(cache.entries() == static_cast<size_t>(inserted));
+  // Erase every tenth key while the old table drains, and read the rest: each
+  // call moves a few slots, so the early ones run before the drain is over.
+  int calls_while_draining = 0;
+  for (int i = 0; i < inserted; ++i) {
+    calls_while_draining += cache.draining();
+    const std::string key = fmt::format("key{:05}", i);
+    if (i % 10 == 0) {
+      cache.Erase(key);
+      REQUIRE_FALSE(cache.Lookup(key).has_value());
+    } else {
+      REQUIRE(cache.Lookup(key) == std::optional<std::string_view>(fmt::format("value{}", i)));
+    }
+  }
+  CHECK(calls_while_draining > 20);
+  CHECK_FALSE(cache.draining());
+  CHECK(cache.entries() == static_cast<size_t>(inserted - (inserted + 9) / 10));
 }
 
-TEST_CASE("ValueCache agrees with a map through growth, erases and evictions", "[value_cache]") {
+TEST_CASE("ValueCache agrees with a map through growth, shrinking, erases and evictions",
+          "[value_cache]") {
   std::mt19937_64 rng(7);
-  // Room for about 3,000 of the 5,000 possible keys, so evictions happen.
-  ValueCache cache(3000 * (kOverhead + 8 + 8));
+  // Room for about 2,000 small entries of the 5,000 possible keys, so
+  // evictions happen; one key in 20 gets a value kept outside the table,
+  // which makes the table shrink and grow again.
+  ValueCache cache(3000 * kSlot);
   std::map<std::string, std::string> written;  // Every key's latest value.
   for (int step = 0; step < 200000; ++step) {
     const std::string key = fmt::format("key{:05}", rng() % 5000);
     switch (rng() % 4) {
       case 0:
       case 1: {
-        const std::string value = fmt::format("{:08}", rng() % 100000000);
+        const size_t length = rng() % 20 == 0 ? 200 + rng() % 3000 : rng() % 100;
+        std::string value(length, 'a' + static_cast<char>(rng() % 26));
+        if (!value.empty()) value[0] = static_cast<char>(step);
         cache.Insert(key, value);
         written[key] = value;
         REQUIRE(cache.Lookup(key) == std::optional<std::string_view>(value));
@@ -115,18 +197,22 @@ TEST_CASE("ValueCache agrees with a map through growth, erases and evictions", "
       }
     }
     REQUIRE(cache.bytes() <= cache.capacity_bytes());
-    REQUIRE(cache.bytes() == cache.entries() * (kOverhead + 8 + 8));
+    REQUIRE(cache.entries() * 10 <= cache.slot_count() * 7);
   }
-  CHECK(cache.entries() > 2000);
-  // Every entry still in the cache is found, with its latest value.
+  CHECK(cache.entries() > 1000);
+  // Every entry still in the cache is found, with its latest value, and the
+  // bytes outside the table add up.
   size_t found = 0;
+  uint64_t outside = 0;
   for (const auto& [key, value] : written) {
     if (std::optional<std::string_view> got = cache.Lookup(key)) {
       CHECK(*got == value);
       ++found;
+      outside += ValueCache::OutsideBytes(key.size(), value.size());
     }
   }
   CHECK(found == cache.entries());
+  CHECK(cache.bytes() == cache.slot_count() * kSlot + outside);
 }
 
 }  // namespace
