@@ -78,10 +78,21 @@ class StoreImpl final : public Store {
     // new state, the leader never touches it after setting it).
     static constexpr uint32_t kWaiting = 0, kDone = 1, kLead = 2;
     WakeWord state{kWaiting};
+    // Members of the same group that this one wakes once it is done, before
+    // it returns (set by the leader before kDone): the wake-ups of a large
+    // group spread over the woken threads, as a tree, instead of all being
+    // system calls of the leader's.
+    Writer* wakes_next[2] = {nullptr, nullptr};
 
     // Returns kDone or kLead.
     uint32_t WaitWhileWaiting() { return state.WaitWhile(kWaiting); }
     void Wake(uint32_t new_state) { state.Set(new_state); }
+    // Called by this writer's own thread once it is done.
+    void WakeNext() {
+      for (Writer* next : wakes_next) {
+        if (next != nullptr) next->Wake(kDone);
+      }
+    }
   };
   // The segments compaction writes, each sealed with its hint file.
   struct CompactionOutput {

@@ -93,7 +93,10 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
   if (gathering_ && writers_.size() >= gather_target_) gather_cv_.Signal();
   if (writer != writers_.front()) {
     mu_.Unlock();
-    if (writer->WaitWhileWaiting() == Writer::kDone) return Result(*writer);
+    if (writer->WaitWhileWaiting() == Writer::kDone) {
+      writer->WakeNext();
+      return Result(*writer);
+    }
     mu_.Lock();  // kLead: the previous leader handed over the queue.
   }
   // This writer leads: it commits every writer queued behind it, up to a bound.
@@ -108,17 +111,25 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
     if (member->status.ok()) member->status = status;
   }
   Writer* next_leader = writers_.empty() ? nullptr : writers_.front();
-  // group_ belongs to whoever leads next, possibly before the wake-ups below
-  // are done, so they work on a copy (none needed for a group of one).
-  std::vector<Writer*> members;
-  if (group_.size() > 1) members = group_;
+  // The members (group_ less this writer, its first) are woken as a binary
+  // tree: this writer wakes the first two, and member i wakes members 2i + 2
+  // and 2i + 3 (Writer::WakeNext). group_ belongs to whoever leads next once
+  // mu_ is released, so the two roots are copied out first.
+  Writer* roots[2] = {nullptr, nullptr};
+  const size_t member_count = group_.size() - 1;
+  for (size_t i = 0; i < member_count; ++i) {
+    Writer* member = group_[i + 1];
+    member->wakes_next[0] = 2 * i + 2 < member_count ? group_[2 * i + 3] : nullptr;
+    member->wakes_next[1] = 2 * i + 3 < member_count ? group_[2 * i + 4] : nullptr;
+    if (i < 2) roots[i] = member;
+  }
   mu_.Unlock();
   // The next leader goes first, so that its WAL write and sync overlap the
   // wake-ups of this group's members. Once a member is told it is done it may
   // return and free itself: touch nothing of it after Wake.
   if (next_leader != nullptr) next_leader->Wake(Writer::kLead);
-  for (Writer* member : members) {
-    if (member != writer) member->Wake(Writer::kDone);
+  for (Writer* root : roots) {
+    if (root != nullptr) root->Wake(Writer::kDone);
   }
   return Result(*writer);
 }
