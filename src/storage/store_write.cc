@@ -22,6 +22,9 @@ constexpr size_t kKeepBufferBytes = 1u << 20;
 constexpr size_t kMaxPrefetchedKeys = 32;
 // The longest a leader waits for the previous group's writers to return.
 constexpr std::chrono::microseconds kMaxGatherWait{200};
+// A leader whose last WAL write and sync took less than this does not wait:
+// falling asleep and being woken again costs about as much.
+constexpr std::chrono::microseconds kMinGatherWait{30};
 }  // namespace
 
 Status StoreImpl::ValidateWriter(const Writer& writer) const {
@@ -140,7 +143,7 @@ StatusOr<uint64_t> StoreImpl::Result(const Writer& writer) {
 }
 
 void StoreImpl::AwaitReturningWriters() {
-  if (writers_.size() >= expected_writers_) return;
+  if (writers_.size() >= expected_writers_ || last_group_wal_time_ < kMinGatherWait) return;
   // Waiting longer than a WAL write and sync would cost more than splitting
   // the writers into two groups does.
   const auto bound = std::min(last_group_wal_time_, kMaxGatherWait);
