@@ -133,9 +133,15 @@ void ValueCache::EraseSlot(Table& table, size_t index) {
   --used_;
 }
 
-void ValueCache::Resize(size_t slot_count) {
+bool ValueCache::Resize(size_t slot_count) {
   FinishDraining();
-  draining_ = std::exchange(table_, Table::Allocate(slot_count));
+  Table resized;
+  try {
+    resized = Table::Allocate(slot_count);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  draining_ = std::exchange(table_, std::move(resized));
   hand_ = 0;
   // Visiting starts just past an empty slot (a full table has none only if
   // it has no slots), so that visits end at run boundaries.
@@ -144,6 +150,7 @@ void ValueCache::Resize(size_t slot_count) {
   drain_next_ = draining_.Next(start);
   drain_left_ = draining_.count;
   Drain(kDrainSlotsPerCall);
+  return true;
 }
 
 // A run (maximal sequence of full slots) moves whole: the slots visited so
@@ -232,22 +239,24 @@ void ValueCache::Insert(std::string_view key, std::string_view value) {
     const size_t for_load =
         ((used_ + 1) * kMaxLoadDenominator + kMaxLoadNumerator - 1) / kMaxLoadNumerator;
     const size_t smaller = std::max({kMinSlots, table_.count / 2, for_load});
-    if (used_ * kShrinkLoadDenominator < table_.count && smaller < table_.count) {
-      Resize(smaller);
-    } else if (used_ > 0) {
-      EvictOne();
-    } else {
-      break;  // Unreachable: the smallest table leaves room for `outside`.
+    const bool shrink = used_ * kShrinkLoadDenominator < table_.count && smaller < table_.count;
+    if (shrink && Resize(smaller)) continue;
+    if (used_ == 0) {
+      // Only when memory for the smaller table could not be had: decline.
+      if (outside > 0) {
+        outside_memory_.Free(slot.outside.bytes, key.size() + value.size());
+      }
+      return;
     }
+    EvictOne();
   }
   // Make room in the table: grow within the budget, or evict.
   while ((used_ + 1) * kMaxLoadDenominator > table_.count * kMaxLoadNumerator) {
     const size_t larger = std::min(table_.count * 2, SlotBudget(outside_bytes_ + outside));
-    if (larger > table_.count && (used_ + 1) * kMaxLoadDenominator <= larger * kMaxLoadNumerator) {
-      Resize(larger);
-    } else {
-      EvictOne();
-    }
+    const bool grow =
+        larger > table_.count && (used_ + 1) * kMaxLoadDenominator <= larger * kMaxLoadNumerator;
+    // Without memory for a larger table the cache makes room by evicting.
+    if (!grow || !Resize(larger)) EvictOne();
   }
   table_.Place(slot);
   outside_bytes_ += outside;

@@ -123,8 +123,9 @@ class ValueCache {
   static uint32_t Hash(std::string_view key);
   // Frees what the slot points to and removes it.
   void EraseSlot(Table& table, size_t index);
-  // Starts moving every entry to a new table of `slot_count` slots.
-  void Resize(size_t slot_count);
+  // Starts moving every entry to a new table of `slot_count` slots; false
+  // if the memory for it could not be had (the current table stays).
+  bool Resize(size_t slot_count);
   // Moves entries of the draining table, a run at a time, until at least
   // `slots` of its slots were visited or it is empty (then freed).
   void Drain(size_t slots);
