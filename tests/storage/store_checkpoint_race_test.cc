@@ -260,6 +260,29 @@ void PowerCut(CheckpointWindowEnv* env, MemEnv* disk, std::unique_ptr<Store>* st
   PowerCut(env, disk, store, [](const std::string&, uint64_t) { return uint64_t{0}; });
 }
 
+// What recovery found must stay: through another power cut and Open, a
+// forced compaction, and a clean close and Open.
+void CheckRecoveryIsStable(CheckpointWindowEnv* env, MemEnv* disk, std::unique_ptr<Store>* store,
+                           const StoreOptions& options, const Model& model,
+                           const MemEnv::KeepUnsynced& keep) {
+  PowerCut(env, disk, store, keep);
+  *store = OpenOrDie(options);
+  CheckHolds(**store, model);
+  const uint64_t compactions = (*store)->GetStats().compactions;
+  REQUIRE((*store)->Compact(/*force=*/true).ok());
+  CHECK((*store)->GetStats().compactions > compactions);
+  CheckHolds(**store, model);
+  store->reset();
+  *store = OpenOrDie(options);
+  CheckHolds(**store, model);
+}
+
+void CheckRecoveryIsStable(CheckpointWindowEnv* env, MemEnv* disk, std::unique_ptr<Store>* store,
+                           const StoreOptions& options, const Model& model) {
+  CheckRecoveryIsStable(env, disk, store, options, model,
+                        [](const std::string&, uint64_t) { return uint64_t{0}; });
+}
+
 const char* PointName(CheckpointWindowEnv::Point point) {
   return point == CheckpointWindowEnv::Point::kTempFileCreated ? "temp file created"
                                                                : "before rename";
@@ -290,17 +313,7 @@ TEST_CASE("Writes that roll the active segment during a checkpoint survive a cra
   store = OpenOrDie(options);
   CheckHolds(*store, model);
   // Recovery is idempotent: a crash right after it finds the same state.
-  PowerCut(&env, &disk, &store);
-  store = OpenOrDie(options);
-  CheckHolds(*store, model);
-
-  const uint64_t compactions = store->GetStats().compactions;
-  REQUIRE(store->Compact(/*force=*/true).ok());
-  CHECK(store->GetStats().compactions > compactions);
-  CheckHolds(*store, model);
-  store.reset();
-  store = OpenOrDie(options);
-  CheckHolds(*store, model);
+  CheckRecoveryIsStable(&env, &disk, &store, options, model);
 }
 
 TEST_CASE(
@@ -335,14 +348,7 @@ TEST_CASE(
   const Model model = log.State();
   store = OpenOrDie(options);
   CheckHolds(*store, model);
-  PowerCut(&env, &disk, &store);
-  store = OpenOrDie(options);
-  CheckHolds(*store, model);
-  REQUIRE(store->Compact(/*force=*/true).ok());
-  CheckHolds(*store, model);
-  store.reset();
-  store = OpenOrDie(options);
-  CheckHolds(*store, model);
+  CheckRecoveryIsStable(&env, &disk, &store, options, model);
 }
 
 TEST_CASE(
@@ -385,15 +391,7 @@ TEST_CASE(
   REQUIRE(prefix.has_value());
   if (keep_eighths == 8) CHECK(*prefix == log.size());  // Nothing was lost.
   CheckHolds(*store, recovered);
-
-  PowerCut(&env, &disk, &store, keep);
-  store = OpenOrDie(options);
-  CheckHolds(*store, recovered);
-  REQUIRE(store->Compact(/*force=*/true).ok());
-  CheckHolds(*store, recovered);
-  store.reset();
-  store = OpenOrDie(options);
-  CheckHolds(*store, recovered);
+  CheckRecoveryIsStable(&env, &disk, &store, options, recovered, keep);
 }
 
 // After such a recovery the old active segment is active again. Before it
