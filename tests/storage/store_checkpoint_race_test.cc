@@ -245,43 +245,49 @@ void CheckCheckpointMissesTheRoll(MemEnv& disk, Store& store) {
   CHECK(*on_disk.rbegin() >= checkpoint->next_segment_id);
 }
 
-// The power fails: later file operations fail, the store is dropped, and the
-// disk keeps its synced bytes plus what `keep` allows of the rest. Then the
-// power is back, for the next Open.
-void PowerCut(CheckpointWindowEnv* env, MemEnv* disk, std::unique_ptr<Store>* store,
-              const MemEnv::KeepUnsynced& keep) {
-  env->PowerOff();
-  store->reset();
-  disk->Crash(keep);
-  env->PowerOn();
+MemEnv::KeepUnsynced KeepNothing() {
+  return [](const std::string&, uint64_t) { return uint64_t{0}; };
 }
 
-void PowerCut(CheckpointWindowEnv* env, MemEnv* disk, std::unique_ptr<Store>* store) {
-  PowerCut(env, disk, store, [](const std::string&, uint64_t) { return uint64_t{0}; });
-}
+// One store on a MemEnv seen through a CheckpointWindowEnv, and the log of
+// what was written to it. The store is declared last, so it is dropped
+// before the Envs it uses.
+struct Race {
+  explicit Race(SyncPolicy policy) : options(RaceOptions(&env, policy)) {}
 
-// What recovery found must stay: through another power cut and Open, a
-// forced compaction, and a clean close and Open.
-void CheckRecoveryIsStable(CheckpointWindowEnv* env, MemEnv* disk, std::unique_ptr<Store>* store,
-                           const StoreOptions& options, const Model& model,
-                           const MemEnv::KeepUnsynced& keep) {
-  PowerCut(env, disk, store, keep);
-  *store = OpenOrDie(options);
-  CheckHolds(**store, model);
-  const uint64_t compactions = (*store)->GetStats().compactions;
-  REQUIRE((*store)->Compact(/*force=*/true).ok());
-  CHECK((*store)->GetStats().compactions > compactions);
-  CheckHolds(**store, model);
-  store->reset();
-  *store = OpenOrDie(options);
-  CheckHolds(**store, model);
-}
+  void Open() { store = OpenOrDie(options); }
 
-void CheckRecoveryIsStable(CheckpointWindowEnv* env, MemEnv* disk, std::unique_ptr<Store>* store,
-                           const StoreOptions& options, const Model& model) {
-  CheckRecoveryIsStable(env, disk, store, options, model,
-                        [](const std::string&, uint64_t) { return uint64_t{0}; });
-}
+  // The power fails: later file operations fail, the store is dropped, and
+  // the disk keeps its synced bytes plus what `keep` allows of the rest.
+  // Then the power is back, for the next Open.
+  void PowerCut(const MemEnv::KeepUnsynced& keep = KeepNothing()) {
+    env.PowerOff();
+    store.reset();
+    disk.Crash(keep);
+    env.PowerOn();
+  }
+
+  // What recovery found must stay: through another power cut and Open, a
+  // forced compaction, and a clean close and Open.
+  void CheckRecoveryIsStable(const Model& model, const MemEnv::KeepUnsynced& keep = KeepNothing()) {
+    PowerCut(keep);
+    Open();
+    CheckHolds(*store, model);
+    const uint64_t compactions = store->GetStats().compactions;
+    REQUIRE(store->Compact(/*force=*/true).ok());
+    CHECK(store->GetStats().compactions > compactions);
+    CheckHolds(*store, model);
+    store.reset();
+    Open();
+    CheckHolds(*store, model);
+  }
+
+  MemEnv disk;
+  CheckpointWindowEnv env{&disk};
+  StoreOptions options;
+  WriteLog log;
+  std::unique_ptr<Store> store;
+};
 
 const char* PointName(CheckpointWindowEnv::Point point) {
   return point == CheckpointWindowEnv::Point::kTempFileCreated ? "temp file created"
@@ -293,27 +299,25 @@ TEST_CASE("Writes that roll the active segment during a checkpoint survive a cra
   const auto point = GENERATE(CheckpointWindowEnv::Point::kTempFileCreated,
                               CheckpointWindowEnv::Point::kBeforeRename);
   CAPTURE(PointName(point));
-  MemEnv disk;
-  CheckpointWindowEnv env(&disk);
-  const StoreOptions options = RaceOptions(&env, SyncPolicy::kEveryWrite);
-  WriteLog log;
-  auto store = OpenOrDie(options);
-  WriteHistory(*store, &log);
-  env.Arm(point, [&] { WriteUntilRoll(*store, &log, "window", "old"); });
-  REQUIRE(store->Checkpoint().ok());
-  REQUIRE(env.hook_ran());
-  CheckCheckpointMissesTheRoll(disk, *store);
+  Race race(SyncPolicy::kEveryWrite);
+  race.Open();
+  WriteHistory(*race.store, &race.log);
+  race.env.Arm(point, [&] { WriteUntilRoll(*race.store, &race.log, "window", "old"); });
+  REQUIRE(race.store->Checkpoint().ok());
+  REQUIRE(race.env.hook_ran());
+  CheckCheckpointMissesTheRoll(race.disk, *race.store);
   // Writes after the checkpoint are replayed from the WAL too.
-  for (int i = 0; i < 5; ++i) log.Put(*store, fmt::format("after{}", i), fmt::format("a{}", i));
-  log.Delete(*store, "window0");
-  const Model model = log.State();
-  CheckHolds(*store, model);
+  for (int i = 0; i < 5; ++i)
+    race.log.Put(*race.store, fmt::format("after{}", i), fmt::format("a{}", i));
+  race.log.Delete(*race.store, "window0");
+  const Model model = race.log.State();
+  CheckHolds(*race.store, model);
 
-  PowerCut(&env, &disk, &store);
-  store = OpenOrDie(options);
-  CheckHolds(*store, model);
+  race.PowerCut();
+  race.Open();
+  CheckHolds(*race.store, model);
   // Recovery is idempotent: a crash right after it finds the same state.
-  CheckRecoveryIsStable(&env, &disk, &store, options, model);
+  race.CheckRecoveryIsStable(model);
 }
 
 TEST_CASE(
@@ -323,32 +327,29 @@ TEST_CASE(
   const auto point = GENERATE(CheckpointWindowEnv::Point::kTempFileCreated,
                               CheckpointWindowEnv::Point::kBeforeRename);
   CAPTURE(PointName(point));
-  MemEnv disk;
-  CheckpointWindowEnv env(&disk);
-  const StoreOptions options = RaceOptions(&env, SyncPolicy::kEveryWrite);
-  WriteLog log;
-  auto store = OpenOrDie(options);
-  WriteHistory(*store, &log);
-  REQUIRE(store->Checkpoint().ok());
-  const CheckpointState previous = *ReadCheckpoint(&disk, kDir);
-  for (int i = 0; i < 4; ++i) log.Put(*store, fmt::format("between{}", i), "b");
-  log.Delete(*store, "old0");
+  Race race(SyncPolicy::kEveryWrite);
+  race.Open();
+  WriteHistory(*race.store, &race.log);
+  REQUIRE(race.store->Checkpoint().ok());
+  const CheckpointState previous = *ReadCheckpoint(&race.disk, kDir);
+  for (int i = 0; i < 4; ++i) race.log.Put(*race.store, fmt::format("between{}", i), "b");
+  race.log.Delete(*race.store, "old0");
   // The power fails in the window, after the writes, before CHECKPOINT is replaced.
-  env.Arm(point, [&] {
-    WriteUntilRoll(*store, &log, "window", "old");
-    env.PowerOff();
+  race.env.Arm(point, [&] {
+    WriteUntilRoll(*race.store, &race.log, "window", "old");
+    race.env.PowerOff();
   });
-  CHECK_FALSE(store->Checkpoint().ok());
-  REQUIRE(env.hook_ran());
-  PowerCut(&env, &disk, &store);
-  auto on_disk = ReadCheckpoint(&disk, kDir);
+  CHECK_FALSE(race.store->Checkpoint().ok());
+  REQUIRE(race.env.hook_ran());
+  race.PowerCut();
+  auto on_disk = ReadCheckpoint(&race.disk, kDir);
   REQUIRE(on_disk.ok());
   REQUIRE(*on_disk == previous);
 
-  const Model model = log.State();
-  store = OpenOrDie(options);
-  CheckHolds(*store, model);
-  CheckRecoveryIsStable(&env, &disk, &store, options, model);
+  const Model model = race.log.State();
+  race.Open();
+  CheckHolds(*race.store, model);
+  race.CheckRecoveryIsStable(model);
 }
 
 TEST_CASE(
@@ -363,35 +364,33 @@ TEST_CASE(
   const MemEnv::KeepUnsynced keep = [&](const std::string&, uint64_t unsynced) {
     return unsynced * keep_eighths / 8;
   };
-  MemEnv disk;
-  CheckpointWindowEnv env(&disk);
-  const StoreOptions options = RaceOptions(&env, SyncPolicy::kNone);
-  WriteLog log;
-  auto store = OpenOrDie(options);
-  WriteHistory(*store, &log);
-  log.Put(*store, "synced", "s", /*sync=*/true);
-  const size_t synced = log.size();
-  for (int i = 0; i < 4; ++i) log.Put(*store, fmt::format("between{}", i), "b");
-  env.Arm(point, [&] { WriteUntilRoll(*store, &log, "window", "old"); });
-  REQUIRE(store->Checkpoint().ok());
-  REQUIRE(env.hook_ran());
-  CheckCheckpointMissesTheRoll(disk, *store);
-  for (int i = 0; i < 5; ++i) log.Put(*store, fmt::format("after{}", i), fmt::format("a{}", i));
-  PowerCut(&env, &disk, &store, keep);
+  Race race(SyncPolicy::kNone);
+  race.Open();
+  WriteHistory(*race.store, &race.log);
+  race.log.Put(*race.store, "synced", "s", /*sync=*/true);
+  const size_t synced = race.log.size();
+  for (int i = 0; i < 4; ++i) race.log.Put(*race.store, fmt::format("between{}", i), "b");
+  race.env.Arm(point, [&] { WriteUntilRoll(*race.store, &race.log, "window", "old"); });
+  REQUIRE(race.store->Checkpoint().ok());
+  REQUIRE(race.env.hook_ran());
+  CheckCheckpointMissesTheRoll(race.disk, *race.store);
+  for (int i = 0; i < 5; ++i)
+    race.log.Put(*race.store, fmt::format("after{}", i), fmt::format("a{}", i));
+  race.PowerCut(keep);
 
-  store = OpenOrDie(options);
-  const Model recovered = ReadAll(*store);
+  race.Open();
+  const Model recovered = ReadAll(*race.store);
   // The state after some prefix of the writes, at least through the synced
   // one: every key has a value written for it, in an order that happened.
   std::optional<size_t> prefix;
-  for (size_t n = log.size() + 1; n-- > synced && !prefix.has_value();) {
-    if (log.StateAfter(n) == recovered) prefix = n;
+  for (size_t n = race.log.size() + 1; n-- > synced && !prefix.has_value();) {
+    if (race.log.StateAfter(n) == recovered) prefix = n;
   }
-  INFO("writes: " << log.size() << ", synced: " << synced);
+  INFO("writes: " << race.log.size() << ", synced: " << synced);
   REQUIRE(prefix.has_value());
-  if (keep_eighths == 8) CHECK(*prefix == log.size());  // Nothing was lost.
-  CheckHolds(*store, recovered);
-  CheckRecoveryIsStable(&env, &disk, &store, options, recovered, keep);
+  if (keep_eighths == 8) CHECK(*prefix == race.log.size());  // Nothing was lost.
+  CheckHolds(*race.store, recovered);
+  race.CheckRecoveryIsStable(recovered, keep);
 }
 
 // After such a recovery the old active segment is active again. Before it
@@ -407,60 +406,57 @@ TEST_CASE(
   // into a segment now allowed to grow larger.
   const bool synced_writes = GENERATE(false, true);
   CAPTURE(synced_writes);
-  MemEnv disk;
-  CheckpointWindowEnv env(&disk);
-  StoreOptions options =
-      RaceOptions(&env, synced_writes ? SyncPolicy::kEveryWrite : SyncPolicy::kNone);
+  Race race(synced_writes ? SyncPolicy::kEveryWrite : SyncPolicy::kNone);
   // No compaction in the background work below: its checkpoint would name
   // the rolled segment whole.
-  options.compaction_garbage_ratio = 1.0;
-  WriteLog log;
-  auto store = OpenOrDie(options);
+  race.options.compaction_garbage_ratio = 1.0;
+  race.Open();
   for (int i = 0; i < 20; ++i) {
-    log.Put(*store, fmt::format("hist{}", i), fmt::format("hist{}-{}", i, std::string(200, 'h')));
+    race.log.Put(*race.store, fmt::format("hist{}", i),
+                 fmt::format("hist{}-{}", i, std::string(200, 'h')));
   }
-  const size_t before_window = log.size();
-  env.Arm(CheckpointWindowEnv::Point::kTempFileCreated,
-          [&] { WriteUntilRoll(*store, &log, "window", "hist"); });
-  REQUIRE(store->Checkpoint().ok());
-  REQUIRE(env.hook_ran());
+  const size_t before_window = race.log.size();
+  race.env.Arm(CheckpointWindowEnv::Point::kTempFileCreated,
+               [&] { WriteUntilRoll(*race.store, &race.log, "window", "hist"); });
+  REQUIRE(race.store->Checkpoint().ok());
+  REQUIRE(race.env.hook_ran());
   // What the background thread does next: it syncs the rolled segment and
   // writes its hint file.
-  REQUIRE(store->RunBackgroundWork().ok());
-  REQUIRE(store->GetStats().compactions == 0);
-  CheckCheckpointMissesTheRoll(disk, *store);
-  PowerCut(&env, &disk, &store);
+  REQUIRE(race.store->RunBackgroundWork().ok());
+  REQUIRE(race.store->GetStats().compactions == 0);
+  CheckCheckpointMissesTheRoll(race.disk, *race.store);
+  race.PowerCut();
 
   // The checkpoint synced the WAL before the window: without syncs, exactly
   // the window's writes are lost.
-  Model model = log.StateAfter(synced_writes ? log.size() : before_window);
-  if (synced_writes) options.data_segment_bytes_max *= 4;
-  store = OpenOrDie(options);
+  Model model = race.log.StateAfter(synced_writes ? race.log.size() : before_window);
+  if (synced_writes) race.options.data_segment_bytes_max *= 4;
+  race.Open();
   {
     INFO("after the crash");
-    CheckHolds(*store, model);
+    CheckHolds(*race.store, model);
   }
 
   // New writes, synced, until the recovered (active) segment rolls; then a
   // clean close, whose checkpoint names that segment sealed.
-  const uint64_t segments = store->GetStats().data_segments;
-  for (int i = 0; i < 200 && store->GetStats().data_segments == segments; ++i) {
+  const uint64_t segments = race.store->GetStats().data_segments;
+  for (int i = 0; i < 200 && race.store->GetStats().data_segments == segments; ++i) {
     const std::string key = fmt::format("later{}", i);
     const std::string value = fmt::format("later{}-{}", i, std::string(300, 'l'));
     WriteOptions sync;
     sync.force_sync = true;
-    REQUIRE(store->Put(sync, key, value).ok());
+    REQUIRE(race.store->Put(sync, key, value).ok());
     model[key] = value;
   }
-  REQUIRE(store->GetStats().data_segments > segments);
+  REQUIRE(race.store->GetStats().data_segments > segments);
   {
     INFO("before the clean close");
-    CheckHolds(*store, model);
+    CheckHolds(*race.store, model);
   }
-  store.reset();
-  store = OpenOrDie(options);
+  race.store.reset();
+  race.Open();
   INFO("after the clean close");
-  CheckHolds(*store, model);
+  CheckHolds(*race.store, model);
 }
 
 }  // namespace
