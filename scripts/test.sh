@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test three ways: the release build (build/), an AddressSanitizer +
 # UndefinedBehaviorSanitizer build (build-asan/), and a ThreadSanitizer build
-# (build-tsan/) for the tests tagged [threads]. Fails if any test fails.
+# (build-tsan/) for the tests tagged [threads]. Then builds the library with
+# Clang, whose thread-safety analysis checks the lock annotations (warnings are
+# errors), and checks the tree's formatting. Fails if any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
@@ -27,6 +29,15 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOYDB_SANI
 cmake --build build-tsan -j "$jobs" --target "${tsan_suites[@]}"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan -j "$jobs" --output-on-failure -L threads
+
+echo "== Clang build of the library: -Wthread-safety, warnings are errors"
+cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 \
+  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_FLAGS=-Werror \
+  -DTOYDB_BUILD_TESTS=OFF -DTOYDB_BUILD_TOOLS=OFF -DTOYDB_BUILD_BENCH=OFF >/dev/null
+cmake --build build-clang -j "$jobs" --target toydb
+
+echo "== clang-format"
+bash scripts/check-format.sh
 
 echo "== host project: find_package(toydb), pkg-config, add_subdirectory(toydb)"
 prefix="$PWD/build/install-test"

@@ -27,7 +27,8 @@ Status SimNode::Start() {
   pending_timers_ = 0;
   process_rng_ = rng_.Fork();
   Record(TraceKind::kRestart, incarnation_);
-  NodeContext ctx{id_, &disk_, clock_, network_, this, &process_rng_};
+  incarnation_env_ = std::make_unique<IncarnationEnv>(&disk_, id_, incarnation_);
+  NodeContext ctx{id_, incarnation_env_.get(), clock_, network_, this, &process_rng_};
   StatusOr<std::unique_ptr<SimProcess>> process = factory_(ctx);
   if (!process.ok()) return process.status();
   Status s = network_->Register(id_, this);
@@ -39,10 +40,17 @@ Status SimNode::Start() {
 void SimNode::Crash(CrashMode mode) {
   if (!up()) return;
   network_->Unregister(id_);
+  // The power goes first: nothing the process does while it is torn down
+  // (a store's destructor syncs and checkpoints) may reach the disk.
+  incarnation_env_->Kill();
+  if (mode == CrashMode::kDropUnsynced) {
+    disk_.CrashDropUnsynced();
+  } else {
+    disk_.Crash(
+        [this](const std::string&, uint64_t unsynced) { return rng_.Uniform(unsynced + 1); });
+  }
   process_.reset();
   Record(TraceKind::kCrash, incarnation_);
-  if (mode == CrashMode::kDropUnsynced) return disk_.CrashDropUnsynced();
-  disk_.Crash([this](const std::string&, uint64_t unsynced) { return rng_.Uniform(unsynced + 1); });
 }
 
 void SimNode::OnMessage(const Message& message) {

@@ -3,14 +3,18 @@
 
 // SimNode: one simulated machine. It owns a disk (a MemEnv that outlives
 // crashes) and, while up, a process (the protocol under test) built by a
-// factory from that disk. Crash() destroys the process and all its memory and
-// makes the disk lose what was not synced; Restart() builds a new process
-// from what the disk kept. Owned by the Simulator; single-threaded.
+// factory from that disk. Crash() cuts the power: from that instant the
+// process can no longer touch the disk (its IncarnationEnv refuses every
+// call), the disk loses what was not synced, and then the process and all its
+// memory are destroyed (its destructors run, as C++ requires, but can change
+// nothing on disk). Start() builds a new process from what the disk kept.
+// Owned by the Simulator; single-threaded.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 
+#include "sim/incarnation_env.h"
 #include "sim/rng.h"
 #include "sim/scheduler.h"
 #include "sim/sim_network.h"
@@ -74,14 +78,17 @@ class SimNode final : public Transport::Handler, public Timers {
   // Boots the process from the disk and joins the network. FailedPrecondition
   // if already up.
   [[nodiscard]] Status Start();
-  // Power cut: leaves the network, drops the process, and the disk forgets
-  // unsynced data per `mode`. No-op if down.
+  // Power cut: leaves the network, stops the process's disk access, makes the
+  // disk forget unsynced data per `mode`, then drops the process. No-op if
+  // down.
   void Crash(CrashMode mode);
 
   bool up() const { return process_ != nullptr; }
   NodeId id() const { return id_; }
   uint64_t incarnation() const { return incarnation_; }
   MemEnv& disk() { return disk_; }
+  // The disk as the current (or, after a crash, the last) incarnation saw it.
+  IncarnationEnv* incarnation_env() { return incarnation_env_.get(); }
   SimProcess* process() { return process_.get(); }
 
   // --- Transport::Handler ---
@@ -103,6 +110,8 @@ class SimNode final : public Transport::Handler, public Timers {
   Rng process_rng_;  // the current incarnation's stream
   Factory factory_;
   MemEnv disk_;
+  // Declared before process_ so that it outlives the process it serves.
+  std::unique_ptr<IncarnationEnv> incarnation_env_;
   std::unique_ptr<SimProcess> process_;
   uint64_t incarnation_ = 0;
   uint64_t pending_timers_ = 0;

@@ -163,6 +163,7 @@ Status StoreImpl::CopyLiveRecords(const std::vector<std::shared_ptr<DataSegment>
     const DeadRecordSet dead(dead_offsets);
     Status failure;
     Status scan = input->Scan([&](uint64_t offset, uint64_t length, const data_format::Record& r) {
+      maintenance_mu_.AssertHeld();
       if (!failure.ok()) return;
       batch.Add(offset, length, r);
       if (batch.Full()) failure = CopyBatch(*input, tombstone_floor_lsn, dead, &batch, &output);

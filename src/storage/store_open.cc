@@ -78,6 +78,7 @@ Status StoreImpl::Recover() {
   // Deletes are tombstone entries while loading, so that they shadow older
   // records in any segment; now they can go.
   index_.EraseIf([&](std::string_view, const IndexEntry& e) {
+    mu_.AssertHeld();
     if (e.tombstone) ChargeGarbage(e);
     return e.tombstone;
   });
@@ -140,6 +141,7 @@ Status StoreImpl::LoadSegment(const CheckpointSegment& meta, bool active) {
   const std::string hint_path = JoinPath(options_.dir, HintFileName(meta.id));
   if (meta.sealed && env_->FileExists(hint_path)) {
     Status s = ReadHintFile(env_, hint_path, [&](const HintEntry& h) {
+      mu_.AssertHeld();
       LoadRecord(meta.id, h.key, IndexEntry{meta.id, h.offset, h.length, h.tombstone, h.lsn});
     });
     if (s.ok()) return s;
@@ -147,6 +149,7 @@ Status StoreImpl::LoadSegment(const CheckpointSegment& meta, bool active) {
   }
   if (meta.sealed) segments_without_hint_.push_back(meta.id);
   return seg->Scan([&](uint64_t offset, uint64_t length, const data_format::Record& r) {
+    mu_.AssertHeld();
     LoadRecord(meta.id, r.key,
                IndexEntry{meta.id, static_cast<uint32_t>(offset), static_cast<uint32_t>(length),
                           r.tombstone, r.lsn});
