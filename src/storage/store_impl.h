@@ -58,6 +58,10 @@ class StoreImpl final : public Store {
   Status RunBackgroundWork() override;
   StoreStats GetStats() override;
 
+  // For tests: the writers in the group-commit queue, the group being
+  // committed included.
+  size_t QueuedWritersForTesting() ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   // A write waiting in the group-commit queue.
   struct Writer {

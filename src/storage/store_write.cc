@@ -137,6 +137,11 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
   return Result(*writer);
 }
 
+size_t StoreImpl::QueuedWritersForTesting() {
+  MutexLock lock(&mu_);
+  return writers_.size();
+}
+
 StatusOr<uint64_t> StoreImpl::Result(const Writer& writer) {
   if (!writer.status.ok()) return writer.status;
   return writer.lsn;
@@ -237,13 +242,18 @@ Status StoreImpl::CommitGroup() {
 }
 
 void StoreImpl::PrepareGroup() {
-  // Versions written earlier in this group, for compare-and-set checks later
-  // in the same group (0: deleted). Built only when the group has a CAS.
+  // Versions written earlier in this group (0: deleted), for the
+  // compare-and-set checks of the group: the index does not show them until
+  // the group is applied. Every write of the group goes in, puts, deletes and
+  // batches alike, so it is built only when the group has a compare-and-set.
   std::optional<absl::flat_hash_map<std::string_view, uint64_t>> group_versions;
+  if (std::any_of(group_.begin(), group_.end(),
+                  [](const Writer* w) { return w->expected_version.has_value(); })) {
+    group_versions.emplace();
+  }
   size_t used = 0;
   for (Writer* w : group_) {
     if (w->expected_version.has_value()) {
-      if (!group_versions.has_value()) group_versions.emplace();
       const std::string_view key = w->ops.front().key;
       uint64_t current = 0;
       if (auto it = group_versions->find(key); it != group_versions->end()) {
