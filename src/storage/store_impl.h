@@ -133,6 +133,12 @@ class StoreImpl final : public Store {
   void TakeGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PrepareGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status CommitGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends the group's records to the WAL, and syncs it if `sync`. Sets
+  // *reached_wal if any of them may be in the log, even on failure.
+  Status WriteGroupToWal(bool sync, bool* reached_wal) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives the logged members from group_[from] on the status of a write
+  // whose record is in the WAL but not applied (store read-only).
+  void FailUnappliedMembers(size_t from, WriteOutcome outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status ApplyRecord(const WalRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

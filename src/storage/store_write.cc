@@ -176,6 +176,11 @@ void StoreImpl::TakeGroup() {
 // Writes the group's records to the WAL, then applies them in LSN order. A
 // synced group writes and syncs without holding mu_ (one fdatasync for all
 // its writers); a group without a sync keeps mu_ through its WAL append.
+//
+// Returns the status of the members that have none of their own. A failure
+// after a record reached the WAL is the member's own, with its outcome
+// (toydb/status.h): the record will be replayed by the next Open (kCommitted)
+// or may be (kUnknown), so "failed, nothing changed" would be untrue.
 Status StoreImpl::CommitGroup() {
   if (!read_only_cause_.ok()) return read_only_cause_;
   PrepareGroup();
@@ -191,6 +196,48 @@ Status StoreImpl::CommitGroup() {
   }
   bool sync = false;
   for (const Writer* w : group_) sync = sync || w->sync;
+  bool reached_wal = false;
+  const Status status = WriteGroupToWal(sync, &reached_wal);
+  // Zero-filling the WAL ahead of the writes is the background thread's job;
+  // wake it early when it falls behind. (Without the thread the owner's
+  // RunBackgroundWork does it.)
+  if (options_.background_threads && wal_preparer_->PrepareWanted()) background_cv_.Signal();
+  if (!status.ok() && !reached_wal) {
+    // Nothing of the group is in the log: give the LSNs back. A full disk or
+    // an oversized record refuses cleanly and the store stays writable.
+    last_lsn_ -= group_records_.size();
+    if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) return status;
+    SetReadOnly(status);
+    return read_only_cause_;
+  }
+  if (!status.ok()) {
+    // The records were written, or some were, but are not known durable.
+    SetReadOnly(status);
+    FailUnappliedMembers(0, WriteOutcome::kUnknown);
+    return read_only_cause_;
+  }
+  stats_.write_groups++;
+  if (sync) stats_.wal_syncs++;
+  Status applied;
+  for (size_t i = 0; i < group_.size() && applied.ok(); ++i) {
+    Writer* w = group_[i];
+    if (w->lsn == 0) continue;  // A compare-and-set that failed.
+    applied = ApplyOps(w->lsn, w->ops);
+    if (!applied.ok()) {
+      // The log has this record and the ones after it; the next Open
+      // replays them. This store can no longer vouch for its data log.
+      SetReadOnly(applied);
+      FailUnappliedMembers(i, WriteOutcome::kCommitted);
+    }
+  }
+  for (WalRecord& record : group_records_) {
+    if (record.payload.capacity() > kKeepBufferBytes) std::string().swap(record.payload);
+  }
+  return applied.ok() ? absl::OkStatus() : read_only_cause_;
+}
+
+Status StoreImpl::WriteGroupToWal(bool sync, bool* reached_wal) {
+  const uint64_t first_lsn = group_records_.front().lsn;
   Status status;
   if (sync) {
     mu_.Unlock();
@@ -202,6 +249,7 @@ Status StoreImpl::CommitGroup() {
         status = wal_->Sync();
         last_wal_sync_micros_ = clock_->NowMicros();
       }
+      *reached_wal = wal_->last_lsn() >= first_lsn;
     }
     const auto wal_time = std::chrono::steady_clock::now() - wal_start;
     mu_.Lock();
@@ -212,33 +260,25 @@ Status StoreImpl::CommitGroup() {
     // a re-acquisition of it, and two clock reads.
     MutexLock wal_lock(&wal_mu_);
     status = wal_->Append(group_records_);
+    *reached_wal = status.ok() || wal_->last_lsn() >= first_lsn;
   }
-  // Zero-filling the WAL ahead of the writes is the background thread's job;
-  // wake it early when it falls behind. (Without the thread the owner's
-  // RunBackgroundWork does it.)
-  if (options_.background_threads && wal_preparer_->PrepareWanted()) background_cv_.Signal();
-  if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) {
-    // Nothing was appended: give the LSNs back; the store stays writable.
-    last_lsn_ -= group_records_.size();
-    return status;
+  return status;
+}
+
+void StoreImpl::FailUnappliedMembers(size_t from, WriteOutcome outcome) {
+  for (size_t i = from; i < group_.size(); ++i) {
+    Writer* w = group_[i];
+    if (w->lsn == 0) continue;  // Failed its compare-and-set: never logged.
+    const std::string message =
+        outcome == WriteOutcome::kCommitted
+            ? fmt::format("write committed at LSN {} (it is in the WAL) but not applied; the "
+                          "store applies it when reopened. {}",
+                          w->lsn, std::string(read_only_cause_.message()))
+            : fmt::format("write outcome unknown: its WAL record (LSN {}) may or may not be "
+                          "durable; after a reopen the key's version tells. {}",
+                          w->lsn, std::string(read_only_cause_.message()));
+    w->status = WithWriteOutcome(absl::FailedPreconditionError(message), outcome, w->lsn);
   }
-  if (status.ok()) {
-    stats_.write_groups++;
-    if (sync) stats_.wal_syncs++;
-    for (Writer* w : group_) {
-      if (w->lsn == 0) continue;  // A compare-and-set that failed.
-      status = ApplyOps(w->lsn, w->ops);
-      if (!status.ok()) break;
-    }
-  }
-  for (WalRecord& record : group_records_) {
-    if (record.payload.capacity() > kKeepBufferBytes) std::string().swap(record.payload);
-  }
-  if (!status.ok()) {
-    SetReadOnly(status);
-    return read_only_cause_;
-  }
-  return absl::OkStatus();
 }
 
 void StoreImpl::PrepareGroup() {
