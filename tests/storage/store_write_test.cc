@@ -212,6 +212,52 @@ TEST_CASE("A compare-and-set sees every earlier write of its commit group", "[st
   }
 }
 
+// A Clock that counts its reads; time moves on one microsecond per read.
+class CountingClock : public Clock {
+ public:
+  int64_t NowMicros() override { return ++reads_; }
+  int64_t reads() const { return reads_.load(); }
+
+ private:
+  std::atomic<int64_t> reads_{0};
+};
+
+TEST_CASE("Group commit reads real time only in a store with background threads",
+          "[store][write]") {
+  // The gathering wait for returning writers is real time (writers are OS
+  // threads). The simulator's store, on one thread with an injected clock,
+  // must never reach it.
+  CountingClock clock;
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  options.clock = &clock;
+  SECTION("without background threads: never, even with writers in groups") {
+    GroupFixture group;  // background_threads = false, as MemStoreOptions.
+    group.HoldLeader();
+    group.Start([](Store& s) { return s.Put({}, "a", "1"); });
+    group.Start([](Store& s) { return s.CompareAndSet({}, "b", 0, "2"); });
+    for (const auto& result : group.ReleaseGroup()) CHECK(result.ok());
+    for (int i = 0; i < 3; ++i) REQUIRE(group.store().Put({}, "c", "3").ok());
+    CHECK(static_cast<StoreImpl&>(group.store()).GroupCommitRealTimeReadsForTesting() == 0);
+
+    auto store = OpenOrDie(options);
+    for (int i = 0; i < 20; ++i) {
+      WriteOptions w;
+      w.force_sync = true;
+      REQUIRE(store->Put(w, fmt::format("k{}", i), "v").ok());
+      REQUIRE(store->RunBackgroundWork().ok());
+    }
+    CHECK(static_cast<StoreImpl&>(*store).GroupCommitRealTimeReadsForTesting() == 0);
+    CHECK(clock.reads() > 0);  // Its timed work reads the injected clock.
+  }
+  SECTION("with background threads: synced groups are timed in real time") {
+    options.background_threads = true;
+    auto store = OpenOrDie(options);
+    for (int i = 0; i < 5; ++i) REQUIRE(store->Put({}, fmt::format("k{}", i), "v").ok());
+    CHECK(static_cast<StoreImpl&>(*store).GroupCommitRealTimeReadsForTesting() > 0);
+  }
+}
+
 // An Env whose syncs take a while, as a disk's do, so that writers arriving
 // during one queue up behind it and commit as a group.
 class SlowSyncEnv : public testing::WrappingEnv {
