@@ -111,6 +111,7 @@ class StoreImpl final : public Store {
   // Appends the group's records to the WAL, and syncs it if `sync`. Sets
   // *reached_wal if any of them may be in the log, even on failure.
   Status WriteGroupToWal(bool sync, bool* reached_wal) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CheckGroupContinuesWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wal_mu_);
   // Gives the logged members from group_[from] on the status of a write
   // whose record is in the WAL but not applied (store read-only).
   void FailUnappliedMembers(size_t from, WriteOutcome outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "src/storage/store_impl.h"
+#include "src/util/check.h"
 
 namespace toydb {
 namespace {
@@ -206,11 +207,16 @@ Status StoreImpl::WriteGroupToWal(bool sync, bool* reached_wal) {
     mu_.Unlock();
     {
       MutexLock wal_lock(&wal_mu_);
+      CheckGroupContinuesWal();
       status = wal_->Append(group_records_);
       if (status.ok()) {
         status = wal_->Sync();
         last_wal_sync_micros_ = clock_->NowMicros();
       }
+      // Never acknowledge a synced write that the WAL does not hold durably.
+      TOYDB_CHECK(!status.ok() || wal_->synced_lsn() >= group_records_.back().lsn,
+                  fmt::format("the WAL synced up to LSN {}, short of the group's last, {}",
+                              wal_->synced_lsn(), group_records_.back().lsn));
       *reached_wal = wal_->last_lsn() >= first_lsn;
     }
     mu_.Lock();
@@ -220,10 +226,19 @@ Status StoreImpl::WriteGroupToWal(bool sync, bool* reached_wal) {
     // keeping mu_ costs readers little, and saves the writer a release and
     // a re-acquisition of it, and the timing of the write.
     MutexLock wal_lock(&wal_mu_);
+    CheckGroupContinuesWal();
     status = wal_->Append(group_records_);
     *reached_wal = status.ok() || wal_->last_lsn() >= first_lsn;
   }
   return status;
+}
+
+void StoreImpl::CheckGroupContinuesWal() {
+  // The WAL would refuse a gap as InvalidArgument, which the store takes for
+  // a clean refusal: a store whose LSNs drifted from its log's must stop.
+  TOYDB_CHECK(group_records_.front().lsn == wal_->last_lsn() + 1,
+              fmt::format("the group starts at LSN {} but the WAL ends at {}",
+                          group_records_.front().lsn, wal_->last_lsn()));
 }
 
 void StoreImpl::FailUnappliedMembers(size_t from, WriteOutcome outcome) {
@@ -247,6 +262,10 @@ void StoreImpl::PrepareGroup() {
   // compare-and-set checks of the group: the index does not show them until
   // the group is applied. Every write of the group goes in, puts, deletes and
   // batches alike, so it is built only when the group has a compare-and-set.
+  TOYDB_CHECK(last_lsn_ == applied_lsn_,
+              fmt::format("a group starts with every LSN applied, but LSN {} is assigned and {} "
+                          "applied",
+                          last_lsn_, applied_lsn_));
   std::optional<absl::flat_hash_map<std::string_view, uint64_t>> group_versions;
   if (std::any_of(group_.begin(), group_.end(), [](GroupCommitQueue::Writer* member) {
         return Member(member)->expected_version.has_value();
@@ -278,7 +297,11 @@ void StoreImpl::PrepareGroup() {
       }
     }
     if (group_records_.size() <= used) group_records_.emplace_back();
-    WalRecord& record = group_records_[used++];
+    WalRecord& record = group_records_[used];
+    // The WAL needs contiguous LSNs, and the group's order is their order.
+    TOYDB_CHECK(w->lsn == (used == 0 ? applied_lsn_ : group_records_[used - 1].lsn) + 1,
+                fmt::format("LSN {} breaks the group's sequence", w->lsn));
+    ++used;
     record.term = 0;
     record.lsn = w->lsn;
     record.type = kWalRecordWriteBatch;
@@ -300,6 +323,9 @@ Status StoreImpl::ApplyRecord(const WalRecord& record) {
 }
 
 Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops) {
+  // Writes are applied once each, in LSN order, with none skipped.
+  TOYDB_CHECK(lsn == applied_lsn_ + 1,
+              fmt::format("applying LSN {} after LSN {}", lsn, applied_lsn_));
   // Later operations on a key win; write only the last one of each key.
   absl::InlinedVector<const BatchOpView*, 1> effective;
   if (ops.size() == 1) {
@@ -334,6 +360,10 @@ Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops) {
     const auto length =
         static_cast<uint32_t>(data_format::RecordBytes(op->key.size(), op->value.size()));
     IndexEntry entry{active_->id(), static_cast<uint32_t>(offsets[i]), length, tombstone, lsn};
+    // The index must point at the record just written, whole.
+    TOYDB_CHECK(entry.offset == offsets[i] && offsets[i] + length <= active_->size(),
+                fmt::format("record at offset {} ({} bytes) is outside segment {} of {} bytes",
+                            offsets[i], length, active_->id(), active_->size()));
     std::optional<IndexEntry> previous =
         tombstone ? index_.Erase(op->key) : index_.Upsert(op->key, entry);
     if (previous.has_value()) ChargeGarbage(*previous);
