@@ -81,6 +81,17 @@ class Store {
   // InvalidArgument and changes nothing. Once a sync or a write to disk has
   // failed, the store is read-only: every later write reports the first
   // error (FailedPrecondition), because it cannot vouch for durability.
+  //
+  // A failed write changed nothing, except when the failure came after its
+  // WAL record was written; then its status says so, with the write's LSN
+  // (GetWriteOutcome and GetWriteOutcomeLsn in toydb/status.h):
+  //   kCommitted  the record is in the WAL but the data log could not take it
+  //               (a full disk): the write is not visible in this store, which
+  //               is read-only, and the next Open applies it. Not to be retried.
+  //   kUnknown    the WAL's write or sync failed: after the next Open the
+  //               write is there if and only if the key's version is the LSN.
+  // Under SyncPolicy::kEveryWrite a kCommitted write is as durable as an
+  // acknowledged one; under the other policies, as durable as theirs are.
   virtual StatusOr<uint64_t> Put(const WriteOptions& options, std::string_view key,
                                  std::string_view value) = 0;
   // Deleting an absent key succeeds (and still gets an LSN).

@@ -6,17 +6,17 @@
 //
 // Locks, in the order they may be taken:
 //   maintenance_mu_  serializes checkpoints, compactions and hint building;
-//   mu_              guards the index, cache, segment table, writer queue and
-//                    counters; held only for in-memory work and short appends;
+//   mu_              guards the index, cache, segment table, group-commit
+//                    queue and counters; held only for in-memory work and
+//                    short appends;
 //   wal_mu_          guards the WAL. The leader of a synced group holds it,
 //                    and not mu_, while it writes and syncs, so readers and
 //                    new writers are not blocked by an fdatasync.
 
-#include <chrono>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -27,12 +27,12 @@
 #include "src/storage/checkpoint.h"
 #include "src/storage/compaction_batch.h"
 #include "src/storage/data_segment.h"
+#include "src/storage/group_commit.h"
 #include "src/storage/hint_file.h"
 #include "src/storage/key_index.h"
 #include "src/storage/value_cache.h"
 #include "src/storage/wal.h"
 #include "src/util/mutex.h"
-#include "src/util/wake_word.h"
 #include "toydb/clock.h"
 #include "toydb/store.h"
 
@@ -58,41 +58,23 @@ class StoreImpl final : public Store {
   Status RunBackgroundWork() override;
   StoreStats GetStats() override;
 
+  // For tests: the writers in the group-commit queue, the group being
+  // committed included.
+  size_t QueuedWritersForTesting() ABSL_LOCKS_EXCLUDED(mu_);
+  // For tests: how often group commit read real time (never, on a store
+  // without background threads).
+  uint64_t GroupCommitRealTimeReadsForTesting() ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   // A write waiting in the group-commit queue.
-  struct Writer {
+  struct Writer : GroupCommitQueue::Writer {
     // Views into the caller's keys and values, valid until Commit returns.
     absl::InlinedVector<BatchOpView, 1> ops;
-    uint64_t bytes = 0;  // Key and value bytes of ops.
     // For compare-and-set: the version the key must have.
     std::optional<uint64_t> expected_version;
-    bool sync = false;
-    // Filled in by the leader that commits it, before it sets `state`.
+    // Filled in by the leader that commits it, before it is woken.
     Status status;
     uint64_t lsn = 0;
-    // kWaiting until a leader sets kDone (committed: status and lsn are set)
-    // or kLead (this writer is now at the front and leads the next group).
-    // Followers sleep on their own word, not on mu_, so waking a group does
-    // not make every member fight for mu_ again; one wake-up each (see
-    // WakeWord: the member may return and free itself as soon as it sees the
-    // new state, the leader never touches it after setting it).
-    static constexpr uint32_t kWaiting = 0, kDone = 1, kLead = 2;
-    WakeWord state{kWaiting};
-    // Members of the same group that this one wakes once it is done, before
-    // it returns (set by the leader before kDone): the wake-ups of a large
-    // group spread over the woken threads, as a tree, instead of all being
-    // system calls of the leader's.
-    Writer* wakes_next[2] = {nullptr, nullptr};
-
-    // Returns kDone or kLead.
-    uint32_t WaitWhileWaiting() { return state.WaitWhile(kWaiting); }
-    void Wake(uint32_t new_state) { state.Set(new_state); }
-    // Called by this writer's own thread once it is done.
-    void WakeNext() {
-      for (Writer* next : wakes_next) {
-        if (next != nullptr) next->Wake(kDone);
-      }
-    }
   };
   // The segments compaction writes, each sealed with its hint file.
   struct CompactionOutput {
@@ -117,18 +99,22 @@ class StoreImpl final : public Store {
   Status ReplayWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Writing (store_write.cc)
+  // The queue's options: gathering only when writers are OS threads.
+  static GroupCommitQueue::Options GroupCommitOptions(const StoreOptions& options);
+  // The store's writer behind a member of group_.
+  static Writer* Member(GroupCommitQueue::Writer* writer) { return static_cast<Writer*>(writer); }
   Status ValidateWriter(const Writer& writer) const;
   StatusOr<uint64_t> Commit(Writer* writer);
   static StatusOr<uint64_t> Result(const Writer& writer);
-  // Called by a leader of synced writes before it takes its group: while
-  // fewer writers are queued than were around the last group, waits (briefly,
-  // bounded by the last group's WAL write and sync time) for the members of
-  // the previous group to come back, so that they join this group instead of
-  // forming a second one that alternates with it.
-  void AwaitReturningWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void TakeGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PrepareGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status CommitGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends the group's records to the WAL, and syncs it if `sync`. Sets
+  // *reached_wal if any of them may be in the log, even on failure.
+  Status WriteGroupToWal(bool sync, bool* reached_wal) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CheckGroupContinuesWal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wal_mu_);
+  // Gives the logged members from group_[from] on the status of a write
+  // whose record is in the WAL but not applied (store read-only).
+  void FailUnappliedMembers(size_t from, WriteOutcome outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status ApplyRecord(const WalRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -176,21 +162,13 @@ class StoreImpl final : public Store {
   Wal* wal_preparer_ = nullptr;
   int64_t last_wal_sync_micros_ ABSL_GUARDED_BY(wal_mu_) = 0;
 
-  std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);
-  // The group being committed and its WAL records. Only the leader (the
-  // writer at the front of writers_) touches them; they are members so their
-  // memory is reused from one group to the next.
-  std::vector<Writer*> group_;
+  // The writers waiting to commit (group_commit.h).
+  GroupCommitQueue queue_ ABSL_GUARDED_BY(mu_);
+  // The group being committed, taken from queue_, and its WAL records. Only
+  // the leader touches them; the records are a member so that their memory
+  // is reused from one group to the next.
+  std::span<GroupCommitQueue::Writer* const> group_;
   std::vector<WalRecord> group_records_;
-  // Writers queued when the last group was committed (its members included).
-  size_t expected_writers_ ABSL_GUARDED_BY(mu_) = 0;
-  // How long the last group's WAL write (and sync) took.
-  std::chrono::microseconds last_group_wal_time_ ABSL_GUARDED_BY(mu_){0};
-  // Set while a leader waits in AwaitReturningWriters for the queue to hold
-  // gather_target_ writers; the writer that completes it signals gather_cv_.
-  bool gathering_ ABSL_GUARDED_BY(mu_) = false;
-  size_t gather_target_ ABSL_GUARDED_BY(mu_) = 0;
-  CondVar gather_cv_;
   // Writes full data-log buffers off the writers' thread (when
   // options_.background_threads). Declared before the segments: destroyed
   // after them, so a segment's last background write can finish.

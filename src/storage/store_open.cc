@@ -17,6 +17,7 @@ StoreImpl::StoreImpl(const StoreOptions& options)
       env_(options.env != nullptr ? options.env : Env::Default()),
       clock_(options.clock != nullptr ? options.clock : Clock::Default()),
       wal_dir_(JoinPath(options.dir, "wal")),
+      queue_(GroupCommitOptions(options)),
       cache_(options.cache_bytes_max) {
   file_pool_ = std::make_shared<SegmentFilePool>(env_, options.dir);
 }

@@ -3,29 +3,34 @@
 // fdatasync for all of them, then applies each record to the data log and
 // the index in LSN order. A leader of synced writes first waits, briefly, for
 // the previous group's writers to queue again, so that they share its sync.
+// The queue itself (leading, gathering, hand-over) is GroupCommitQueue
+// (group_commit.h); this file keeps the commit and apply logic.
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "absl/container/flat_hash_map.h"
 #include "src/storage/store_impl.h"
+#include "src/util/check.h"
 
 namespace toydb {
 namespace {
-// A group stops growing at this many payload bytes, so one slow write does
-// not hold an unbounded number of followers.
-constexpr uint64_t kMaxGroupBytes = 4u << 20;
 // Reused buffers that grew past this (a huge batch) are given back.
 constexpr size_t kKeepBufferBytes = 1u << 20;
 // Index slots prefetched per group (more would be evicted before use).
 constexpr size_t kMaxPrefetchedKeys = 32;
-// The longest a leader waits for the previous group's writers to return.
-constexpr std::chrono::microseconds kMaxGatherWait{200};
-// A leader whose last WAL write and sync took less than this does not wait:
-// falling asleep and being woken again costs about as much.
-constexpr std::chrono::microseconds kMinGatherWait{30};
 }  // namespace
+
+GroupCommitQueue::Options StoreImpl::GroupCommitOptions(const StoreOptions& options) {
+  GroupCommitQueue::Options queue;
+  // Waiting for the last group's writers to return is for writers that are
+  // OS threads, in real time. A store without background threads is driven
+  // by its owner, on one thread and simulated time in the simulator, and
+  // must not read real time: there the queue never gathers.
+  queue.gather = options.background_threads;
+  queue.real_clock = Clock::Default();
+  return queue;
+}
 
 Status StoreImpl::ValidateWriter(const Writer& writer) const {
   if (writer.ops.empty()) return absl::InvalidArgumentError("write batch is empty");
@@ -92,9 +97,7 @@ StatusOr<uint64_t> StoreImpl::CompareAndSet(const WriteOptions& options, std::st
 StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
   if (Status s = ValidateWriter(*writer); !s.ok()) return s;
   mu_.Lock();
-  writers_.push_back(writer);
-  if (gathering_ && writers_.size() >= gather_target_) gather_cv_.Signal();
-  if (writer != writers_.front()) {
+  if (!queue_.Join(writer)) {
     mu_.Unlock();
     if (writer->WaitWhileWaiting() == Writer::kDone) {
       writer->WakeNext();
@@ -103,38 +106,29 @@ StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
     mu_.Lock();  // kLead: the previous leader handed over the queue.
   }
   // This writer leads: it commits every writer queued behind it, up to a bound.
-  if (writer->sync) AwaitReturningWriters();
-  TakeGroup();
-  Status status = CommitGroup();
-  // Those queued now, this group included, are the writers likely to be back
-  // for the next group.
-  expected_writers_ = writers_.size();
-  for (Writer* member : group_) {
-    writers_.pop_front();
-    if (member->status.ok()) member->status = status;
+  if (writer->sync) queue_.AwaitReturningWriters(&mu_);
+  group_ = queue_.TakeGroup();
+  const Status status = CommitGroup();
+  for (GroupCommitQueue::Writer* member : group_) {
+    if (Member(member)->status.ok()) Member(member)->status = status;
   }
-  Writer* next_leader = writers_.empty() ? nullptr : writers_.front();
-  // The members (group_ less this writer, its first) are woken as a binary
-  // tree: this writer wakes the first two, and member i wakes members 2i + 2
-  // and 2i + 3 (Writer::WakeNext). group_ belongs to whoever leads next once
-  // mu_ is released, so the two roots are copied out first.
-  Writer* roots[2] = {nullptr, nullptr};
-  const size_t member_count = group_.size() - 1;
-  for (size_t i = 0; i < member_count; ++i) {
-    Writer* member = group_[i + 1];
-    member->wakes_next[0] = 2 * i + 2 < member_count ? group_[2 * i + 3] : nullptr;
-    member->wakes_next[1] = 2 * i + 3 < member_count ? group_[2 * i + 4] : nullptr;
-    if (i < 2) roots[i] = member;
-  }
+  const GroupCommitQueue::Handoff handoff = queue_.FinishGroup();
+  group_ = {};
   mu_.Unlock();
-  // The next leader goes first, so that its WAL write and sync overlap the
-  // wake-ups of this group's members. Once a member is told it is done it may
-  // return and free itself: touch nothing of it after Wake.
-  if (next_leader != nullptr) next_leader->Wake(Writer::kLead);
-  for (Writer* root : roots) {
-    if (root != nullptr) root->Wake(Writer::kDone);
-  }
+  // Once a member is told it is done it may return and free itself: touch
+  // nothing of it after this.
+  handoff.Run();
   return Result(*writer);
+}
+
+size_t StoreImpl::QueuedWritersForTesting() {
+  MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+uint64_t StoreImpl::GroupCommitRealTimeReadsForTesting() {
+  MutexLock lock(&mu_);
+  return queue_.real_time_reads();
 }
 
 StatusOr<uint64_t> StoreImpl::Result(const Writer& writer) {
@@ -142,35 +136,14 @@ StatusOr<uint64_t> StoreImpl::Result(const Writer& writer) {
   return writer.lsn;
 }
 
-void StoreImpl::AwaitReturningWriters() {
-  if (writers_.size() >= expected_writers_ || last_group_wal_time_ < kMinGatherWait) return;
-  // Waiting longer than a WAL write and sync would cost more than splitting
-  // the writers into two groups does.
-  const auto bound = std::min(last_group_wal_time_, kMaxGatherWait);
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  gathering_ = true;
-  gather_target_ = expected_writers_;
-  while (writers_.size() < gather_target_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) break;
-    gather_cv_.WaitFor(&mu_, std::chrono::duration_cast<std::chrono::microseconds>(deadline - now));
-  }
-  gathering_ = false;
-}
-
-void StoreImpl::TakeGroup() {
-  group_.clear();
-  uint64_t bytes = 0;
-  for (Writer* w : writers_) {
-    if (!group_.empty() && bytes + w->bytes > kMaxGroupBytes) break;
-    bytes += w->bytes;
-    group_.push_back(w);
-  }
-}
-
 // Writes the group's records to the WAL, then applies them in LSN order. A
 // synced group writes and syncs without holding mu_ (one fdatasync for all
 // its writers); a group without a sync keeps mu_ through its WAL append.
+//
+// Returns the status of the members that have none of their own. A failure
+// after a record reached the WAL is the member's own, with its outcome
+// (toydb/status.h): the record will be replayed by the next Open (kCommitted)
+// or may be (kUnknown), so "failed, nothing changed" would be untrue.
 Status StoreImpl::CommitGroup() {
   if (!read_only_cause_.ok()) return read_only_cause_;
   PrepareGroup();
@@ -178,72 +151,131 @@ Status StoreImpl::CommitGroup() {
   // Start loading the index slots the apply will update, so that their cache
   // misses overlap the WAL write instead of following it.
   size_t prefetched = 0;
-  for (const Writer* w : group_) {
-    for (const BatchOpView& op : w->ops) {
+  for (GroupCommitQueue::Writer* member : group_) {
+    for (const BatchOpView& op : Member(member)->ops) {
       if (prefetched++ == kMaxPrefetchedKeys) break;
       index_.Prefetch(op.key);
     }
   }
   bool sync = false;
-  for (const Writer* w : group_) sync = sync || w->sync;
-  Status status;
-  if (sync) {
-    mu_.Unlock();
-    const auto wal_start = std::chrono::steady_clock::now();
-    {
-      MutexLock wal_lock(&wal_mu_);
-      status = wal_->Append(group_records_);
-      if (status.ok()) {
-        status = wal_->Sync();
-        last_wal_sync_micros_ = clock_->NowMicros();
-      }
-    }
-    const auto wal_time = std::chrono::steady_clock::now() - wal_start;
-    mu_.Lock();
-    last_group_wal_time_ = std::chrono::duration_cast<std::chrono::microseconds>(wal_time);
-  } else {
-    // Without a sync the append is mostly a copy into the WAL's buffer:
-    // keeping mu_ costs readers little, and saves the writer a release and
-    // a re-acquisition of it, and two clock reads.
-    MutexLock wal_lock(&wal_mu_);
-    status = wal_->Append(group_records_);
-  }
+  for (const GroupCommitQueue::Writer* member : group_) sync = sync || member->sync;
+  bool reached_wal = false;
+  const Status status = WriteGroupToWal(sync, &reached_wal);
   // Zero-filling the WAL ahead of the writes is the background thread's job;
   // wake it early when it falls behind. (Without the thread the owner's
   // RunBackgroundWork does it.)
   if (options_.background_threads && wal_preparer_->PrepareWanted()) background_cv_.Signal();
-  if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) {
-    // Nothing was appended: give the LSNs back; the store stays writable.
+  if (!status.ok() && !reached_wal) {
+    // Nothing of the group is in the log: give the LSNs back. A full disk or
+    // an oversized record refuses cleanly and the store stays writable.
     last_lsn_ -= group_records_.size();
-    return status;
+    if (absl::IsResourceExhausted(status) || absl::IsInvalidArgument(status)) return status;
+    SetReadOnly(status);
+    return read_only_cause_;
   }
-  if (status.ok()) {
-    stats_.write_groups++;
-    if (sync) stats_.wal_syncs++;
-    for (Writer* w : group_) {
-      if (w->lsn == 0) continue;  // A compare-and-set that failed.
-      status = ApplyOps(w->lsn, w->ops);
-      if (!status.ok()) break;
+  if (!status.ok()) {
+    // The records were written, or some were, but are not known durable.
+    SetReadOnly(status);
+    FailUnappliedMembers(0, WriteOutcome::kUnknown);
+    return read_only_cause_;
+  }
+  stats_.write_groups++;
+  if (sync) stats_.wal_syncs++;
+  Status applied;
+  for (size_t i = 0; i < group_.size() && applied.ok(); ++i) {
+    Writer* w = Member(group_[i]);
+    if (w->lsn == 0) continue;  // A compare-and-set that failed.
+    applied = ApplyOps(w->lsn, w->ops);
+    if (!applied.ok()) {
+      // The log has this record and the ones after it; the next Open
+      // replays them. This store can no longer vouch for its data log.
+      SetReadOnly(applied);
+      FailUnappliedMembers(i, WriteOutcome::kCommitted);
     }
   }
   for (WalRecord& record : group_records_) {
     if (record.payload.capacity() > kKeepBufferBytes) std::string().swap(record.payload);
   }
-  if (!status.ok()) {
-    SetReadOnly(status);
-    return read_only_cause_;
+  return applied.ok() ? absl::OkStatus() : read_only_cause_;
+}
+
+Status StoreImpl::WriteGroupToWal(bool sync, bool* reached_wal) {
+  const uint64_t first_lsn = group_records_.front().lsn;
+  Status status;
+  if (sync) {
+    queue_.WalWriteStarting();
+    mu_.Unlock();
+    {
+      MutexLock wal_lock(&wal_mu_);
+      CheckGroupContinuesWal();
+      status = wal_->Append(group_records_);
+      if (status.ok()) {
+        status = wal_->Sync();
+        last_wal_sync_micros_ = clock_->NowMicros();
+      }
+      // Never acknowledge a synced write that the WAL does not hold durably.
+      TOYDB_CHECK(!status.ok() || wal_->synced_lsn() >= group_records_.back().lsn,
+                  fmt::format("the WAL synced up to LSN {}, short of the group's last, {}",
+                              wal_->synced_lsn(), group_records_.back().lsn));
+      *reached_wal = wal_->last_lsn() >= first_lsn;
+    }
+    mu_.Lock();
+    queue_.WalWriteFinished();
+  } else {
+    // Without a sync the append is mostly a copy into the WAL's buffer:
+    // keeping mu_ costs readers little, and saves the writer a release and
+    // a re-acquisition of it, and the timing of the write.
+    MutexLock wal_lock(&wal_mu_);
+    CheckGroupContinuesWal();
+    status = wal_->Append(group_records_);
+    *reached_wal = status.ok() || wal_->last_lsn() >= first_lsn;
   }
-  return absl::OkStatus();
+  return status;
+}
+
+void StoreImpl::CheckGroupContinuesWal() {
+  // The WAL would refuse a gap as InvalidArgument, which the store takes for
+  // a clean refusal: a store whose LSNs drifted from its log's must stop.
+  TOYDB_CHECK(group_records_.front().lsn == wal_->last_lsn() + 1,
+              fmt::format("the group starts at LSN {} but the WAL ends at {}",
+                          group_records_.front().lsn, wal_->last_lsn()));
+}
+
+void StoreImpl::FailUnappliedMembers(size_t from, WriteOutcome outcome) {
+  for (size_t i = from; i < group_.size(); ++i) {
+    Writer* w = Member(group_[i]);
+    if (w->lsn == 0) continue;  // Failed its compare-and-set: never logged.
+    const std::string message =
+        outcome == WriteOutcome::kCommitted
+            ? fmt::format("write committed at LSN {} (it is in the WAL) but not applied; the "
+                          "store applies it when reopened. {}",
+                          w->lsn, std::string(read_only_cause_.message()))
+            : fmt::format("write outcome unknown: its WAL record (LSN {}) may or may not be "
+                          "durable; after a reopen the key's version tells. {}",
+                          w->lsn, std::string(read_only_cause_.message()));
+    w->status = WithWriteOutcome(absl::FailedPreconditionError(message), outcome, w->lsn);
+  }
 }
 
 void StoreImpl::PrepareGroup() {
-  // Versions written earlier in this group, for compare-and-set checks later
-  // in the same group (0: deleted). Built only when the group has a CAS.
+  // Versions written earlier in this group (0: deleted), for the
+  // compare-and-set checks of the group: the index does not show them until
+  // the group is applied. Every write of the group goes in, puts, deletes and
+  // batches alike, so it is built only when the group has a compare-and-set.
+  TOYDB_CHECK(last_lsn_ == applied_lsn_,
+              fmt::format("a group starts with every LSN applied, but LSN {} is assigned and {} "
+                          "applied",
+                          last_lsn_, applied_lsn_));
   std::optional<absl::flat_hash_map<std::string_view, uint64_t>> group_versions;
+  if (std::any_of(group_.begin(), group_.end(), [](GroupCommitQueue::Writer* member) {
+        return Member(member)->expected_version.has_value();
+      })) {
+    group_versions.emplace();
+  }
   size_t used = 0;
-  for (Writer* w : group_) {
+  for (GroupCommitQueue::Writer* member : group_) {
+    Writer* w = Member(member);
     if (w->expected_version.has_value()) {
-      if (!group_versions.has_value()) group_versions.emplace();
       const std::string_view key = w->ops.front().key;
       uint64_t current = 0;
       if (auto it = group_versions->find(key); it != group_versions->end()) {
@@ -265,7 +297,11 @@ void StoreImpl::PrepareGroup() {
       }
     }
     if (group_records_.size() <= used) group_records_.emplace_back();
-    WalRecord& record = group_records_[used++];
+    WalRecord& record = group_records_[used];
+    // The WAL needs contiguous LSNs, and the group's order is their order.
+    TOYDB_CHECK(w->lsn == (used == 0 ? applied_lsn_ : group_records_[used - 1].lsn) + 1,
+                fmt::format("LSN {} breaks the group's sequence", w->lsn));
+    ++used;
     record.term = 0;
     record.lsn = w->lsn;
     record.type = kWalRecordWriteBatch;
@@ -287,6 +323,9 @@ Status StoreImpl::ApplyRecord(const WalRecord& record) {
 }
 
 Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops) {
+  // Writes are applied once each, in LSN order, with none skipped.
+  TOYDB_CHECK(lsn == applied_lsn_ + 1,
+              fmt::format("applying LSN {} after LSN {}", lsn, applied_lsn_));
   // Later operations on a key win; write only the last one of each key.
   absl::InlinedVector<const BatchOpView*, 1> effective;
   if (ops.size() == 1) {
@@ -321,6 +360,10 @@ Status StoreImpl::ApplyOps(uint64_t lsn, std::span<const BatchOpView> ops) {
     const auto length =
         static_cast<uint32_t>(data_format::RecordBytes(op->key.size(), op->value.size()));
     IndexEntry entry{active_->id(), static_cast<uint32_t>(offsets[i]), length, tombstone, lsn};
+    // The index must point at the record just written, whole.
+    TOYDB_CHECK(entry.offset == offsets[i] && offsets[i] + length <= active_->size(),
+                fmt::format("record at offset {} ({} bytes) is outside segment {} of {} bytes",
+                            offsets[i], length, active_->id(), active_->size()));
     std::optional<IndexEntry> previous =
         tombstone ? index_.Erase(op->key) : index_.Upsert(op->key, entry);
     if (previous.has_value()) ChargeGarbage(*previous);

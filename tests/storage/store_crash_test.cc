@@ -242,6 +242,81 @@ TEST_CASE("A full disk with a preallocated WAL refuses writes and loses nothing 
   CHECK(store->Put({}, "after", "v").ok());
 }
 
+TEST_CASE("A write committed to the WAL but not applied (full data log) says so, and a reopen "
+          "applies it",
+          "[store][crash]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  REQUIRE(options.sync_policy == SyncPolicy::kEveryWrite);
+  auto store = OpenOrDie(options);
+  REQUIRE(store->RunBackgroundWork().ok());  // The WAL has room ahead: only the data log fills.
+  env.SetCapacityBytes(env.TotalFileBytes() + 64 * 1024);
+  std::string refused_key;
+  Status refused;
+  for (int i = 0; i < 10000 && refused.ok(); ++i) {
+    refused_key = fmt::format("key{:05}", i);
+    refused = store->Put({}, refused_key, std::string(500, 'v')).status();
+  }
+  INFO(refused.ToString());
+  REQUIRE_FALSE(refused.ok());
+  // What the caller is told: committed at an LSN, not applied, store read-only.
+  CHECK(absl::IsFailedPrecondition(refused));
+  REQUIRE(GetWriteOutcome(refused) == WriteOutcome::kCommitted);
+  const std::optional<uint64_t> lsn = GetWriteOutcomeLsn(refused);
+  REQUIRE(lsn.has_value());
+  CHECK(*lsn == store->GetStats().last_lsn);
+  CHECK(refused.message().find("committed") != std::string_view::npos);
+  CHECK(absl::IsNotFound(store->Get(refused_key).status()));  // Not applied here.
+  CHECK(store->GetStats().read_only);
+  // A later write is refused before it reaches the WAL: it changed nothing.
+  const Status later = store->Put({}, "later", "v").status();
+  CHECK(absl::IsFailedPrecondition(later));
+  CHECK(GetWriteOutcome(later) == WriteOutcome::kNotWritten);
+  CHECK_FALSE(GetWriteOutcomeLsn(later).has_value());
+
+  // What a reopen shows agrees: the committed write is there, at its LSN.
+  env.SetCapacityBytes(UINT64_MAX);
+  SECTION("after a clean close") { store.reset(); }
+  SECTION("after a power cut") { CrashStore(&env, &store); }
+  store = OpenOrDie(options);
+  auto reopened = store->GetVersioned(refused_key);
+  INFO(reopened.status().ToString());
+  REQUIRE(reopened.ok());
+  CHECK(reopened->version == *lsn);
+  CHECK(reopened->value == std::string(500, 'v'));
+  CHECK(absl::IsNotFound(store->Get("later").status()));
+  CHECK(store->GetStats().last_lsn == *lsn);
+}
+
+TEST_CASE("A write whose WAL sync failed has an unknown outcome, which a reopen decides",
+          "[store][crash]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  auto store = OpenOrDie(options);
+  REQUIRE(store->Put({}, "k", "before").ok());
+  env.SetSyncFailure(true);
+  const Status failed = store->Put({}, "k", "after").status();
+  env.SetSyncFailure(false);
+  INFO(failed.ToString());
+  CHECK(absl::IsFailedPrecondition(failed));
+  REQUIRE(GetWriteOutcome(failed) == WriteOutcome::kUnknown);
+  const uint64_t lsn = GetWriteOutcomeLsn(failed).value_or(0);
+  CHECK(lsn == 2);
+  CHECK(*store->Get("k") == "before");
+  // Either the bytes reached the disk or they did not; the version tells.
+  bool expect_write = false;
+  SECTION("the unsynced bytes survive (a clean close)") {
+    store.reset();
+    expect_write = true;
+  }
+  SECTION("the unsynced bytes are lost (a power cut)") { CrashStore(&env, &store); }
+  store = OpenOrDie(options);
+  auto reopened = store->GetVersioned("k");
+  REQUIRE(reopened.ok());
+  CHECK(reopened->value == (expect_write ? "after" : "before"));
+  CHECK((reopened->version == lsn) == expect_write);
+}
+
 TEST_CASE("Interval sync policy syncs when the injected clock says so", "[store][crash]") {
   struct FakeClock : Clock {
     int64_t now = 0;
