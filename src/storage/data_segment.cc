@@ -89,9 +89,12 @@ StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(
     return absl::DataLossError(fmt::format(
         "data segment {} has {} bytes, the checkpoint recorded {}", path, *file_size, length));
   }
-  if (*file_size > length) {
-    Status s = env->TruncateFile(path, length);
-    if (!s.ok()) return s;
+  // Bytes past `length` are never read. Open cuts them only once its replay
+  // has succeeded; an appendable segment must end exactly at `length`.
+  if (writable && *file_size != length) {
+    return absl::FailedPreconditionError(fmt::format(
+        "data segment {} has {} bytes past its length {}: it cannot take appends", path,
+        *file_size - length, length));
   }
   std::shared_ptr<DataSegment> segment(new DataSegment(env, path, id, length));
   segment->pool_ = std::move(pool);

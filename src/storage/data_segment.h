@@ -40,8 +40,9 @@ class DataSegment {
       Env* env, const std::string& dir, uint32_t id,
       std::shared_ptr<SegmentFilePool> pool = nullptr);
   // Opens an existing segment whose first `length` bytes are valid; anything
-  // beyond them (unsynced writes from before a crash) is cut off. `writable`
-  // reopens it for appends (the active segment).
+  // beyond them (unsynced writes from before a crash, stale bytes of a
+  // reused file) is never read, and left in place. `writable` reopens it for
+  // appends (the active segment); the file must then end at `length`.
   static StatusOr<std::shared_ptr<DataSegment>> OpenExisting(
       Env* env, const std::string& dir, uint32_t id, uint64_t length, bool writable,
       std::shared_ptr<SegmentFilePool> pool = nullptr);

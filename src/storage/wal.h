@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -55,6 +56,12 @@ struct WalOptions {
   uint64_t preallocate_bytes = 0;
   // Zeros are written and synced this many bytes at a time.
   uint64_t preallocate_chunk_bytes = 1u << 20;
+  // Open verifies every record of the segments that hold LSNs at or after
+  // this one (the owner's recovery needs them). Older sealed segments are
+  // only checked for their header and continuity; their records are
+  // verified when first read (Read, TermAt, TruncateAfter), and damage there
+  // is DataLoss on that call, not on Open. 0 verifies everything at Open.
+  uint64_t verify_from_lsn = 0;
 };
 
 // What Open found, for logs and tests.
@@ -74,6 +81,16 @@ class Wal {
   // reports DataLoss, naming file and offset, for damage anywhere before it.
   static StatusOr<std::unique_ptr<Wal>> Open(Env* env, const WalOptions& options,
                                              WalRecoveryReport* report = nullptr);
+  // What the segment headers alone say about the log in options.dir, read
+  // without changing anything (Open may cut a torn tail): whether it has a
+  // segment, and the first LSN it holds, if the first header verifies. The
+  // owner checks this before Open so that a refused recovery leaves the
+  // files as they were.
+  struct Peek {
+    bool has_segments = false;
+    std::optional<uint64_t> first_lsn;
+  };
+  static StatusOr<Peek> PeekAtHeaders(Env* env, const WalOptions& options);
   virtual ~Wal() = default;
 
   // The first LSN still stored (the base + 1 when the log is empty) and the

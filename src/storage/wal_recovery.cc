@@ -29,6 +29,40 @@ StatusOr<HeaderRead> ReadHeader(Env* env, const std::string& path) {
 
 }  // namespace
 
+}  // namespace toydb::wal
+
+namespace toydb {
+
+StatusOr<Wal::Peek> Wal::PeekAtHeaders(Env* env, const WalOptions& options) {
+  Peek peek;
+  if (!env->FileExists(options.dir)) return peek;
+  StatusOr<std::vector<std::string>> names = env->GetChildren(options.dir);
+  if (!names.ok()) return names.status();
+  std::vector<uint64_t> seqs;
+  for (const std::string& name : *names) {
+    if (std::optional<uint64_t> seq = wal::ParseSegmentFileName(name)) seqs.push_back(*seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  peek.has_segments = !seqs.empty();
+  // As recovery does: the log starts at the newest segment marked LOG_START.
+  std::optional<wal::SegmentHeader> first;
+  for (uint64_t seq : seqs) {
+    StatusOr<wal::HeaderRead> read =
+        wal::ReadHeader(env, JoinPath(options.dir, wal::SegmentFileName(seq)));
+    if (!read.ok()) return read.status();
+    const std::optional<wal::SegmentHeader>& h = read->header;
+    const bool valid = h && h->seq == seq;
+    if (seq == seqs.front()) first = valid ? h : std::nullopt;
+    if (valid && (h->flags & wal::kFlagLogStart)) first = h;
+  }
+  if (first) peek.first_lsn = first->base_lsn + 1;
+  return peek;
+}
+
+}  // namespace toydb
+
+namespace toydb::wal {
+
 struct WalImpl::DirListing {
   std::vector<uint64_t> segments;  // Sorted.
   std::vector<uint64_t> recycled;  // Sorted.
