@@ -19,17 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "src/storage/wal_format.h"
 #include "toydb/env.h"
 #include "toydb/status.h"
 
 namespace toydb {
-
-struct WalRecord {
-  uint64_t term = 0;
-  uint64_t lsn = 0;
-  uint8_t type = 0;  // Opaque to the WAL; the owner defines the types.
-  std::string payload;
-};
 
 struct WalOptions {
   std::string dir;
@@ -72,6 +66,9 @@ struct WalRecoveryReport {
   // the stale bytes past the end of a recycled file), plus the size of a last
   // segment dropped because its creation was torn.
   uint64_t truncated_tail_bytes = 0;
+  // Sealed segments wholly below WalOptions::verify_from_lsn, whose records
+  // were left to be verified when first read.
+  uint64_t segments_not_verified = 0;
 };
 
 class Wal {

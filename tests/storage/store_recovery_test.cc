@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include "src/storage/checkpoint.h"
+#include "src/storage/wal.h"
 #include "tests/storage/store_test_util.h"
 #include "tests/storage/temp_dir.h"
 #include "toydb/store.h"
@@ -227,6 +229,47 @@ TEST_CASE("Store Repair keeps the bytes after a damaged data record aside and re
   CHECK(found);
   auto store = OpenOrDie(options);
   CheckVersions(*store, versions, kKeys);
+}
+
+TEST_CASE("Store opens over a damaged retained WAL segment below the checkpoint; reading it "
+          "reports DataLoss",
+          "[store][recovery]") {
+  MemEnv env;
+  StoreOptions options = MemStoreOptions(&env);
+  options.wal_retention_bytes = 1u << 20;  // Keep the log for lagging readers.
+  Versions versions;
+  {
+    auto store = OpenOrDie(options);
+    WriteKeys(*store, 0, 3000, kKeys, &versions);
+    REQUIRE(store->Checkpoint().ok());
+  }
+  std::vector<std::string> wal_files;
+  const std::vector<std::string> names = *env.GetChildren("/db/wal");
+  for (const std::string& name : names) {
+    if (name.starts_with("wal-")) wal_files.push_back("/db/wal/" + name);
+  }
+  REQUIRE(wal_files.size() >= 4);
+  // A payload byte of the second segment: wholly below the checkpoint.
+  REQUIRE(env.FlipBit(wal_files[1], 100, 2).ok());
+  const uint64_t applied = ReadCheckpoint(&env, "/db")->applied_lsn;
+  {
+    auto store = OpenOrDie(options);
+    CheckVersions(*store, versions, kKeys);
+  }
+  // A reader of the log from its start (a lagging replica) gets DataLoss.
+  WalOptions wal_options;
+  wal_options.dir = "/db/wal";
+  wal_options.segment_bytes_max = options.wal_segment_bytes_max;
+  wal_options.verify_from_lsn = applied + 1;
+  StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(&env, wal_options);
+  REQUIRE(wal.ok());
+  std::vector<WalRecord> records;
+  Status read = (*wal)->Read((*wal)->first_lsn(), UINT64_MAX, &records);
+  INFO(read.ToString());
+  CHECK(absl::IsDataLoss(read));
+  CHECK(read.message().find(wal_files[1]) != std::string_view::npos);
+  // A reader from the checkpoint on is served.
+  CHECK((*wal)->Read(applied, UINT64_MAX, &records).ok());
 }
 
 }  // namespace
