@@ -35,7 +35,7 @@ bool ParseDataSegmentFileName(std::string_view name, uint32_t* id) {
 }
 
 DataSegment::DataSegment(Env* env, std::string path, uint32_t id, uint64_t size)
-    : env_(env), path_(std::move(path)), id_(id), size_(size), written_(size) {}
+    : env_(env), path_(std::move(path)), id_(id), size_(size), written_(size), synced_(size) {}
 
 DataSegment::~DataSegment() {
   // The background writer's job uses this segment until it is done.
@@ -199,7 +199,11 @@ Status DataSegment::Seal() {
 Status DataSegment::SyncWritten() {
   MutexLock lock(&file_mu_);
   if (writer_ == nullptr) return absl::OkStatus();  // Sealed and synced before.
+  // Bytes written by now are covered by the sync; later ones may not be.
+  const uint64_t written = written_.load(std::memory_order_acquire);
   if (Status s = writer_->Sync(); !s.ok()) return s;
+  synced_.store(std::max(synced_.load(std::memory_order_relaxed), written),
+                std::memory_order_release);
   if (!sealed_) return absl::OkStatus();
   // Nothing more will be written: the file is done with.
   Status s = writer_->Close();

@@ -174,6 +174,8 @@ class StoreImpl final : public Store {
   Status BuildMissingHints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status SyncWalIfDue() ABSL_LOCKS_EXCLUDED(mu_);
   CheckpointState CurrentCheckpointState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // TOYDB_CHECKs the invariants of a checkpoint about to be written.
+  static void CheckCheckpointShape(const CheckpointState& state);
   void BackgroundLoop();
 
   const StoreOptions options_;
