@@ -201,7 +201,9 @@ StatusOr<RepairReport> StoreImpl::Repair(const StoreOptions& options) {
   const std::set<uint32_t> replaced = ReplacedSegments(old, ids);
 
   CheckpointState state;
-  state.next_segment_id = ids.empty() ? 1 : ids.back() + 1;
+  // Above every file and every id an old checkpoint may have handed out.
+  state.next_segment_id = std::max<uint32_t>(ids.empty() ? 1 : ids.back() + 1,
+                                             old.ok() ? old->next_segment_id : 1);
   uint64_t data_max_lsn = 0;
   for (uint32_t id : ids) {
     const std::string name = DataSegmentFileName(id);
