@@ -98,7 +98,10 @@ class Env {
   virtual Status RemoveDir(const std::string& dir) = 0;
   // Makes the creation, removal and renaming of entries in `dir` durable.
   virtual Status SyncDir(const std::string& dir) = 0;
-  // Takes an exclusive lock so two stores never open the same directory.
+  // Takes an exclusive lock so two stores never open the same directory:
+  // FailedPrecondition if another holder (another process, or another
+  // LockFile of the same path in this one) has it. PosixEnv locks the file
+  // and its directory, so unlinking the file does not release the lock.
   virtual StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
 
   // Reads a whole file.

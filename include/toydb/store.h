@@ -65,12 +65,58 @@ class Snapshot {
   [[nodiscard]] virtual Status ForEach(const Visitor& visit) = 0;
 };
 
+// What Store::Repair found and did.
+struct RepairReport {
+  uint64_t segments_kept = 0;     // Data segments the new checkpoint names.
+  uint64_t segments_dropped = 0;  // Left out: replaced by a compaction, or empty.
+  uint64_t records_kept = 0;      // Valid data records in the kept segments.
+  // Bytes of data segments left out of the new checkpoint (after a damaged
+  // record, or records past the end of the WAL). They are copied to lost/
+  // in the store's directory before anything else happens.
+  uint64_t bytes_not_kept = 0;
+  uint64_t applied_lsn = 0;  // The new checkpoint's; the WAL is replayed after it.
+  uint64_t wal_first_lsn = 0;
+  uint64_t wal_last_lsn = 0;
+  // One line per decision, for a human to read.
+  std::string summary;
+};
+
 class Store {
  public:
   // Opens or creates the store in options.dir and recovers it: loads the
   // index (from hint files where present) and replays the WAL from the last
   // checkpoint. Damage before the WAL's tail is DataLoss.
+  // An Open that fails changes nothing on disk: files are removed or cut only
+  // after the WAL replay that covers them has succeeded. A CHECKPOINT that is
+  // missing, damaged or older than the data (restored from a backup) is
+  // DataLoss when the WAL no longer holds every write after it; putting the
+  // right CHECKPOINT back, or Repair(), then opens the store.
   static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  // Rebuilds CHECKPOINT from what is on disk, for a store that Open refuses
+  // because its checkpoint is lost, damaged or stale (as LevelDB's RepairDB
+  // does). Data segments describe themselves (every record has its LSN and a
+  // checksum), so Repair scans each one and keeps its longest prefix of valid
+  // records; the WAL, opened and recovered as Open does, supplies every
+  // write after its first LSN, and the new checkpoint's applied LSN is the
+  // one just before the WAL's first, so that Open replays all of it.
+  //
+  // Keeps: every valid record of every data segment, and the whole WAL.
+  // Drops: a segment that the old checkpoint (if it can still be read) shows
+  // was replaced by a compaction; the bytes of a segment after its first
+  // damaged record; records whose LSN lies past the WAL's last (never
+  // durable in the log, so never acknowledged under kEveryWrite). Repair
+  // deletes no file and cuts none: the bytes it leaves out are first copied
+  // to lost/<segment>.<offset> in the store's directory; the next Open
+  // removes what the new checkpoint shows to be garbage, after its replay.
+  // Hint files of kept segments are removed (derived data; rebuilt).
+  // Limits: a key deleted before a compaction whose input files a crash left
+  // behind may come back if the old checkpoint is lost too; writes between
+  // the data segments' newest LSN and the WAL's first are gone if both the
+  // segment holding them and the checkpoint were lost (the report says so).
+  // FailedPrecondition if the store is open; errors of the WAL (DataLoss
+  // inside it) are returned as Open would.
+  static StatusOr<RepairReport> Repair(const StoreOptions& options);
 
   Store() = default;
   Store(const Store&) = delete;

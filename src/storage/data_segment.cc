@@ -35,7 +35,7 @@ bool ParseDataSegmentFileName(std::string_view name, uint32_t* id) {
 }
 
 DataSegment::DataSegment(Env* env, std::string path, uint32_t id, uint64_t size)
-    : env_(env), path_(std::move(path)), id_(id), size_(size), written_(size) {}
+    : env_(env), path_(std::move(path)), id_(id), size_(size), written_(size), synced_(size) {}
 
 DataSegment::~DataSegment() {
   // The background writer's job uses this segment until it is done.
@@ -89,9 +89,12 @@ StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(
     return absl::DataLossError(fmt::format(
         "data segment {} has {} bytes, the checkpoint recorded {}", path, *file_size, length));
   }
-  if (*file_size > length) {
-    Status s = env->TruncateFile(path, length);
-    if (!s.ok()) return s;
+  // Bytes past `length` are never read. Open cuts them only once its replay
+  // has succeeded; an appendable segment must end exactly at `length`.
+  if (writable && *file_size != length) {
+    return absl::FailedPreconditionError(fmt::format(
+        "data segment {} has {} bytes past its length {}: it cannot take appends", path,
+        *file_size - length, length));
   }
   std::shared_ptr<DataSegment> segment(new DataSegment(env, path, id, length));
   segment->pool_ = std::move(pool);
@@ -196,7 +199,11 @@ Status DataSegment::Seal() {
 Status DataSegment::SyncWritten() {
   MutexLock lock(&file_mu_);
   if (writer_ == nullptr) return absl::OkStatus();  // Sealed and synced before.
+  // Bytes written by now are covered by the sync; later ones may not be.
+  const uint64_t written = written_.load(std::memory_order_acquire);
   if (Status s = writer_->Sync(); !s.ok()) return s;
+  synced_.store(std::max(synced_.load(std::memory_order_relaxed), written),
+                std::memory_order_release);
   if (!sealed_) return absl::OkStatus();
   // Nothing more will be written: the file is done with.
   Status s = writer_->Close();

@@ -40,8 +40,9 @@ class DataSegment {
       Env* env, const std::string& dir, uint32_t id,
       std::shared_ptr<SegmentFilePool> pool = nullptr);
   // Opens an existing segment whose first `length` bytes are valid; anything
-  // beyond them (unsynced writes from before a crash) is cut off. `writable`
-  // reopens it for appends (the active segment).
+  // beyond them (unsynced writes from before a crash, stale bytes of a
+  // reused file) is never read, and left in place. `writable` reopens it for
+  // appends (the active segment); the file must then end at `length`.
   static StatusOr<std::shared_ptr<DataSegment>> OpenExisting(
       Env* env, const std::string& dir, uint32_t id, uint64_t length, bool writable,
       std::shared_ptr<SegmentFilePool> pool = nullptr);
@@ -56,6 +57,9 @@ class DataSegment {
   // Bytes in the file; ReadRecord and Scan see only these. Thread-safe.
   uint64_t flushed_size() const { return written_.load(std::memory_order_acquire); }
   bool writable() const { return !sealed_; }
+  // Bytes known durable: the length it was opened with, raised by each
+  // successful SyncWritten to what had been written before it. Thread-safe.
+  uint64_t synced_size() const { return synced_.load(std::memory_order_acquire); }
 
   // Appends encoded records; returns the offset where they start. Records
   // collect in a write buffer (the WAL, not the data log, makes writes
@@ -147,6 +151,7 @@ class DataSegment {
   uint64_t size_;
   std::string buffer_;  // Appended, not yet written to the file.
   std::atomic<uint64_t> written_;  // Bytes in the file.
+  std::atomic<uint64_t> synced_;   // Bytes known durable (see synced_size).
   BackgroundWriter* background_ = nullptr;
   // A full buffer handed to the background writer, and where it goes in the
   // file. Set by FlushIfFull under the store's mutex once the previous write

@@ -118,17 +118,31 @@ class PosixRandomAccessFile final : public RandomAccessFile {
   int fd_;
 };
 
+// Holds flock()s on the lock file and on its directory. The file alone is
+// not enough: unlinking it while a store is open lets the next LockFile create
+// a new file and lock that. A directory cannot be unlinked while it holds the
+// store's files, so its lock stays whatever happens to LOCK. (flock locks
+// belong to an open file description, so a second open of the same path in
+// the same process conflicts as well.)
 class PosixFileLock final : public FileLock {
  public:
-  explicit PosixFileLock(int fd) : fd_(fd) {}
+  PosixFileLock(int file_fd, int dir_fd) : file_fd_(file_fd), dir_fd_(dir_fd) {}
   ~PosixFileLock() override {
-    ::flock(fd_, LOCK_UN);
-    ::close(fd_);
+    ::flock(dir_fd_, LOCK_UN);
+    ::close(dir_fd_);
+    ::flock(file_fd_, LOCK_UN);
+    ::close(file_fd_);
   }
 
  private:
-  int fd_;
+  int file_fd_;
+  int dir_fd_;
 };
+
+Status LockHeld(const std::string& path) {
+  return absl::FailedPreconditionError(
+      fmt::format("lock {} is held: another store has this directory open", path));
+}
 
 class PosixEnv final : public Env {
  public:
@@ -221,14 +235,28 @@ class PosixEnv final : public Env {
   }
 
   StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    const std::string dir = DirName(path);
+    int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) return PosixError(fmt::format("open dir {}", dir), errno);
+    // The directory first: it is the lock that survives an unlinked LOCK.
+    if (::flock(dir_fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(dir_fd);
+      if (err == EWOULDBLOCK) return LockHeld(path);
+      return PosixError(fmt::format("flock dir {}", dir), err);
+    }
     int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    if (fd < 0) return PosixError(fmt::format("open lock {}", path), errno);
+    if (fd < 0) {
+      const int err = errno;
+      ::close(dir_fd);
+      return PosixError(fmt::format("open lock {}", path), err);
+    }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd);
-      return absl::FailedPreconditionError(
-          fmt::format("lock {} is held: another store has this directory open", path));
+      ::close(dir_fd);
+      return LockHeld(path);
     }
-    return std::unique_ptr<FileLock>(new PosixFileLock(fd));
+    return std::unique_ptr<FileLock>(new PosixFileLock(fd, dir_fd));
   }
 
  private:

@@ -41,6 +41,8 @@ namespace toydb {
 class StoreImpl final : public Store {
  public:
   static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  // Store::Repair (store_repair.cc).
+  static StatusOr<RepairReport> Repair(const StoreOptions& options);
   ~StoreImpl() override;
 
   StatusOr<uint64_t> Put(const WriteOptions& options, std::string_view key,
@@ -91,8 +93,24 @@ class StoreImpl final : public Store {
   explicit StoreImpl(const StoreOptions& options);
 
   // --- Opening (store_open.cc)
+  // What the data directory holds, read before anything is changed.
+  struct DataDirScan {
+    uint32_t max_segment_id = 0;  // Highest id of a data segment file (0: none).
+    bool holds_data = false;      // Some data segment file is not empty.
+  };
+  static WalOptions WalOptionsFor(const StoreOptions& options);
   Status Recover();
-  Status RemoveOrphanFiles(const CheckpointState& state);
+  StatusOr<DataDirScan> ScanDataDir(const CheckpointState& state);
+  // Opens the WAL, after checking that it holds every write after the
+  // checkpoint (from its headers first, so that a refusal changes nothing).
+  Status OpenWal(const CheckpointState& state, bool data_present, bool has_checkpoint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  static Status WalGapError(const CheckpointState& state, bool has_checkpoint, uint64_t first_lsn,
+                            std::optional<uint64_t> last_lsn);
+  Status CreateActiveIfNone() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DiscardSegmentsFrom(uint32_t first_new_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status RemoveGarbageFiles(const CheckpointState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status CutToLength(const std::string& path, uint64_t length);
   Status LoadSegment(const CheckpointSegment& meta, bool active) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LoadRecord(uint32_t segment, std::string_view key, const IndexEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -142,6 +160,8 @@ class StoreImpl final : public Store {
   Status BuildMissingHints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   Status SyncWalIfDue() ABSL_LOCKS_EXCLUDED(mu_);
   CheckpointState CurrentCheckpointState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // TOYDB_CHECKs the invariants of a checkpoint about to be written.
+  static void CheckCheckpointShape(const CheckpointState& state);
   void BackgroundLoop();
 
   const StoreOptions options_;

@@ -8,6 +8,7 @@
 
 #include "src/storage/hint_file.h"
 #include "src/storage/store_impl.h"
+#include "src/util/check.h"
 
 namespace toydb {
 namespace {
@@ -31,6 +32,26 @@ CheckpointState StoreImpl::CurrentCheckpointState() {
   std::stable_partition(state.segments.begin(), state.segments.end(),
                         [](const CheckpointSegment& s) { return s.sealed; });
   return state;
+}
+
+// The structure recovery relies on: ids below next_segment_id (new segments
+// never reuse a named id), each named once, lengths within the segment, and
+// only the last one unsealed (the one appends continue in).
+void StoreImpl::CheckCheckpointShape(const CheckpointState& state) {
+  std::set<uint32_t> ids;
+  for (size_t i = 0; i < state.segments.size(); ++i) {
+    const CheckpointSegment& s = state.segments[i];
+    TOYDB_CHECK(s.id < state.next_segment_id,
+                fmt::format("checkpoint names segment {} at or above its next id {}", s.id,
+                            state.next_segment_id));
+    TOYDB_CHECK(ids.insert(s.id).second,
+                fmt::format("checkpoint names segment {} twice", s.id));
+    TOYDB_CHECK(s.sealed || i + 1 == state.segments.size(),
+                fmt::format("checkpoint names unsealed segment {} before others", s.id));
+    TOYDB_CHECK(s.length == 0 || s.max_lsn <= state.applied_lsn,
+                fmt::format("checkpoint names segment {} holding LSN {} above its applied LSN {}",
+                            s.id, s.max_lsn, state.applied_lsn));
+  }
 }
 
 Status StoreImpl::Checkpoint() {
@@ -60,8 +81,16 @@ Status StoreImpl::CheckpointLocked() {
       return read_only_cause_;
     }
     state = CurrentCheckpointState();
+    CheckCheckpointShape(state);
+    // Recovery replays the WAL after applied_lsn: a checkpoint that went
+    // back would replay writes over newer data; one that skipped ahead
+    // would lose them.
+    TOYDB_CHECK(state.applied_lsn >= last_checkpoint_.applied_lsn,
+                fmt::format("checkpoint applied LSN {} is below the last one, {}",
+                            state.applied_lsn, last_checkpoint_.applied_lsn));
     named.reserve(segments_.size());
-    for (const auto& [id, segment] : segments_) named.push_back(segment);
+    // In the state's order (sealed first), so named[i] is segments[i].
+    for (const CheckpointSegment& meta : state.segments) named.push_back(segments_.at(meta.id));
   }
   Status s;
   // A sealed segment synced before returns at once.
@@ -70,10 +99,22 @@ Status StoreImpl::CheckpointLocked() {
     if (!s.ok()) break;
   }
   if (s.ok()) {
+    // A checkpoint names only durable bytes: after a crash recovery trusts
+    // them without replaying their writes.
+    for (size_t i = 0; i < named.size(); ++i) {
+      TOYDB_CHECK(named[i]->synced_size() >= state.segments[i].length,
+                  fmt::format("checkpoint names {} bytes of data segment {}, of which only {} "
+                              "are durable",
+                              state.segments[i].length, named[i]->id(), named[i]->synced_size()));
+    }
     // Short: the WAL starts the write-back of its pages as it writes them.
     MutexLock wal_lock(&wal_mu_);
     s = wal_->Sync();
     wal_bytes = wal_->bytes_written();
+    // The WAL must reach the checkpoint, or recovery would find a gap.
+    TOYDB_CHECK(!s.ok() || wal_->synced_lsn() >= state.applied_lsn,
+                fmt::format("checkpoint at LSN {} but the WAL is durable only to {}",
+                            state.applied_lsn, wal_->synced_lsn()));
   }
   if (!s.ok()) {
     MutexLock lock(&mu_);

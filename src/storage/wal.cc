@@ -351,32 +351,40 @@ Status WalImpl::Read(uint64_t from_lsn, uint64_t max_bytes, std::vector<WalRecor
 // payload fits in `max_bytes` (the first record always). True once full.
 StatusOr<bool> WalImpl::ReadFrom(Segment* segment, uint64_t from_lsn, uint64_t max_bytes,
                                  std::vector<WalRecord>* out, uint64_t* payload_bytes) {
+  if (Status s = VerifySegment(segment); !s.ok()) return s;
   if (Status s = OpenReader(segment); !s.ok()) return s;
   uint64_t lsn = 0;
-  uint64_t offset = OffsetOf(*segment, from_lsn, &lsn);
+  const uint64_t offset = OffsetOf(*segment, from_lsn, &lsn);
   SegmentReader reader(segment->file.get(), segment->seq, segment->end);
-  WalRecord record;
-  for (; lsn <= segment->last_lsn; ++lsn) {
-    RecordDefect defect = RecordDefect::kNone;
-    if (Status s = reader.ReadRecord(offset, lsn, 0, &record, &offset, &defect); !s.ok()) {
-      return s;
+  bool full = false;
+  StatusOr<WalkEnd> end = reader.Walk(offset, lsn, 0, [&](WalRecord& record, uint64_t) {
+    if (record.lsn < from_lsn) return true;
+    if (!out->empty() && *payload_bytes + record.payload.size() > max_bytes) {
+      full = true;
+      return false;
     }
-    if (defect != RecordDefect::kNone) {
-      return absl::DataLossError(fmt::format("{}: offset {}: {}", SegmentPath(segment->seq), offset,
-                                             RecordDefectName(defect)));
-    }
-    if (lsn < from_lsn) continue;
-    if (!out->empty() && *payload_bytes + record.payload.size() > max_bytes) return true;
     *payload_bytes += record.payload.size();
     out->push_back(std::move(record));
-  }
-  return *payload_bytes >= max_bytes;
+    return true;
+  });
+  if (Status s = DefectError(*segment, end); !s.ok()) return s;
+  return full || *payload_bytes >= max_bytes;
+}
+
+Status WalImpl::DefectError(const Segment& segment, const StatusOr<WalkEnd>& end) const {
+  if (!end.ok()) return end.status();
+  if (end->defect == RecordDefect::kNone) return absl::OkStatus();
+  return absl::DataLossError(fmt::format("{}: offset {}: {}", SegmentPath(segment.seq),
+                                         end->offset, RecordDefectName(end->defect)));
 }
 
 StatusOr<uint64_t> WalImpl::TermAt(uint64_t lsn) {
   if (lsn + 1 < first_lsn() || lsn > last_lsn()) {
     return absl::NotFoundError(fmt::format("wal holds no term for lsn {}: it holds {}..{}", lsn,
                                            first_lsn() - 1, last_lsn()));
+  }
+  if (lsn >= first_lsn()) {
+    if (Status s = VerifySegment(&segments_[SegmentIndexFor(lsn)]); !s.ok()) return s;
   }
   auto it = std::upper_bound(terms_.begin(), terms_.end(), lsn,
                              [](uint64_t l, const TermRun& r) { return l < r.lsn; });
@@ -389,22 +397,57 @@ StatusOr<uint64_t> WalImpl::TermAt(uint64_t lsn) {
 StatusOr<uint64_t> WalImpl::EndOfRecord(Segment* segment, uint64_t lsn) {
   if (lsn == segment->base_lsn) return kSegmentHeaderBytes;
   if (Status s = FlushPending(); !s.ok()) return s;
+  if (Status s = VerifySegment(segment); !s.ok()) return s;
   if (Status s = OpenReader(segment); !s.ok()) return s;
   uint64_t at = 0;
-  uint64_t offset = OffsetOf(*segment, lsn, &at);
+  const uint64_t offset = OffsetOf(*segment, lsn, &at);
   SegmentReader reader(segment->file.get(), segment->seq, segment->end);
-  WalRecord record;
-  for (; at <= lsn; ++at) {
-    RecordDefect defect = RecordDefect::kNone;
-    if (Status s = reader.ReadRecord(offset, at, 0, &record, &offset, &defect); !s.ok()) {
-      return s;
-    }
-    if (defect != RecordDefect::kNone) {
-      return absl::DataLossError(fmt::format("{}: offset {}: {}", SegmentPath(segment->seq), offset,
-                                             RecordDefectName(defect)));
-    }
+  StatusOr<WalkEnd> end =
+      reader.Walk(offset, at, 0, [&](WalRecord& record, uint64_t) { return record.lsn < lsn; });
+  if (Status s = DefectError(*segment, end); !s.ok()) return s;
+  return end->offset;
+}
+
+// Verifies the records of a segment that Open only checked for its header
+// and continuity, and builds its sparse index and term runs. Damage is
+// DataLoss, and the segment stays unverified, so every read of it says so.
+Status WalImpl::VerifySegment(Segment* segment) {
+  if (segment->verified) return absl::OkStatus();
+  if (Status s = OpenReader(segment); !s.ok()) return s;
+  SegmentReader reader(segment->file.get(), segment->seq, segment->end);
+  std::vector<IndexEntry> index;
+  std::vector<TermRun> runs;
+  uint64_t last_lsn = segment->base_lsn, last_term = segment->base_term;
+  StatusOr<WalkEnd> end = reader.Walk(
+      kSegmentHeaderBytes, segment->base_lsn + 1, segment->base_term,
+      [&](WalRecord& record, uint64_t offset) {
+        if (index.empty() || offset - index.back().offset >= kIndexIntervalBytes) {
+          index.push_back(IndexEntry{record.lsn, offset});
+        }
+        if (record.term != last_term) runs.push_back(TermRun{record.lsn, record.term});
+        last_lsn = record.lsn;
+        last_term = record.term;
+        return true;
+      });
+  if (Status s = DefectError(*segment, end); !s.ok()) return s;
+  if (end->offset != segment->end || last_lsn != segment->last_lsn ||
+      last_term != segment->last_term) {
+    return absl::DataLossError(fmt::format(
+        "{}: offset {}: records end at (lsn {}, term {}) but the next segment starts after "
+        "(lsn {}, term {})",
+        SegmentPath(segment->seq), end->offset, last_lsn, last_term, segment->last_lsn,
+        segment->last_term));
   }
-  return offset;
+  // Replace the runs Open guessed from the headers for this segment's LSNs.
+  std::erase_if(terms_, [&](const TermRun& r) {
+    return r.lsn > segment->base_lsn && r.lsn <= segment->last_lsn;
+  });
+  auto at = std::upper_bound(terms_.begin(), terms_.end(), segment->base_lsn,
+                             [](uint64_t l, const TermRun& r) { return l < r.lsn; });
+  terms_.insert(at, runs.begin(), runs.end());
+  segment->index = std::move(index);
+  segment->verified = true;
+  return absl::OkStatus();
 }
 
 }  // namespace wal

@@ -14,21 +14,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "src/storage/wal_format.h"
 #include "toydb/env.h"
 #include "toydb/status.h"
 
 namespace toydb {
-
-struct WalRecord {
-  uint64_t term = 0;
-  uint64_t lsn = 0;
-  uint8_t type = 0;  // Opaque to the WAL; the owner defines the types.
-  std::string payload;
-};
 
 struct WalOptions {
   std::string dir;
@@ -55,6 +50,12 @@ struct WalOptions {
   uint64_t preallocate_bytes = 0;
   // Zeros are written and synced this many bytes at a time.
   uint64_t preallocate_chunk_bytes = 1u << 20;
+  // Open verifies every record of the segments that hold LSNs at or after
+  // this one (the owner's recovery needs them). Older sealed segments are
+  // only checked for their header and continuity; their records are
+  // verified when first read (Read, TermAt, TruncateAfter), and damage there
+  // is DataLoss on that call, not on Open. 0 verifies everything at Open.
+  uint64_t verify_from_lsn = 0;
 };
 
 // What Open found, for logs and tests.
@@ -65,6 +66,9 @@ struct WalRecoveryReport {
   // the stale bytes past the end of a recycled file), plus the size of a last
   // segment dropped because its creation was torn.
   uint64_t truncated_tail_bytes = 0;
+  // Sealed segments wholly below WalOptions::verify_from_lsn, whose records
+  // were left to be verified when first read.
+  uint64_t segments_not_verified = 0;
 };
 
 class Wal {
@@ -74,6 +78,16 @@ class Wal {
   // reports DataLoss, naming file and offset, for damage anywhere before it.
   static StatusOr<std::unique_ptr<Wal>> Open(Env* env, const WalOptions& options,
                                              WalRecoveryReport* report = nullptr);
+  // What the segment headers alone say about the log in options.dir, read
+  // without changing anything (Open may cut a torn tail): whether it has a
+  // segment, and the first LSN it holds, if the first header verifies. The
+  // owner checks this before Open so that a refused recovery leaves the
+  // files as they were.
+  struct Peek {
+    bool has_segments = false;
+    std::optional<uint64_t> first_lsn;
+  };
+  static StatusOr<Peek> PeekAtHeaders(Env* env, const WalOptions& options);
   virtual ~Wal() = default;
 
   // The first LSN still stored (the base + 1 when the log is empty) and the

@@ -21,7 +21,19 @@
 #include <string>
 #include <string_view>
 
-#include "src/storage/wal.h"
+namespace toydb {
+
+// One record of the log, as the WAL's callers see it: its place in the
+// sequence (term, LSN), the owner's type tag and the payload. Encoded as the
+// Record grammar above.
+struct WalRecord {
+  uint64_t term = 0;
+  uint64_t lsn = 0;
+  uint8_t type = 0;  // Opaque to the WAL; the owner defines the types.
+  std::string payload;
+};
+
+}  // namespace toydb
 
 namespace toydb::wal {
 

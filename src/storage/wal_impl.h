@@ -52,6 +52,11 @@ struct Segment {
   // always has one.
   std::vector<IndexEntry> index;
   std::unique_ptr<RandomAccessFile> file;  // Opened by the first Read.
+  // False for a sealed segment below WalOptions::verify_from_lsn until its
+  // records are first read: Open checked only its header and took its last
+  // (lsn, term) from the next segment's header; `index` is empty and terms_
+  // may lack the term changes inside it.
+  bool verified = true;
 
   bool empty() const { return last_lsn == base_lsn; }
 };
@@ -98,6 +103,13 @@ class WalImpl final : public Wal {
   StatusOr<bool> DropTornLastSegment(uint64_t seq, WalRecoveryReport* report);
   Status DropBeforeLogStart(std::vector<uint64_t>* seqs);
   Status LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report);
+  // Loads sealed segment `seq` from its header alone, ending where `next`
+  // (the following segment's header) starts. False if `next` is not below
+  // verify_from_lsn, so the segment must be read.
+  StatusOr<bool> LoadSegmentUnverified(uint64_t seq, uint64_t next_seq);
+  // The header of segment `seq`, checked against its name and against the
+  // end of the segment before it.
+  StatusOr<SegmentHeader> ReadContinuingHeader(uint64_t seq, uint64_t* file_size);
   Status ScanRecords(Segment* segment, SegmentReader* reader, bool last, WalRecoveryReport* report);
   Status CutTail(Segment* segment, uint64_t file_size, WalRecoveryReport* report);
   Status TrimRecyclePool();
@@ -141,6 +153,9 @@ class WalImpl final : public Wal {
   StatusOr<bool> ReadFrom(Segment* segment, uint64_t from_lsn, uint64_t max_bytes,
                           std::vector<WalRecord>* out, uint64_t* payload_bytes);
   StatusOr<uint64_t> EndOfRecord(Segment* segment, uint64_t lsn);
+  Status VerifySegment(Segment* segment);
+  // DataLoss naming the file and offset if the walk stopped at a defect.
+  Status DefectError(const Segment& segment, const StatusOr<WalkEnd>& end) const;
 
   Env* const env_;
   const WalOptions options_;

@@ -79,6 +79,23 @@ Status SegmentReader::ReadRecord(uint64_t offset, uint64_t expected_lsn, uint64_
   return absl::OkStatus();
 }
 
+StatusOr<WalkEnd> SegmentReader::Walk(uint64_t offset, uint64_t lsn, uint64_t min_term,
+                                      RecordVisitor visit) {
+  WalRecord record;
+  while (offset < file_size_) {
+    RecordDefect defect = RecordDefect::kNone;
+    uint64_t next = offset;
+    if (Status s = ReadRecord(offset, lsn, min_term, &record, &next, &defect); !s.ok()) return s;
+    if (defect != RecordDefect::kNone) return WalkEnd{.offset = offset, .defect = defect};
+    min_term = record.term;
+    ++lsn;
+    const bool more = visit(record, offset);
+    offset = next;
+    if (!more) break;
+  }
+  return WalkEnd{.offset = offset};
+}
+
 StatusOr<uint64_t> SegmentReader::NextNonZero(uint64_t offset) {
   while (offset < file_size_) {
     StatusOr<std::string_view> bytes = Peek(offset, kWindowBytes);

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "src/storage/wal.h"
+#include "absl/functional/function_ref.h"
 #include "src/storage/wal_format.h"
 #include "toydb/env.h"
 
@@ -30,6 +30,15 @@ enum class RecordDefect {
 };
 const char* RecordDefectName(RecordDefect defect);
 
+// Where SegmentReader::Walk stopped.
+struct WalkEnd {
+  // Just past the last record visited: where the next record would start.
+  uint64_t offset = 0;
+  // kNone if the walk reached the end of the file or the visitor stopped
+  // it; else what is wrong with the record at `offset`.
+  RecordDefect defect = RecordDefect::kNone;
+};
+
 class SegmentReader {
  public:
   // Reads `file` of `file_size` bytes, written as segment `seq`.
@@ -41,6 +50,15 @@ class SegmentReader {
   // what is wrong. The Status reports only I/O errors.
   [[nodiscard]] Status ReadRecord(uint64_t offset, uint64_t expected_lsn, uint64_t min_term,
                                   WalRecord* record, uint64_t* next_offset, RecordDefect* defect);
+
+  // The one loop over consecutive records that recovery, reads and the
+  // search for a record's end share: reads the record at `offset`, which
+  // must be `lsn` with a term of at least `min_term`, calls `visit` with it
+  // (which may move from it) and its offset, and goes on with the next LSN
+  // and the record's term, until `visit` returns false, the file ends, or a
+  // record is defective. The Status reports only I/O errors.
+  using RecordVisitor = absl::FunctionRef<bool(WalRecord& record, uint64_t offset)>;
+  StatusOr<WalkEnd> Walk(uint64_t offset, uint64_t lsn, uint64_t min_term, RecordVisitor visit);
 
   // Recovery's test for mid-log damage: looks for a record that verifies and
   // continues the sequence (lsn >= `expected_lsn`, at most one record per

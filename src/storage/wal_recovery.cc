@@ -29,6 +29,40 @@ StatusOr<HeaderRead> ReadHeader(Env* env, const std::string& path) {
 
 }  // namespace
 
+}  // namespace toydb::wal
+
+namespace toydb {
+
+StatusOr<Wal::Peek> Wal::PeekAtHeaders(Env* env, const WalOptions& options) {
+  Peek peek;
+  if (!env->FileExists(options.dir)) return peek;
+  StatusOr<std::vector<std::string>> names = env->GetChildren(options.dir);
+  if (!names.ok()) return names.status();
+  std::vector<uint64_t> seqs;
+  for (const std::string& name : *names) {
+    if (std::optional<uint64_t> seq = wal::ParseSegmentFileName(name)) seqs.push_back(*seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  peek.has_segments = !seqs.empty();
+  // As recovery does: the log starts at the newest segment marked LOG_START.
+  std::optional<wal::SegmentHeader> first;
+  for (uint64_t seq : seqs) {
+    StatusOr<wal::HeaderRead> read =
+        wal::ReadHeader(env, JoinPath(options.dir, wal::SegmentFileName(seq)));
+    if (!read.ok()) return read.status();
+    const std::optional<wal::SegmentHeader>& h = read->header;
+    const bool valid = h && h->seq == seq;
+    if (seq == seqs.front()) first = valid ? h : std::nullopt;
+    if (valid && (h->flags & wal::kFlagLogStart)) first = h;
+  }
+  if (first) peek.first_lsn = first->base_lsn + 1;
+  return peek;
+}
+
+}  // namespace toydb
+
+namespace toydb::wal {
+
 struct WalImpl::DirListing {
   std::vector<uint64_t> segments;  // Sorted.
   std::vector<uint64_t> recycled;  // Sorted.
@@ -86,6 +120,13 @@ Status WalImpl::Recover(WalRecoveryReport* report) {
       StatusOr<bool> dropped = DropTornLastSegment(seqs[i], report);
       if (!dropped.ok()) return dropped.status();
       if (*dropped) break;
+    } else if (options_.verify_from_lsn > 0) {
+      StatusOr<bool> skipped = LoadSegmentUnverified(seqs[i], seqs[i + 1]);
+      if (!skipped.ok()) return skipped.status();
+      if (*skipped) {
+        report->segments_not_verified++;
+        continue;
+      }
     }
     if (Status s = LoadSegment(seqs[i], last, report); !s.ok()) return s;
   }
@@ -154,7 +195,7 @@ StatusOr<bool> WalImpl::DropTornLastSegment(uint64_t seq, WalRecoveryReport* rep
   return true;
 }
 
-Status WalImpl::LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report) {
+StatusOr<SegmentHeader> WalImpl::ReadContinuingHeader(uint64_t seq, uint64_t* file_size) {
   const std::string path = SegmentPath(seq);
   StatusOr<HeaderRead> read = ReadHeader(env_, path);
   if (!read.ok()) return read.status();
@@ -169,8 +210,16 @@ Status WalImpl::LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report) 
         "(lsn {}, term {})",
         path, h->base_lsn, h->base_term, segments_.back().last_lsn, segments_.back().last_term));
   }
+  *file_size = read->file_size;
+  return *h;
+}
+
+Status WalImpl::LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report) {
+  uint64_t file_size = 0;
+  StatusOr<SegmentHeader> h = ReadContinuingHeader(seq, &file_size);
+  if (!h.ok()) return h.status();
   if (segments_.empty()) terms_ = {TermRun{h->base_lsn, h->base_term}};
-  StatusOr<std::unique_ptr<RandomAccessFile>> file = env_->NewRandomAccessFile(path);
+  StatusOr<std::unique_ptr<RandomAccessFile>> file = env_->NewRandomAccessFile(SegmentPath(seq));
   if (!file.ok()) return file.status();
   segments_.push_back(Segment{.seq = seq,
                               .base_lsn = h->base_lsn,
@@ -180,8 +229,44 @@ Status WalImpl::LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report) 
                               .end = kSegmentHeaderBytes,
                               .file = std::move(*file)});
   Segment* segment = &segments_.back();
-  SegmentReader reader(segment->file.get(), seq, read->file_size);
+  SegmentReader reader(segment->file.get(), seq, file_size);
   return ScanRecords(segment, &reader, last, report);
+}
+
+// Recovery needs the records from verify_from_lsn on; a sealed segment
+// wholly before it is checked for its header and continuity only, which
+// costs two small reads instead of reading the whole file. Its records are
+// verified when first read (VerifySegment).
+StatusOr<bool> WalImpl::LoadSegmentUnverified(uint64_t seq, uint64_t next_seq) {
+  StatusOr<HeaderRead> next = ReadHeader(env_, SegmentPath(next_seq));
+  if (!next.ok()) return next.status();
+  const std::optional<SegmentHeader>& n = next->header;
+  // A damaged next header is reported when that segment is loaded; this
+  // one is then read in full, as without verify_from_lsn.
+  if (!n || n->seq != next_seq || n->base_lsn >= options_.verify_from_lsn) return false;
+  uint64_t file_size = 0;
+  StatusOr<SegmentHeader> h = ReadContinuingHeader(seq, &file_size);
+  if (!h.ok()) return h.status();
+  if (n->base_lsn < h->base_lsn || n->base_term < h->base_term) {
+    return absl::DataLossError(fmt::format(
+        "{}: offset 0: segment starts after (lsn {}, term {}) but the next one starts after "
+        "(lsn {}, term {})",
+        SegmentPath(seq), h->base_lsn, h->base_term, n->base_lsn, n->base_term));
+  }
+  if (segments_.empty()) terms_ = {TermRun{h->base_lsn, h->base_term}};
+  // The term of the segment's last record is known; where it began inside
+  // the segment is not until VerifySegment reads it.
+  if (terms_.back().term != n->base_term && n->base_lsn > h->base_lsn) {
+    terms_.push_back(TermRun{n->base_lsn, n->base_term});
+  }
+  segments_.push_back(Segment{.seq = seq,
+                              .base_lsn = h->base_lsn,
+                              .base_term = h->base_term,
+                              .last_lsn = n->base_lsn,
+                              .last_term = n->base_term,
+                              .end = file_size,
+                              .verified = false});
+  return true;
 }
 
 // Verifies the records of `segment`. In a sealed segment every byte must
@@ -189,42 +274,29 @@ Status WalImpl::LoadSegment(uint64_t seq, bool last, WalRecoveryReport* report) 
 // the log unless a valid record continuing the sequence follows it.
 Status WalImpl::ScanRecords(Segment* segment, SegmentReader* reader, bool last,
                             WalRecoveryReport* report) {
-  const std::string path = SegmentPath(segment->seq);
-  WalRecord record;
-  uint64_t offset = kSegmentHeaderBytes;
-  while (offset < reader->file_size()) {
-    RecordDefect defect = RecordDefect::kNone;
-    uint64_t next = offset;
-    if (Status s = reader->ReadRecord(offset, segment->last_lsn + 1, segment->last_term, &record,
-                                      &next, &defect);
-        !s.ok()) {
-      return s;
-    }
-    if (defect != RecordDefect::kNone) {
-      if (!last) {
-        return absl::DataLossError(
-            fmt::format("{}: offset {}: {}", path, offset, RecordDefectName(defect)));
-      }
-      // Zeros to the end of the file: the preallocated rest of the active
-      // segment. The log ends cleanly here and the zeros stay.
-      StatusOr<uint64_t> nonzero = reader->NextNonZero(offset);
-      if (!nonzero.ok()) return nonzero.status();
-      if (*nonzero == reader->file_size()) return absl::OkStatus();
-      StatusOr<std::optional<uint64_t>> later =
-          reader->FindLaterRecord(offset, segment->last_lsn + 1);
-      if (!later.ok()) return later.status();
-      if (later->has_value()) {
-        return absl::DataLossError(
-            fmt::format("{}: offset {}: {}, but a valid record follows at offset {}", path, offset,
-                        RecordDefectName(defect), **later));
-      }
-      return CutTail(segment, reader->file_size(), report);
-    }
-    NoteAppended(record, offset);
-    report->records++;
-    offset = next;
+  StatusOr<WalkEnd> end = reader->Walk(kSegmentHeaderBytes, segment->last_lsn + 1,
+                                       segment->last_term, [&](WalRecord& record, uint64_t offset) {
+                                         NoteAppended(record, offset);
+                                         report->records++;
+                                         return true;
+                                       });
+  if (!end.ok()) return end.status();
+  if (end->defect == RecordDefect::kNone) return absl::OkStatus();
+  if (!last) return DefectError(*segment, end);
+  const uint64_t offset = end->offset;
+  // Zeros to the end of the file: the preallocated rest of the active
+  // segment. The log ends cleanly here and the zeros stay.
+  StatusOr<uint64_t> nonzero = reader->NextNonZero(offset);
+  if (!nonzero.ok()) return nonzero.status();
+  if (*nonzero == reader->file_size()) return absl::OkStatus();
+  StatusOr<std::optional<uint64_t>> later = reader->FindLaterRecord(offset, segment->last_lsn + 1);
+  if (!later.ok()) return later.status();
+  if (later->has_value()) {
+    return absl::DataLossError(fmt::format("{}: offset {}: {}, but a valid record follows at offset {}",
+                                           SegmentPath(segment->seq), offset,
+                                           RecordDefectName(end->defect), **later));
   }
-  return absl::OkStatus();
+  return CutTail(segment, reader->file_size(), report);
 }
 
 // Cuts the torn tail (or the stale bytes of a recycled file) durably, and

@@ -110,7 +110,8 @@ TEST_CASE("DataSegment sealed but not synced loses its bytes in a crash", "[data
   CHECK((!size.ok() || *size == 0));
 }
 
-TEST_CASE("DataSegment reopened at a checkpointed length drops what follows", "[data_segment]") {
+TEST_CASE("DataSegment reopened at a checkpointed length reads only up to it and cuts nothing",
+          "[data_segment]") {
   MemEnv env;
   REQUIRE(env.CreateDir("/db").ok());
   const std::string a = Record(1, "a", "1"), b = Record(2, "b", "2");
@@ -121,10 +122,19 @@ TEST_CASE("DataSegment reopened at a checkpointed length drops what follows", "[
     REQUIRE((*segment)->Append(b).ok());
     REQUIRE((*segment)->Sync().ok());
   }
-  auto reopened = DataSegment::OpenExisting(&env, "/db", 1, a.size(), /*writable=*/true);
+  auto reopened = DataSegment::OpenExisting(&env, "/db", 1, a.size(), /*writable=*/false);
   REQUIRE(reopened.ok());
   CHECK((*reopened)->size() == a.size());
-  CHECK(*env.GetFileSize((*reopened)->path()) == a.size());
+  CHECK(*env.GetFileSize((*reopened)->path()) == a.size() + b.size());
+  int records = 0;
+  REQUIRE((*reopened)->Scan([&](uint64_t, uint64_t, const data_format::Record&) { ++records; }).ok());
+  CHECK(records == 1);
+  reopened->reset();
+  // Appends would land after bytes that are not part of the segment.
+  CHECK(absl::IsFailedPrecondition(
+      DataSegment::OpenExisting(&env, "/db", 1, a.size(), /*writable=*/true).status()));
+  REQUIRE(env.TruncateFile("/db/" + DataSegmentFileName(1), a.size()).ok());
+  CHECK(DataSegment::OpenExisting(&env, "/db", 1, a.size(), /*writable=*/true).ok());
   CHECK(absl::IsDataLoss(DataSegment::OpenExisting(&env, "/db", 1, 1000, false).status()));
   CHECK(absl::IsDataLoss(DataSegment::OpenExisting(&env, "/db", 9, 0, false).status()));
 }

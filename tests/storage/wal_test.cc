@@ -211,6 +211,95 @@ TEST_CASE("Wal reports a bit flip in a sealed segment as DataLoss", "[wal]") {
         std::string_view::npos);
 }
 
+TEST_CASE("Wal with verify_from_lsn opens past damage below it and reports it on read", "[wal]") {
+  MemEnv env;
+  {
+    auto wal = OpenWal(&env);
+    AppendRange(*wal, 1, 30, 1);
+    AppendRange(*wal, 31, 60, 2);
+    REQUIRE(wal->Sync().ok());
+  }
+  const std::vector<std::string> segments = Files(env, "wal-");
+  REQUIRE(segments.size() >= 4);
+  REQUIRE(env.FlipBit(segments[1], wal::kSegmentHeaderBytes + 5, 3).ok());
+  WalOptions options = SmallOptions();
+  options.verify_from_lsn = 60;
+  WalRecoveryReport report;
+  auto wal = OpenWal(&env, options, &report);
+  CHECK(report.segments_not_verified == segments.size() - 1);
+  CHECK(wal->first_lsn() == 1);
+  CHECK(wal->last_lsn() == 60);
+  CHECK(wal->last_term() == 2);
+  CheckRange(ReadAll(*wal, 60), 60, 60, 2);
+  // The damaged segment is reported on every read that reaches it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::vector<WalRecord> out;
+    Status s = wal->Read(1, UINT64_MAX, &out);
+    CHECK(absl::IsDataLoss(s));
+    CHECK(s.message().find(segments[1]) != std::string_view::npos);
+  }
+  std::vector<WalRecord> out;
+  CHECK(absl::IsDataLoss(wal->Read(1, 1, &out)) == false);  // Segment 0 alone is intact.
+  CHECK(out.size() == 1);
+  // Terms of the damaged segment are unknown; the others are exact.
+  uint64_t damaged_lsn = 0;
+  for (uint64_t lsn = 1; lsn <= 60 && damaged_lsn == 0; ++lsn) {
+    if (!wal->TermAt(lsn).ok()) damaged_lsn = lsn;
+  }
+  REQUIRE(damaged_lsn > 1);
+  CHECK(absl::IsDataLoss(wal->TermAt(damaged_lsn).status()));
+  CHECK(*wal->TermAt(1) == 1);
+  CHECK(*wal->TermAt(60) == 2);
+  // Appends go on above the damage.
+  AppendRange(*wal, 61, 70, 2);
+  CheckRange(ReadAll(*wal, 60), 60, 70, 2);
+}
+
+TEST_CASE("Wal with verify_from_lsn reads, terms and truncations match a fully verified Open",
+          "[wal]") {
+  for (uint64_t verify_from : {1u, 20u, 45u, 60u, 1000u}) {
+    CAPTURE(verify_from);
+    MemEnv env;
+    {
+      auto wal = OpenWal(&env);
+      AppendRange(*wal, 1, 17, 1);
+      AppendRange(*wal, 18, 23, 3);
+      AppendRange(*wal, 24, 60, 4);
+      REQUIRE(wal->Sync().ok());
+    }
+    const std::vector<WalRecord> expected = ReadAll(*OpenWal(&env), 1);
+    WalOptions options = SmallOptions();
+    options.verify_from_lsn = verify_from;
+    {
+      auto wal = OpenWal(&env, options);
+      for (uint64_t lsn = 0; lsn <= 60; ++lsn) {
+        CAPTURE(lsn);
+        CHECK(*wal->TermAt(lsn) == (lsn == 0 ? 0 : lsn <= 17 ? 1 : lsn <= 23 ? 3 : 4));
+      }
+      const std::vector<WalRecord> read = ReadAll(*wal, 1);
+      REQUIRE(read.size() == expected.size());
+      for (size_t i = 0; i < read.size(); ++i) {
+        CHECK(read[i].lsn == expected[i].lsn);
+        CHECK(read[i].payload == expected[i].payload);
+      }
+    }
+    {
+      // Truncation into a segment that Open did not read.
+      auto wal = OpenWal(&env, options);
+      const uint64_t base = wal->last_lsn();
+      REQUIRE(base == 60);
+      REQUIRE(wal->TruncateAfter(20).ok());
+      CHECK(wal->last_lsn() == 20);
+      CHECK(wal->last_term() == 3);
+      AppendRange(*wal, 21, 60, 4);
+      REQUIRE(wal->Sync().ok());
+    }
+    auto wal = OpenWal(&env);
+    CHECK(*wal->TermAt(21) == 4);
+    CheckRange(ReadAll(*wal, 21), 21, 60, 4);
+  }
+}
+
 TEST_CASE("Wal reports a bad record followed by valid ones in the last segment as DataLoss",
           "[wal]") {
   MemEnv env;
@@ -791,6 +880,7 @@ TEST_CASE("Wal matches a model under random appends, truncations and crashes", "
     options.write_buffer_bytes = rng() % 2 == 0 ? 0 : rng() % 1500;
     options.preallocate_bytes = rng() % 2 == 0 ? 0 : rng() % 3000;
     options.preallocate_chunk_bytes = 1 + rng() % 1000;
+    options.verify_from_lsn = rng() % 2 == 0 ? 0 : 1 + rng() % 300;
     auto wal = OpenWal(&env, options);
     Model model;
     for (int step = 0; step < 400; ++step) {
