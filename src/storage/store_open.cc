@@ -168,7 +168,8 @@ Status StoreImpl::ReplayWal() {
   wal_options.dir = wal_dir_;
   wal_options.segment_bytes_max = options_.wal_segment_bytes_max;
   wal_options.retention_bytes = options_.wal_retention_bytes;
-  wal_options.record_bytes_max = options_.max_batch_bytes + 16 * options_.max_batch_ops + 64;
+  wal_options.record_bytes_max =
+      MaxBatchPayloadBytes(options_.max_batch_ops, options_.max_batch_bytes);
   wal_options.write_buffer_bytes =
       options_.sync_policy == SyncPolicy::kEveryWrite ? 0 : options_.wal_write_buffer_bytes;
   // Only a log synced per write gains from preallocation; without per-write
