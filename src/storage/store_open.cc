@@ -51,11 +51,9 @@ StoreImpl::~StoreImpl() {
     MutexLock lock(&mu_);
     healthy = recovered_ && read_only_cause_.ok();
   }
-  // A checkpoint on close makes the next Open fast; failing it loses nothing.
-  if (healthy) {
-    MutexLock lock(&maintenance_mu_);
-    CheckpointLocked().IgnoreError();
-  }
+  // A checkpoint on close makes the next Open fast; failing it loses nothing
+  // (it is reported, as are the events not yet delivered).
+  if (recovered_) CloseMaintenance(/*checkpoint=*/healthy);
 }
 
 Status StoreImpl::Recover() {

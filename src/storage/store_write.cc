@@ -356,10 +356,11 @@ Status StoreImpl::RollActiveSegment() {
 
 void StoreImpl::SetReadOnly(const Status& cause) {
   if (!read_only_cause_.ok()) return;
-  read_only_cause_ = absl::FailedPreconditionError(
+  read_only_cause_ = StoreReadOnlyError(
       fmt::format("store is read-only after a failed write or sync (durability unknown): {}",
                   cause.ToString()));
   stats_.read_only = true;
+  background_cv_.Signal();  // The background thread tells the listener.
 }
 
 }  // namespace toydb
