@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "src/util/mutex.h"
 #include "tests/storage/store_test_util.h"
 #include "toydb/event_listener.h"
 
@@ -22,36 +22,36 @@ using testing::OpenOrDie;
 class RecordingListener : public EventListener {
  public:
   void OnBackgroundError(const BackgroundErrorInfo& info) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     errors_.push_back(info);
   }
   void OnCheckpointCompleted(const CheckpointInfo& info) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     checkpoints_.push_back(info);
   }
   void OnCompactionCompleted(const CompactionInfo& info) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     compactions_.push_back(info);
   }
   void OnStoreReadOnly(const Status& cause) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     read_only_.push_back(cause);
   }
 
   std::vector<BackgroundErrorInfo> errors() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return errors_;
   }
   std::vector<CheckpointInfo> checkpoints() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return checkpoints_;
   }
   std::vector<CompactionInfo> compactions() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return compactions_;
   }
   std::vector<Status> read_only() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return read_only_;
   }
   // Waits (up to a minute: never a timing assertion) until `done` holds.
@@ -66,7 +66,9 @@ class RecordingListener : public EventListener {
   }
 
  private:
-  absl::Mutex mu_;
+  // The project's Mutex, which ThreadSanitizer sees (Debian's abseil is not
+  // built with it).
+  Mutex mu_;
   std::vector<BackgroundErrorInfo> errors_ ABSL_GUARDED_BY(mu_);
   std::vector<CheckpointInfo> checkpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<CompactionInfo> compactions_ ABSL_GUARDED_BY(mu_);
