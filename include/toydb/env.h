@@ -68,47 +68,49 @@ class Env {
   virtual ~Env() = default;
 
   // Creates `path`, or truncates it if it exists, for writing from offset 0.
-  virtual StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  [[nodiscard]] virtual StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) = 0;
 
   // Opens `path` (created if missing) for writing at its current end.
-  virtual StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) = 0;
+  [[nodiscard]] virtual StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
+      const std::string& path) = 0;
 
   // Opens an existing `path` for writing from `offset` over its old bytes
   // without truncating it (writing past its end extends it). Writes into
   // already-allocated blocks need no file-size metadata on sync, which makes
   // recycled or preallocated log segments cheaper to fdatasync than growing
   // files.
-  virtual StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path,
-                                                                    uint64_t offset) = 0;
+  [[nodiscard]] virtual StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(
+      const std::string& path, uint64_t offset) = 0;
 
-  virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+  [[nodiscard]] virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) = 0;
 
   virtual bool FileExists(const std::string& path) = 0;
-  virtual StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
+  [[nodiscard]] virtual StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
   // Names (not paths) of the entries of `dir`, sorted.
-  virtual StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) = 0;
-  virtual Status RemoveFile(const std::string& path) = 0;
+  [[nodiscard]] virtual StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) = 0;
+  [[nodiscard]] virtual Status RemoveFile(const std::string& path) = 0;
   // Atomically replaces `to` with `from`. Durable once the parent directory
   // is synced.
-  virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
-  virtual Status TruncateFile(const std::string& path, uint64_t size) = 0;
+  [[nodiscard]] virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
+  [[nodiscard]] virtual Status TruncateFile(const std::string& path, uint64_t size) = 0;
   // Creates `dir` (and missing parents); OK if it exists.
-  virtual Status CreateDir(const std::string& dir) = 0;
-  virtual Status RemoveDir(const std::string& dir) = 0;
+  [[nodiscard]] virtual Status CreateDir(const std::string& dir) = 0;
+  [[nodiscard]] virtual Status RemoveDir(const std::string& dir) = 0;
   // Makes the creation, removal and renaming of entries in `dir` durable.
-  virtual Status SyncDir(const std::string& dir) = 0;
+  [[nodiscard]] virtual Status SyncDir(const std::string& dir) = 0;
   // Takes an exclusive lock so two stores never open the same directory:
   // FailedPrecondition if another holder (another process, or another
   // LockFile of the same path in this one) has it. PosixEnv locks the file
   // and its directory, so unlinking the file does not release the lock.
-  virtual StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
+  [[nodiscard]] virtual StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
 
   // Reads a whole file.
-  StatusOr<std::string> ReadFileToString(const std::string& path);
+  [[nodiscard]] StatusOr<std::string> ReadFileToString(const std::string& path);
   // Writes a whole file atomically and durably: temp file, sync, rename, sync
   // of the directory. Readers see the old or the new content, never a mix.
-  Status WriteFileAtomically(const std::string& path, std::string_view data);
+  [[nodiscard]] Status WriteFileAtomically(const std::string& path, std::string_view data);
 
   // The process-wide POSIX Env. Never deleted.
   static Env* Default();
@@ -121,35 +123,40 @@ class EnvWrapper : public Env {
   explicit EnvWrapper(Env* target) : target_(target) {}
   Env* target() const { return target_; }
 
-  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
+  [[nodiscard]] StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& p) override {
     return target_->NewWritableFile(p);
   }
-  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override {
+  [[nodiscard]] StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
+      const std::string& p) override {
     return target_->NewAppendableFile(p);
   }
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p,
-                                                            uint64_t offset) override {
+  [[nodiscard]] StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(
+      const std::string& p, uint64_t offset) override {
     return target_->ReuseWritableFile(p, offset);
   }
-  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& p) override {
+  [[nodiscard]] StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& p) override {
     return target_->NewRandomAccessFile(p);
   }
   bool FileExists(const std::string& p) override { return target_->FileExists(p); }
-  StatusOr<uint64_t> GetFileSize(const std::string& p) override { return target_->GetFileSize(p); }
-  StatusOr<std::vector<std::string>> GetChildren(const std::string& d) override {
+  [[nodiscard]] StatusOr<uint64_t> GetFileSize(const std::string& p) override {
+    return target_->GetFileSize(p);
+  }
+  [[nodiscard]] StatusOr<std::vector<std::string>> GetChildren(const std::string& d) override {
     return target_->GetChildren(d);
   }
-  Status RemoveFile(const std::string& p) override { return target_->RemoveFile(p); }
-  Status RenameFile(const std::string& f, const std::string& t) override {
+  [[nodiscard]] Status RemoveFile(const std::string& p) override { return target_->RemoveFile(p); }
+  [[nodiscard]] Status RenameFile(const std::string& f, const std::string& t) override {
     return target_->RenameFile(f, t);
   }
-  Status TruncateFile(const std::string& p, uint64_t size) override {
+  [[nodiscard]] Status TruncateFile(const std::string& p, uint64_t size) override {
     return target_->TruncateFile(p, size);
   }
-  Status CreateDir(const std::string& d) override { return target_->CreateDir(d); }
-  Status RemoveDir(const std::string& d) override { return target_->RemoveDir(d); }
-  Status SyncDir(const std::string& d) override { return target_->SyncDir(d); }
-  StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
+  [[nodiscard]] Status CreateDir(const std::string& d) override { return target_->CreateDir(d); }
+  [[nodiscard]] Status RemoveDir(const std::string& d) override { return target_->RemoveDir(d); }
+  [[nodiscard]] Status SyncDir(const std::string& d) override { return target_->SyncDir(d); }
+  [[nodiscard]] StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
     return target_->LockFile(p);
   }
 

@@ -5,17 +5,21 @@
 // tests and the simulator. It remembers, per file, which bytes are durable
 // (synced) and, per directory, which entries are durable (SyncDir). Crash()
 // forgets everything that was not made durable, optionally keeping a torn
-// prefix of the unsynced bytes. Thread-safe. One MemEnv is one machine's disk.
+// prefix of the unsynced bytes. Thread-safe. One MemEnv is one machine's disk;
+// the file handles it opens share its disk and stay valid after it is gone.
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 
 #include "toydb/env.h"
 
 namespace toydb {
+
+namespace mem_env_internal {
+struct State;  // The files, directories, locks and faults (mem_env.cc).
+}  // namespace mem_env_internal
 
 class MemEnv : public Env {
  public:
@@ -25,21 +29,24 @@ class MemEnv : public Env {
   MemEnv& operator=(const MemEnv&) = delete;
 
   // --- Env ---
-  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
-  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override;
-  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path,
-                                                            uint64_t offset) override;
-  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
+  [[nodiscard]] StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) override;
+  [[nodiscard]] StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
+      const std::string& path) override;
+  [[nodiscard]] StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& path,
+                                                                          uint64_t offset) override;
+  [[nodiscard]] StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) override;
   bool FileExists(const std::string& path) override;
-  StatusOr<uint64_t> GetFileSize(const std::string& path) override;
-  StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) override;
-  Status RemoveFile(const std::string& path) override;
-  Status RenameFile(const std::string& from, const std::string& to) override;
-  Status TruncateFile(const std::string& path, uint64_t size) override;
-  Status CreateDir(const std::string& dir) override;
-  Status RemoveDir(const std::string& dir) override;
-  Status SyncDir(const std::string& dir) override;
-  StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
+  [[nodiscard]] StatusOr<uint64_t> GetFileSize(const std::string& path) override;
+  [[nodiscard]] StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) override;
+  [[nodiscard]] Status RemoveFile(const std::string& path) override;
+  [[nodiscard]] Status RenameFile(const std::string& from, const std::string& to) override;
+  [[nodiscard]] Status TruncateFile(const std::string& path, uint64_t size) override;
+  [[nodiscard]] Status CreateDir(const std::string& dir) override;
+  [[nodiscard]] Status RemoveDir(const std::string& dir) override;
+  [[nodiscard]] Status SyncDir(const std::string& dir) override;
+  [[nodiscard]] StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
 
   // --- Simulated power cut ---
 
@@ -58,13 +65,19 @@ class MemEnv : public Env {
 
   // While set, every Append fails with an I/O error (the bytes are not written).
   void SetWriteFailure(bool fail);
+  // Decides which files' Appends fail with an I/O error (the bytes are not
+  // written), by path: a fault of one kind of file (a checkpoint, a hint file,
+  // new data segments). An empty function clears it. Called with the MemEnv's
+  // lock held: it must not call the MemEnv.
+  using PathFilter = std::function<bool(const std::string& path)>;
+  void SetWriteFailureFilter(PathFilter fails);
   // While set, every Sync and SyncDir fails; the unsynced bytes stay unsynced.
   void SetSyncFailure(bool fail);
   // The disk holds at most `bytes` of file data; an Append past it fails with
   // ResourceExhausted and writes nothing. UINT64_MAX means unlimited.
   void SetCapacityBytes(uint64_t bytes);
   // Flips one bit of a stored file, durably (as media corruption would).
-  Status FlipBit(const std::string& path, uint64_t byte_offset, int bit);
+  [[nodiscard]] Status FlipBit(const std::string& path, uint64_t byte_offset, int bit);
 
   // --- Inspection ---
   uint64_t TotalFileBytes();
@@ -72,12 +85,9 @@ class MemEnv : public Env {
   // Bytes of `path` not yet durable, or 0 if it has none / does not exist.
   uint64_t UnsyncedBytes(const std::string& path);
 
-  // Implementation details, shared with the file handles in mem_env.cc.
-  struct FileState;
-  struct State;
-
  private:
-  std::shared_ptr<State> state_;
+  // Shared with the file handles, which may outlive the MemEnv.
+  std::shared_ptr<mem_env_internal::State> state_;
 };
 
 }  // namespace toydb

@@ -16,12 +16,12 @@
 #include <variant>
 #include <vector>
 
+#include "toydb/types.h"
+
 namespace toydb {
 
-using NodeId = uint64_t;
+// Lsn, Term and NodeId are in types.h.
 using PartitionId = uint32_t;
-using Term = uint64_t;
-using Lsn = uint64_t;
 
 // Wire tags. Values are part of the wire format: never reuse or renumber.
 enum class MessageType : uint8_t {
@@ -201,7 +201,7 @@ struct ClientRequest {
   OpType op = OpType::kGet;
   std::string key;
   std::string value;              // kPut, kCompareAndSet
-  uint64_t expected_version = 0;  // kCompareAndSet; 0 means "key absent"
+  Lsn expected_version = 0;       // kCompareAndSet; 0 means "key absent"
   std::vector<BatchOp> batch;     // kBatch; at most kMaxOpsPerBatch
   ReadConsistency consistency = ReadConsistency::kLinearizable;
   Lsn min_lsn = 0;  // kSession: the highest LSN this client has seen
@@ -218,7 +218,7 @@ struct ClientResponse {
   NodeId leader_hint = 0;  // 0: unknown
   bool found = false;      // kGet
   std::string value;       // kGet
-  uint64_t version = 0;    // of the key read or written
+  Lsn version = 0;         // of the key read or written
   Lsn lsn = 0;             // of the write, or the state the read saw
   uint32_t acks = 0;       // replicas that acknowledged the write
   uint32_t replicas = 0;   // replicas of the partition

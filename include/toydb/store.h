@@ -9,6 +9,9 @@
 //
 // Open() returns the store; the caller owns it, and destroying it closes it.
 // A Store is thread-safe: any number of threads may call it at once.
+// Errors are the codes of status.h; background failures, which no caller
+// waits for, reach the host through StoreStats and an EventListener
+// (event_listener.h).
 
 #include <cstdint>
 #include <functional>
@@ -19,6 +22,7 @@
 
 #include "toydb/options.h"
 #include "toydb/status.h"
+#include "toydb/types.h"
 #include "toydb/write_batch.h"
 
 namespace toydb {
@@ -26,14 +30,14 @@ namespace toydb {
 // A value and its version (the LSN of the write that stored it).
 struct VersionedValue {
   std::string value;
-  uint64_t version = 0;
+  Lsn version = 0;
 };
 
 // Counters for monitoring and tests. A copy, taken under the store's lock.
 struct StoreStats {
   uint64_t keys = 0;
-  uint64_t last_lsn = 0;        // Last LSN assigned.
-  uint64_t checkpoint_lsn = 0;  // Applied LSN of the last checkpoint.
+  Lsn last_lsn = 0;        // Last LSN assigned.
+  Lsn checkpoint_lsn = 0;  // Applied LSN of the last checkpoint.
   uint64_t data_segments = 0;
   uint64_t data_bytes = 0;     // Bytes in data segments.
   uint64_t garbage_bytes = 0;  // Of which overwritten or deleted.
@@ -49,6 +53,12 @@ struct StoreStats {
   uint64_t write_groups = 0;  // Group commits; writes / groups = group size.
   uint64_t writes = 0;
   bool read_only = false;  // After a failed sync or write: see Store.
+  // Background steps that failed (see EventListener::OnBackgroundError),
+  // and the last such failure, prefixed with its step ("compaction: ...").
+  // A failure the host's own call met (Checkpoint(), Compact()) is returned
+  // to it and not counted here.
+  uint64_t background_errors = 0;
+  Status last_background_error;
 };
 
 // A consistent, point-in-time view of the whole store, at an LSN. Keeps the
@@ -57,11 +67,10 @@ class Snapshot {
  public:
   virtual ~Snapshot() = default;
   // Every write with an LSN at or below lsn() is visible; none above.
-  virtual uint64_t lsn() const = 0;
+  virtual Lsn lsn() const = 0;
   // Visits every live key once, in no particular order. Stops early, with
   // that status, when `visit` returns a non-OK status.
-  using Visitor =
-      std::function<Status(std::string_view key, std::string_view value, uint64_t version)>;
+  using Visitor = std::function<Status(std::string_view key, std::string_view value, Lsn version)>;
   [[nodiscard]] virtual Status ForEach(const Visitor& visit) = 0;
 };
 
@@ -91,7 +100,7 @@ class Store {
   // missing, damaged or older than the data (restored from a backup) is
   // DataLoss when the WAL no longer holds every write after it; putting the
   // right CHECKPOINT back, or Repair(), then opens the store.
-  static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  [[nodiscard]] static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
 
   // Rebuilds CHECKPOINT from what is on disk, for a store that Open refuses
   // because its checkpoint is lost, damaged or stale (as LevelDB's RepairDB
@@ -126,7 +135,10 @@ class Store {
   // Each write returns the LSN it was given. A write over a limit is
   // InvalidArgument and changes nothing. Once a sync or a write to disk has
   // failed, the store is read-only: every later write reports the first
-  // error (FailedPrecondition), because it cannot vouch for durability.
+  // error, a FailedPrecondition for which IsStoreReadOnly() is true, because
+  // it cannot vouch for durability; reopening recovers what is on disk. A full
+  // disk met by the WAL append is ResourceExhausted, changes nothing and
+  // leaves the store writable.
   //
   // A failed write changed nothing, except when the failure came after its
   // WAL record was written; then its status says so, with the write's LSN
@@ -138,35 +150,41 @@ class Store {
   //               write is there if and only if the key's version is the LSN.
   // Under SyncPolicy::kEveryWrite a kCommitted write is as durable as an
   // acknowledged one; under the other policies, as durable as theirs are.
-  virtual StatusOr<uint64_t> Put(const WriteOptions& options, std::string_view key,
-                                 std::string_view value) = 0;
+  [[nodiscard]] virtual StatusOr<Lsn> Put(const WriteOptions& options, std::string_view key,
+                                          std::string_view value) = 0;
   // Deleting an absent key succeeds (and still gets an LSN).
-  virtual StatusOr<uint64_t> Delete(const WriteOptions& options, std::string_view key) = 0;
-  virtual StatusOr<uint64_t> Write(const WriteOptions& options, const WriteBatch& batch) = 0;
+  [[nodiscard]] virtual StatusOr<Lsn> Delete(const WriteOptions& options, std::string_view key) = 0;
+  [[nodiscard]] virtual StatusOr<Lsn> Write(const WriteOptions& options,
+                                            const WriteBatch& batch) = 0;
   // Stores `value` only if the key's version is `expected_version` (0: the key
   // must be absent). Aborted, with the current version in the message, if not.
-  virtual StatusOr<uint64_t> CompareAndSet(const WriteOptions& options, std::string_view key,
-                                           uint64_t expected_version, std::string_view value) = 0;
+  [[nodiscard]] virtual StatusOr<Lsn> CompareAndSet(const WriteOptions& options,
+                                                    std::string_view key, Lsn expected_version,
+                                                    std::string_view value) = 0;
 
   // NotFound if the key is absent.
-  virtual StatusOr<std::string> Get(std::string_view key) = 0;
+  [[nodiscard]] virtual StatusOr<std::string> Get(std::string_view key) = 0;
   // The same into `*value`, whose buffer is reused: a caller reading in a
   // loop with one string allocates nothing per read of a cached value.
-  virtual Status Get(std::string_view key, std::string* value) = 0;
-  virtual StatusOr<VersionedValue> GetVersioned(std::string_view key) = 0;
+  [[nodiscard]] virtual Status Get(std::string_view key, std::string* value) = 0;
+  [[nodiscard]] virtual StatusOr<VersionedValue> GetVersioned(std::string_view key) = 0;
 
   // A consistent view of the store at its last applied LSN.
-  virtual StatusOr<std::unique_ptr<Snapshot>> GetSnapshot() = 0;
+  [[nodiscard]] virtual StatusOr<std::unique_ptr<Snapshot>> GetSnapshot() = 0;
 
   // Records the applied LSN and the live data segments durably, and lets the
-  // WAL drop what it no longer needs. Runs by itself in the background.
+  // WAL drop what it no longer needs. Runs by itself in the background. A
+  // failure is returned here, not counted as a background error.
   [[nodiscard]] virtual Status Checkpoint() = 0;
   // Compacts every sealed data segment whose garbage ratio reaches the
   // threshold (all sealed segments with any garbage when `force`).
   [[nodiscard]] virtual Status Compact(bool force = false) = 0;
   // For stores opened with background_threads = false: performs the work the
   // background thread would (interval sync, checkpoint, compaction) that is
-  // due at the injected clock's time. Deterministic.
+  // due at the injected clock's time, and delivers the events it raised to
+  // the EventListener. Deterministic. A failed step is returned, counted in
+  // StoreStats and reported to the listener, exactly as in the background;
+  // once the store is read-only it does nothing and returns the cause.
   [[nodiscard]] virtual Status RunBackgroundWork() = 0;
 
   virtual StoreStats GetStats() = 0;

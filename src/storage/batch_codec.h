@@ -21,6 +21,20 @@ namespace toydb {
 // WAL record types written by the Store.
 inline constexpr uint8_t kWalRecordWriteBatch = 1;
 
+// Payload bytes beside the keys and values: the count, and per operation its
+// type and two lengths.
+inline constexpr uint64_t kBatchPayloadHeaderBytes = 4;
+inline constexpr uint64_t kBatchOpOverheadBytes = 1 + 4 + 4;
+
+// The largest payload of a batch of at most `max_ops` operations and
+// `max_bytes` key and value bytes. Keys are never empty, so a batch has at
+// most `max_bytes` operations. In 64 bits: does not overflow for any max_ops
+// and any max_bytes below 2^59.
+inline uint64_t MaxBatchPayloadBytes(uint32_t max_ops, uint64_t max_bytes) {
+  const uint64_t ops = max_ops < max_bytes ? uint64_t{max_ops} : max_bytes;
+  return kBatchPayloadHeaderBytes + kBatchOpOverheadBytes * ops + max_bytes;
+}
+
 // One operation of a batch; views point into the caller's batch or payload.
 struct BatchOpView {
   WriteBatch::OpType type;

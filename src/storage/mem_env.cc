@@ -5,18 +5,20 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "src/util/mutex.h"
 
 namespace toydb {
+namespace mem_env_internal {
 
 // One file's bytes. `live` is what readers see; `durable` is what survives a
 // crash. Bytes in [dirty_from, dirty_to) may differ between the two, and so
 // may the sizes. A write into the middle of a preallocated file dirties only
 // the bytes it wrote, so a torn write tears those and not the zeros after them.
-struct MemEnv::FileState {
+struct FileState {
   std::string live;
   std::string durable;
   uint64_t dirty_from = kClean;
@@ -47,7 +49,7 @@ struct MemEnv::FileState {
   }
 };
 
-struct MemEnv::State {
+struct State {
   Mutex mu;
   std::map<std::string, std::shared_ptr<FileState>> files ABSL_GUARDED_BY(mu);
   // The directory entries as of each directory's last SyncDir.
@@ -62,7 +64,12 @@ struct MemEnv::State {
   bool fail_syncs ABSL_GUARDED_BY(mu) = false;
   uint64_t capacity_bytes ABSL_GUARDED_BY(mu) = std::numeric_limits<uint64_t>::max();
   uint64_t sync_count ABSL_GUARDED_BY(mu) = 0;
+  // Paths whose Appends fail (SetWriteFailureFilter); empty: none.
+  MemEnv::PathFilter write_failure_filter ABSL_GUARDED_BY(mu);
 
+  bool WriteFails(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return fail_writes || (write_failure_filter && write_failure_filter(path));
+  }
   uint64_t LiveBytes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     uint64_t total = 0;
     for (const auto& [name, file] : files) total += file->live.size();
@@ -77,14 +84,17 @@ struct MemEnv::State {
   }
 };
 
+}  // namespace mem_env_internal
+
 namespace {
 
-using FileState = MemEnv::FileState;
+using mem_env_internal::FileState;
+using mem_env_internal::State;
 
 class MemWritableFile final : public WritableFile {
  public:
-  MemWritableFile(std::shared_ptr<MemEnv::State> state, std::shared_ptr<FileState> file,
-                  std::string path, uint64_t position, uint64_t generation)
+  MemWritableFile(std::shared_ptr<State> state, std::shared_ptr<FileState> file, std::string path,
+                  uint64_t position, uint64_t generation)
       : state_(std::move(state)),
         file_(std::move(file)),
         path_(std::move(path)),
@@ -97,7 +107,7 @@ class MemWritableFile final : public WritableFile {
   uint64_t Position() const override { return position_; }
 
  private:
-  std::shared_ptr<MemEnv::State> state_;
+  std::shared_ptr<State> state_;
   std::shared_ptr<FileState> file_;
   const std::string path_;
   uint64_t position_;
@@ -106,7 +116,7 @@ class MemWritableFile final : public WritableFile {
 
 class MemRandomAccessFile final : public RandomAccessFile {
  public:
-  MemRandomAccessFile(std::shared_ptr<MemEnv::State> state, std::shared_ptr<FileState> file,
+  MemRandomAccessFile(std::shared_ptr<State> state, std::shared_ptr<FileState> file,
                       std::string path, uint64_t generation)
       : state_(std::move(state)),
         file_(std::move(file)),
@@ -116,7 +126,7 @@ class MemRandomAccessFile final : public RandomAccessFile {
   Status Read(uint64_t offset, size_t n, std::string* out) const override;
 
  private:
-  std::shared_ptr<MemEnv::State> state_;
+  std::shared_ptr<State> state_;
   std::shared_ptr<FileState> file_;
   const std::string path_;
   const uint64_t generation_;
@@ -124,12 +134,12 @@ class MemRandomAccessFile final : public RandomAccessFile {
 
 class MemFileLock final : public FileLock {
  public:
-  MemFileLock(std::shared_ptr<MemEnv::State> state, std::string path, uint64_t id)
+  MemFileLock(std::shared_ptr<State> state, std::string path, uint64_t id)
       : state_(std::move(state)), path_(std::move(path)), id_(id) {}
   ~MemFileLock() override;
 
  private:
-  std::shared_ptr<MemEnv::State> state_;
+  std::shared_ptr<State> state_;
   const std::string path_;
   const uint64_t id_;
 };
@@ -139,7 +149,7 @@ class MemFileLock final : public FileLock {
 Status MemWritableFile::Append(std::string_view data) {
   MutexLock lock(&state_->mu);
   if (Status s = state_->CheckHandle(generation_, path_); !s.ok()) return s;
-  if (state_->fail_writes)
+  if (state_->WriteFails(path_))
     return absl::InternalError(fmt::format("write {}: injected I/O error", path_));
   const uint64_t end = position_ + data.size();
   const uint64_t growth = end > file_->live.size() ? end - file_->live.size() : 0;
@@ -373,6 +383,11 @@ void MemEnv::CrashDropUnsynced() {
 void MemEnv::SetWriteFailure(bool fail) {
   MutexLock lock(&state_->mu);
   state_->fail_writes = fail;
+}
+
+void MemEnv::SetWriteFailureFilter(PathFilter fails) {
+  MutexLock lock(&state_->mu);
+  state_->write_failure_filter = std::move(fails);
 }
 
 void MemEnv::SetSyncFailure(bool fail) {

@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -34,6 +35,7 @@
 #include "src/storage/wal.h"
 #include "src/util/mutex.h"
 #include "toydb/clock.h"
+#include "toydb/event_listener.h"
 #include "toydb/store.h"
 
 namespace toydb {
@@ -162,7 +164,35 @@ class StoreImpl final : public Store {
   CheckpointState CurrentCheckpointState() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // TOYDB_CHECKs the invariants of a checkpoint about to be written.
   static void CheckCheckpointShape(const CheckpointState& state);
+  bool CheckpointDue() ABSL_LOCKS_EXCLUDED(mu_, wal_mu_);
+  // The steps of RunBackgroundWork, each failure noted; stops at the first
+  // failure but of the WAL preparation.
+  Status RunBackgroundSteps() ABSL_LOCKS_EXCLUDED(maintenance_mu_, mu_);
+  // The destructor's last work: a checkpoint (if `checkpoint`), then the
+  // delivery of every event not yet delivered.
+  void CloseMaintenance(bool checkpoint) ABSL_LOCKS_EXCLUDED(maintenance_mu_, mu_);
   void BackgroundLoop();
+
+  // --- Events and background failures (store_events.cc)
+  struct ReadOnlyEvent {
+    Status cause;
+  };
+  using StoreEvent =
+      std::variant<BackgroundErrorInfo, CheckpointInfo, CompactionInfo, ReadOnlyEvent>;
+  // Queues an event for the listener (nothing without a listener). Callable
+  // with any store lock held: delivery waits for DeliverEvents.
+  void QueueEvent(StoreEvent event) ABSL_LOCKS_EXCLUDED(events_mu_);
+  // Notes the outcome of a background step: a failure is counted in the
+  // stats and, if the step's last run succeeded, queued for the listener.
+  // Returns `status`.
+  Status NoteBackgroundResult(BackgroundJob job, Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues OnStoreReadOnly once the store has turned read-only (once).
+  void QueueReadOnlyEvent() ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls the listener with the queued events, in order, one at a time. Must
+  // be called with no store lock held (the listener may call the store); a
+  // call made while another thread (or the listener itself, through the
+  // store) is delivering leaves the events to that delivery.
+  void DeliverEvents() ABSL_LOCKS_EXCLUDED(maintenance_mu_, mu_, wal_mu_, events_mu_);
 
   const StoreOptions options_;
   Env* const env_;
@@ -208,6 +238,18 @@ class StoreImpl final : public Store {
   CheckpointState last_checkpoint_ ABSL_GUARDED_BY(mu_);
   uint64_t wal_bytes_at_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   StoreStats stats_ ABSL_GUARDED_BY(mu_);
+  // Per BackgroundJob: its last run failed (its next failure is not told
+  // to the listener again).
+  static constexpr size_t kBackgroundJobs =
+      static_cast<size_t>(BackgroundJob::kCheckpointOnClose) + 1;
+  bool background_job_failing_[kBackgroundJobs] ABSL_GUARDED_BY(mu_) = {};
+  bool read_only_reported_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Events for options_.event_listener, queued by any thread, delivered by
+  // DeliverEvents. A leaf lock.
+  Mutex events_mu_ ABSL_ACQUIRED_AFTER(mu_, wal_mu_);
+  std::vector<StoreEvent> events_ ABSL_GUARDED_BY(events_mu_);
+  bool delivering_events_ ABSL_GUARDED_BY(events_mu_) = false;
 
   // Background thread (when options_.background_threads).
   std::thread background_;

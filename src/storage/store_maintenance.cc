@@ -55,8 +55,14 @@ void StoreImpl::CheckCheckpointShape(const CheckpointState& state) {
 }
 
 Status StoreImpl::Checkpoint() {
-  MutexLock lock(&maintenance_mu_);
-  return CheckpointLocked();
+  Status s;
+  {
+    MutexLock lock(&maintenance_mu_);
+    s = CheckpointLocked();
+  }
+  QueueReadOnlyEvent();
+  DeliverEvents();
+  return s;
 }
 
 Status StoreImpl::CheckpointLocked() {
@@ -131,13 +137,20 @@ Status StoreImpl::CheckpointLocked() {
     stats_.checkpoints++;
     wal_bytes_at_checkpoint_ = wal_bytes;
   }
+  QueueEvent(CheckpointInfo{state.applied_lsn, state.segments.size()});
   MutexLock wal_lock(&wal_mu_);
   return wal_->ReleaseUpTo(state.applied_lsn);
 }
 
 Status StoreImpl::Compact(bool force) {
-  MutexLock lock(&maintenance_mu_);
-  return CompactLocked(force);
+  Status s;
+  {
+    MutexLock lock(&maintenance_mu_);
+    s = CompactLocked(force);
+  }
+  QueueReadOnlyEvent();
+  DeliverEvents();
+  return s;
 }
 
 Status StoreImpl::CompactLocked(bool force) {
@@ -176,6 +189,9 @@ Status StoreImpl::CompactLocked(bool force) {
     return s;
   }
   SwapInCompacted(inputs, outputs, moves);
+  CompactionInfo info{inputs.size(), outputs.size(), input_bytes, 0};
+  for (const auto& out : outputs) info.output_bytes += out->size();
+  QueueEvent(info);
   Status s = CheckpointLocked();
   // The old files may go only once a checkpoint no longer names them; if it
   // failed, the next Open finds them unnamed by a later checkpoint, or needed.
@@ -374,24 +390,56 @@ Status StoreImpl::SyncWalIfDue() {
 }
 
 Status StoreImpl::RunBackgroundWork() {
+  Status s = RunBackgroundSteps();
+  QueueReadOnlyEvent();
+  DeliverEvents();
+  return s;
+}
+
+Status StoreImpl::RunBackgroundSteps() {
+  {
+    // Nothing can be made durable any more; the cause was reported once.
+    MutexLock lock(&mu_);
+    if (!read_only_cause_.ok()) return read_only_cause_;
+  }
   // First, so that writers find prepared WAL blocks; it takes no store lock.
   // A failure only stops the preparation (a failed sync reaches writers
-  // through the WAL's next Sync).
-  wal_preparer_->PrepareAhead().IgnoreError();
-  if (Status s = SyncWalIfDue(); !s.ok()) return s;
+  // through the WAL's next Sync), so the round goes on.
+  NoteBackgroundResult(BackgroundJob::kWalPreparation, wal_preparer_->PrepareAhead()).IgnoreError();
+  if (Status s = NoteBackgroundResult(BackgroundJob::kIntervalSync, SyncWalIfDue()); !s.ok()) {
+    return s;
+  }
   MutexLock lock(&maintenance_mu_);
-  if (Status s = BuildMissingHints(); !s.ok()) return s;
-  bool checkpoint_due = false;
-  {
-    MutexLock l(&mu_);
-    MutexLock wal_lock(&wal_mu_);
-    checkpoint_due =
-        wal_->bytes_written() - wal_bytes_at_checkpoint_ >= options_.checkpoint_wal_bytes;
+  if (Status s = NoteBackgroundResult(BackgroundJob::kHintFile, BuildMissingHints()); !s.ok()) {
+    return s;
   }
-  if (checkpoint_due) {
-    if (Status s = CheckpointLocked(); !s.ok()) return s;
+  if (CheckpointDue()) {
+    if (Status s = NoteBackgroundResult(BackgroundJob::kCheckpoint, CheckpointLocked()); !s.ok()) {
+      return s;
+    }
   }
-  return CompactLocked(/*force=*/false);
+  return NoteBackgroundResult(BackgroundJob::kCompaction, CompactLocked(/*force=*/false));
+}
+
+bool StoreImpl::CheckpointDue() {
+  MutexLock lock(&mu_);
+  MutexLock wal_lock(&wal_mu_);
+  return wal_->bytes_written() - wal_bytes_at_checkpoint_ >= options_.checkpoint_wal_bytes;
+}
+
+void StoreImpl::CloseMaintenance(bool checkpoint) {
+  if (checkpoint) {
+    Status s;
+    {
+      MutexLock lock(&maintenance_mu_);
+      s = CheckpointLocked();
+    }
+    // Failing it loses nothing (the next Open replays the WAL), but the
+    // host should know why that Open is slow.
+    NoteBackgroundResult(BackgroundJob::kCheckpointOnClose, s).IgnoreError();
+  }
+  QueueReadOnlyEvent();
+  DeliverEvents();
 }
 
 void StoreImpl::BackgroundLoop() {
@@ -403,8 +451,8 @@ void StoreImpl::BackgroundLoop() {
     background_cv_.WaitFor(&background_mu_, std::chrono::milliseconds(poll_ms));
     if (stopping_) break;
     background_mu_.Unlock();
-    // Errors surface to writers through the read-only state; a failed
-    // compaction or hint is retried on the next round.
+    // RunBackgroundWork has counted a failure in the stats and told the
+    // listener of it; a failed step is retried on the next round.
     RunBackgroundWork().IgnoreError();
     background_mu_.Lock();
   }

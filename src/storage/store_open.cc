@@ -62,11 +62,9 @@ StoreImpl::~StoreImpl() {
     MutexLock lock(&mu_);
     healthy = recovered_ && read_only_cause_.ok();
   }
-  // A checkpoint on close makes the next Open fast; failing it loses nothing.
-  if (healthy) {
-    MutexLock lock(&maintenance_mu_);
-    CheckpointLocked().IgnoreError();
-  }
+  // A checkpoint on close makes the next Open fast; failing it loses nothing
+  // (it is reported, as are the events not yet delivered).
+  if (recovered_) CloseMaintenance(/*checkpoint=*/healthy);
 }
 
 namespace {
@@ -87,7 +85,8 @@ WalOptions StoreImpl::WalOptionsFor(const StoreOptions& options) {
   wal_options.dir = JoinPath(options.dir, "wal");
   wal_options.segment_bytes_max = options.wal_segment_bytes_max;
   wal_options.retention_bytes = options.wal_retention_bytes;
-  wal_options.record_bytes_max = options.max_batch_bytes + 16 * options.max_batch_ops + 64;
+  wal_options.record_bytes_max =
+      MaxBatchPayloadBytes(options.max_batch_ops, options.max_batch_bytes);
   wal_options.write_buffer_bytes =
       options.sync_policy == SyncPolicy::kEveryWrite ? 0 : options.wal_write_buffer_bytes;
   // Only a log synced per write gains from preallocation; without per-write

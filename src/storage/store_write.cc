@@ -253,7 +253,7 @@ void StoreImpl::FailUnappliedMembers(size_t from, WriteOutcome outcome) {
             : fmt::format("write outcome unknown: its WAL record (LSN {}) may or may not be "
                           "durable; after a reopen the key's version tells. {}",
                           w->lsn, std::string(read_only_cause_.message()));
-    w->status = WithWriteOutcome(absl::FailedPreconditionError(message), outcome, w->lsn);
+    w->status = WithWriteOutcome(StoreReadOnlyError(message), outcome, w->lsn);
   }
 }
 
@@ -399,10 +399,11 @@ Status StoreImpl::RollActiveSegment() {
 
 void StoreImpl::SetReadOnly(const Status& cause) {
   if (!read_only_cause_.ok()) return;
-  read_only_cause_ = absl::FailedPreconditionError(
+  read_only_cause_ = StoreReadOnlyError(
       fmt::format("store is read-only after a failed write or sync (durability unknown): {}",
                   cause.ToString()));
   stats_.read_only = true;
+  background_cv_.Signal();  // The background thread tells the listener.
 }
 
 }  // namespace toydb

@@ -113,6 +113,28 @@ TEST_CASE("MemEnv injects write, sync and disk-full faults", "[mem_env]") {
   CHECK((*file)->Append("xy").ok());
 }
 
+TEST_CASE("MemEnv fails the writes of the files a filter picks", "[mem_env]") {
+  MemEnv env;
+  REQUIRE(env.CreateDir("/db").ok());
+  auto picked = env.NewWritableFile("/db/CHECKPOINT.tmp");
+  auto other = env.NewWritableFile("/db/data.seg");
+  REQUIRE(picked.ok());
+  REQUIRE(other.ok());
+  env.SetWriteFailureFilter(
+      [](const std::string& path) { return path.find("CHECKPOINT") != std::string::npos; });
+  const Status failed = (*picked)->Append("x");
+  CHECK(absl::IsInternal(failed));
+  CHECK(failed.message().find("/db/CHECKPOINT.tmp") != std::string_view::npos);
+  CHECK(*env.GetFileSize("/db/CHECKPOINT.tmp") == 0);  // Nothing written.
+  REQUIRE((*other)->Append("abc").ok());
+  CHECK_FALSE(env.WriteFileAtomically("/db/CHECKPOINT", "state").ok());
+  CHECK_FALSE(env.FileExists("/db/CHECKPOINT"));
+  env.SetWriteFailureFilter(nullptr);
+  REQUIRE((*picked)->Append("x").ok());
+  REQUIRE(env.WriteFileAtomically("/db/CHECKPOINT", "state").ok());
+  CHECK(Read(env, "/db/CHECKPOINT") == "state");
+}
+
 TEST_CASE("MemEnv flips a bit durably and reuses files in place", "[mem_env]") {
   MemEnv env;
   REQUIRE(env.CreateDir("/db").ok());

@@ -3,6 +3,7 @@
 #include "toydb/store.h"
 
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "src/storage/segment_file_pool.h"
 #include "tests/storage/store_test_util.h"
