@@ -58,6 +58,10 @@ class StoreImpl final : public Store {
   Status RunBackgroundWork() override;
   StoreStats GetStats() override;
 
+  // The value cache's probe lengths (a walk over its whole table, under the
+  // lock); for tests.
+  ValueCache::ProbeStats CacheProbeStatsForTesting();
+
  private:
   // A write waiting in the group-commit queue.
   struct Writer {
