@@ -71,7 +71,7 @@ TEST_CASE("Store Get follows a chain when the key points into the value being re
     return growing ? fmt::format("g{}", std::string(static_cast<size_t>(i) * 8 + 1, 'x'))
                    : fmt::format("s{:04}", i);
   };
-  for (bool growing : {false, true}) {
+  for (bool growing : {true, false}) {
     for (int i = 0; i < kLinks; ++i) {
       REQUIRE(store->Put({}, link(i, growing), i + 1 < kLinks ? link(i + 1, growing) : "end")
                   .ok());
@@ -80,7 +80,7 @@ TEST_CASE("Store Get follows a chain when the key points into the value being re
   // Twice: the first pass reads the data log (and fills the cache), the
   // second reads the cache.
   for (int pass = 0; pass < 2; ++pass) {
-    for (bool growing : {false, true}) {
+    for (bool growing : {true, false}) {
       INFO("pass " << pass << (growing ? ", growing values" : ", values of one length"));
       std::string cur = link(0, growing);
       cur.shrink_to_fit();
