@@ -16,6 +16,7 @@
 #include <string>
 
 #include "bench/bench_util.h"
+#include "src/storage/value_cache.h"
 #include "toydb/env.h"
 #include "toydb/store.h"
 
@@ -163,6 +164,76 @@ void BM_RandomGet(benchmark::State& state) {
   state.counters["cache_hit_ratio"] = hits / (hits + misses);
 }
 
+// Entries of 16 + 100 bytes that fill the default cache: one per 128-byte
+// slot, at most 7/10 of the slots (at most every key).
+uint64_t CacheEntries() {
+  const uint64_t slots = StoreOptions().cache_bytes_max / ValueCache::kSlotBytes;
+  return std::min<uint64_t>(AllKeys().size(), slots * 7 / 10);
+}
+
+// The steady state of a cache smaller than the data: the default 64 MiB cache
+// (about 366,000 entries of 16 + 100 bytes) under random reads of all
+// KeyCount() keys, so that most reads miss and insert into a full cache.
+// Warmed with one read each of as many keys as the cache holds. The store is
+// loaded once per process, and later runs go on from where the earlier ones
+// left the cache (the benchmark sizes its last run by the first). Counters: the longest single read
+// (max_read_us) and the cache's probe statistics at the end.
+void BM_RandomGetCacheSteadyState(benchmark::State& state) {
+  static std::unique_ptr<Store> store = [] {
+    StoreOptions options = BenchOptions("random-get-steady");
+    options.cache_bytes_max = StoreOptions().cache_bytes_max;
+    auto opened = OpenFresh(options);
+    Load(*opened, KeyCount());
+    std::string value;
+    for (uint64_t i = 0; i < CacheEntries(); ++i) Check(opened->Get(AllKeys()[i], &value), "warm");
+    return opened;
+  }();
+  static RandomKeyStream stream(4);
+  std::string value;
+  const StoreStats before = store->GetStats();
+  std::chrono::nanoseconds longest{0};
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    Status s = store->Get(stream.Next(), &value);
+    longest = std::max(longest, std::chrono::steady_clock::now() - start);
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  const StoreStats after = store->GetStats();
+  const double hits = static_cast<double>(after.cache_hits - before.cache_hits);
+  const double misses = static_cast<double>(after.cache_misses - before.cache_misses);
+  state.counters["cache_hit_ratio"] = hits / (hits + misses);
+  state.counters["max_read_us"] = static_cast<double>(longest.count()) / 1e3;
+}
+
+// The same steady state on the cache alone: a lookup of a random key of
+// KeyCount(), and an insert of its 100-byte value when it misses. Counters:
+// the hit ratio and the longest probe and run of occupied slots at the end.
+void BM_ValueCacheSteadyState(benchmark::State& state) {
+  const std::string value(kValueBytes, 'v');
+  static ValueCache cache(StoreOptions().cache_bytes_max);
+  static RandomKeyStream stream(5);
+  if (cache.entries() == 0) {
+    for (uint64_t i = 0; i < CacheEntries(); ++i) cache.Insert(AllKeys()[i], value);
+  }
+  uint64_t hits = 0;
+  for (auto _ : state) {
+    const std::string_view key = stream.Next();
+    if (std::optional<std::string_view> cached = cache.Lookup(key)) {
+      ++hits;
+      benchmark::DoNotOptimize(cached->data());
+    } else {
+      cache.Insert(key, value);
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["cache_hit_ratio"] =
+      static_cast<double>(hits) / static_cast<double>(state.iterations());
+  const ValueCache::ProbeStats probes = cache.ProbeStatsForTesting();
+  state.counters["longest_probe_slots"] = static_cast<double>(probes.longest_probe);
+  state.counters["longest_run_slots"] = static_cast<double>(probes.longest_run);
+}
+
 void BM_Mixed90Get10Put(benchmark::State& state) {
   auto store = OpenFresh(BenchOptions("mixed"));
   Load(*store, KeyCount());
@@ -295,6 +366,8 @@ BENCHMARK_TEMPLATE(BM_RandomGet, true)
     ->Arg(3)
     ->MinTime(1.0)
     ->UseRealTime();
+BENCHMARK(BM_RandomGetCacheSteadyState)->MinTime(2.0)->UseRealTime();
+BENCHMARK(BM_ValueCacheSteadyState)->MinTime(2.0)->UseRealTime();
 BENCHMARK(BM_Mixed90Get10Put)->MinTime(2.0)->UseRealTime();
 BENCHMARK(BM_RawSequentialWrite)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Compaction)->Iterations(2)->UseRealTime()->Unit(benchmark::kMillisecond);

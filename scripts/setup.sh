@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(cmake ninja-build g++ pkg-config libabsl-dev libxxhash-dev libfmt-dev
-          catch2 libbenchmark-dev libasio-dev clang-14 clang-format)
+          catch2 libbenchmark-dev libasio-dev clang-14 clang-format libleveldb-dev)
 
 bash scripts/install-packages.sh "${PACKAGES[@]}"
 

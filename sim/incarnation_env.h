@@ -72,6 +72,10 @@ class IncarnationEnv final : public EnvWrapper {
   Status SyncDir(const std::string& d) override {
     return Guard("SyncDir", [&] { return EnvWrapper::SyncDir(d); });
   }
+  StatusOr<std::unique_ptr<MappedFile>> MapReadOnly(const std::string& p,
+                                                    uint64_t length) override {
+    return Guard("MapReadOnly", [&] { return EnvWrapper::MapReadOnly(p, length); });
+  }
   StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
     return Guard("LockFile", [&] { return EnvWrapper::LockFile(p); });
   }

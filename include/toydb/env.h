@@ -55,6 +55,17 @@ class RandomAccessFile {
   [[nodiscard]] virtual Status Read(uint64_t offset, size_t n, std::string* out) const = 0;
 };
 
+// A file's first bytes mapped read-only into memory, so that reading them
+// costs no system call. Thread-safe. Owned by whoever mapped the file;
+// destroying it unmaps. While it lives, the file must not shrink (reading a
+// page past the file's end kills the process) and its mapped bytes must not
+// be rewritten (readers would see the new bytes): map only immutable files.
+class MappedFile {
+ public:
+  virtual ~MappedFile() = default;
+  virtual std::string_view bytes() const = 0;
+};
+
 // An advisory lock on a file, released when destroyed.
 class FileLock {
  public:
@@ -85,6 +96,13 @@ class Env {
 
   [[nodiscard]] virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) = 0;
+
+  // Maps the first `length` bytes of `path` (which has at least that many)
+  // read-only; see MappedFile for what the caller must then guarantee.
+  // Optional: an Env that cannot map (the default) returns Unimplemented,
+  // and the caller reads through a RandomAccessFile instead.
+  [[nodiscard]] virtual StatusOr<std::unique_ptr<MappedFile>> MapReadOnly(const std::string& path,
+                                                            uint64_t length);
 
   virtual bool FileExists(const std::string& path) = 0;
   [[nodiscard]] virtual StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
@@ -138,6 +156,10 @@ class EnvWrapper : public Env {
   [[nodiscard]] StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& p) override {
     return target_->NewRandomAccessFile(p);
+  }
+  StatusOr<std::unique_ptr<MappedFile>> MapReadOnly(const std::string& p,
+                                                    uint64_t length) override {
+    return target_->MapReadOnly(p, length);
   }
   bool FileExists(const std::string& p) override { return target_->FileExists(p); }
   [[nodiscard]] StatusOr<uint64_t> GetFileSize(const std::string& p) override {

@@ -45,6 +45,8 @@ DataSegment::~DataSegment() {
     writer_->Close().IgnoreError();
   }
   reader_.reset();
+  mapped_.store(nullptr, std::memory_order_relaxed);
+  mapping_.reset();
   // Best effort: a file left behind is not in the checkpoint and is removed
   // at the next Open. The hint file (if any) goes with its segment.
   if (obsolete_) {
@@ -107,7 +109,16 @@ StatusOr<std::shared_ptr<DataSegment>> DataSegment::OpenExisting(
   auto reader = env->NewRandomAccessFile(path);
   if (!reader.ok()) return reader.status();
   segment->reader_ = std::move(*reader);
+  if (!writable) segment->MapImmutableBytes();
   return segment;
+}
+
+void DataSegment::MapImmutableBytes() {
+  if (mapping_ != nullptr || size_ == 0) return;
+  StatusOr<std::unique_ptr<MappedFile>> mapped = env_->MapReadOnly(path_, size_);
+  if (!mapped.ok()) return;
+  mapping_ = std::move(*mapped);
+  mapped_.store(mapping_.get(), std::memory_order_release);
 }
 
 StatusOr<uint64_t> DataSegment::Append(std::string_view encoded_records) {
@@ -191,8 +202,11 @@ Status DataSegment::Sync() {
 Status DataSegment::Seal() {
   if (sealed_) return absl::OkStatus();
   if (Status s = Flush(); !s.ok()) return s;
-  MutexLock lock(&file_mu_);
-  sealed_ = true;
+  {
+    MutexLock lock(&file_mu_);
+    sealed_ = true;
+  }
+  MapImmutableBytes();
   return absl::OkStatus();
 }
 
@@ -213,6 +227,12 @@ Status DataSegment::SyncWritten() {
 
 Status DataSegment::ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,
                                data_format::Record* record) const {
+  if (const MappedFile* mapped = mapped_.load(std::memory_order_acquire); mapped != nullptr) {
+    const std::string_view bytes = mapped->bytes();
+    if (offset <= bytes.size() && length <= bytes.size() - offset) {
+      return DecodeWhole(offset, length, bytes.substr(offset, length), record);
+    }
+  }
   Status s = reader_->Read(offset, length, scratch);
   if (!s.ok()) return s;
   return DecodeWhole(offset, length, *scratch, record);

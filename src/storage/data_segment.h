@@ -5,10 +5,12 @@
 // Shared by the store's segment table, readers in flight and snapshots through
 // shared_ptr; a segment that compaction replaced is marked obsolete and its
 // file is removed when the last holder lets go. Reads of flushed bytes are
-// thread-safe; appends, flushes, syncs and the garbage counters are
+// thread-safe; those of a sealed segment read a read-only mapping of its file
+// where the Env maps files (no system call per read), others use pread; appends, flushes, syncs and the garbage counters are
 // serialized by the store's mutex. A full write buffer may be written by a
 // BackgroundWriter (see WriteFullBuffersOn) while appends go on.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -97,10 +99,26 @@ class DataSegment {
   // SyncWritten first (the WAL, not the data log, makes writes durable).
   [[nodiscard]] Status Seal();
 
-  // Reads and verifies the record at [offset, offset + length). `scratch`
-  // backs the views in `record`. REQUIRES: offset + length <= flushed_size().
+  // Reads and verifies the record at [offset, offset + length). The views in
+  // `record` point into the segment's mapping if it has one (valid while the
+  // segment is held), else into `scratch`. REQUIRES: offset + length <=
+  // flushed_size().
   [[nodiscard]] Status ReadRecord(uint64_t offset, uint64_t length, std::string* scratch,
                                   data_format::Record* record) const;
+
+  // Asks the CPU to start loading the record's bytes if the segment is
+  // mapped (a hint: it neither faults nor fails).
+  void PrefetchRecord(uint64_t offset, uint64_t length) const {
+    if (const MappedFile* mapped = mapped_.load(std::memory_order_acquire); mapped != nullptr) {
+      const std::string_view bytes = mapped->bytes();
+      if (offset >= bytes.size() || length == 0) return;
+      // The header and the start of the key and value: at most 4 lines
+      // (a small record's whole), since a large value's copy dwarfs a miss.
+      const uint64_t end = std::min<uint64_t>({offset + length, bytes.size(), offset + 256});
+      for (uint64_t at = offset; at < end; at += 64) __builtin_prefetch(bytes.data() + at);
+      __builtin_prefetch(bytes.data() + end - 1);
+    }
+  }
 
   // Reads and verifies a record that is not yet in the file: in the write
   // buffer, or in the buffer a background write is writing (or failed to).
@@ -139,6 +157,10 @@ class DataSegment {
   Status DecodeWhole(uint64_t offset, uint64_t length, std::string_view bytes,
                      data_format::Record* record) const;
 
+  // Maps the file's bytes, if the Env can, once they are immutable (sealed,
+  // all flushed). A failure is no error: reads then use pread.
+  void MapImmutableBytes();
+
   // Waits until no background write is in flight; returns the first failure
   // of one.
   Status AwaitBackgroundWrite();
@@ -170,6 +192,14 @@ class DataSegment {
   std::unique_ptr<WritableFile> writer_;
   bool sealed_ = false;
   std::unique_ptr<RandomAccessFile> reader_;
+  // The sealed file's bytes [0, size()) in memory, once MapImmutableBytes has
+  // run (under the store's mutex); mapped_ publishes it to readers without
+  // that mutex. Unmapped by the destructor before the file is removed or
+  // recycled, that is when no reader or snapshot holds the segment any more:
+  // a recycled file is overwritten from its start, which a live mapping
+  // would show to its readers.
+  std::unique_ptr<MappedFile> mapping_;
+  std::atomic<const MappedFile*> mapped_{nullptr};
   bool obsolete_ = false;
   std::shared_ptr<SegmentFilePool> pool_;  // Where an obsolete file goes; may be null.
   std::vector<uint32_t> dead_offsets_;  // In the order MarkDead saw them.

@@ -18,6 +18,10 @@ std::string DirName(std::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
+StatusOr<std::unique_ptr<MappedFile>> Env::MapReadOnly(const std::string& path, uint64_t) {
+  return absl::UnimplementedError(fmt::format("this Env does not map files ({})", path));
+}
+
 StatusOr<std::string> Env::ReadFileToString(const std::string& path) {
   StatusOr<uint64_t> size = GetFileSize(path);
   if (!size.ok()) return size.status();

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,6 +119,21 @@ class PosixRandomAccessFile final : public RandomAccessFile {
   int fd_;
 };
 
+class PosixMappedFile final : public MappedFile {
+ public:
+  PosixMappedFile(void* base, size_t length) : base_(base), length_(length) {}
+  ~PosixMappedFile() override {
+    if (length_ > 0) ::munmap(base_, length_);
+  }
+  std::string_view bytes() const override {
+    return {static_cast<const char*>(base_), length_};
+  }
+
+ private:
+  void* const base_;
+  const size_t length_;
+};
+
 // Holds flock()s on the lock file and on its directory. The file alone is
 // not enough: unlinking it while a store is open lets the next LockFile create
 // a new file and lock that. A directory cannot be unlinked while it holds the
@@ -164,6 +180,19 @@ class PosixEnv final : public Env {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return PosixError(fmt::format("open {}", path), errno);
     return std::unique_ptr<RandomAccessFile>(new PosixRandomAccessFile(path, fd));
+  }
+
+  StatusOr<std::unique_ptr<MappedFile>> MapReadOnly(const std::string& path,
+                                                    uint64_t length) override {
+    // mmap refuses an empty mapping.
+    if (length == 0) return std::unique_ptr<MappedFile>(new PosixMappedFile(nullptr, 0));
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return PosixError(fmt::format("open {}", path), errno);
+    void* base = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
+    const int err = errno;
+    ::close(fd);  // The mapping keeps the file open.
+    if (base == MAP_FAILED) return PosixError(fmt::format("mmap {}", path), err);
+    return std::unique_ptr<MappedFile>(new PosixMappedFile(base, length));
   }
 
   bool FileExists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }

@@ -68,6 +68,9 @@ class StoreImpl final : public Store {
   // For tests: how often group commit read real time (never, on a store
   // without background threads).
   uint64_t GroupCommitRealTimeReadsForTesting() ABSL_LOCKS_EXCLUDED(mu_);
+  // The value cache's probe lengths (a walk over its whole table, under the
+  // lock); for tests.
+  ValueCache::ProbeStats CacheProbeStatsForTesting();
 
  private:
   // A write waiting in the group-commit queue.

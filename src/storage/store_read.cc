@@ -24,6 +24,9 @@ StatusOr<VersionedValue> StoreImpl::GetVersioned(std::string_view key) {
   return result;
 }
 
+// `key` may point into *value (a caller following a chain of keys reads each
+// value into the string that held its key), so *value is written only once
+// `key` is no longer used: last, or on a cache hit, where nothing follows.
 Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* version) {
   if (key.empty() || key.size() > options_.max_key_bytes) {
     return absl::InvalidArgumentError(
@@ -34,6 +37,7 @@ Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* 
   std::string scratch;
   data_format::Record record;
   bool in_buffer = false;
+  uint64_t applied_lsn;
   {
     MutexLock lock(&mu_);
     // Without a version to report, a cache hit needs no index lookup.
@@ -56,12 +60,16 @@ Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* 
       }
     }
     stats_.cache_misses++;
+    applied_lsn = applied_lsn_;
     auto it = segments_.find(entry.segment);
     if (it == segments_.end()) {
       return absl::InternalError(fmt::format(
           "index points at data segment {}, which the store does not have", entry.segment));
     }
     segment = it->second;
+    // The record is the read's last memory miss: start it now, so that it
+    // overlaps the rest of this section and the unlock.
+    segment->PrefetchRecord(entry.offset, entry.length);
     // A record written moments ago may still be in the write buffer: read
     // it from there (the buffer needs the lock, and must not be flushed for
     // a read: a store made read-only by a full disk still serves it).
@@ -82,11 +90,19 @@ Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* 
     return absl::DataLossError(fmt::format("data segment {} offset {}: record is for another key",
                                            segment->path(), entry.offset));
   }
+  // A cache too small for its smallest table keeps nothing (0 turns it off).
+  if (options_.cache_bytes_max >= ValueCache::kMinSlots * ValueCache::kSlotBytes) {
+    MutexLock lock(&mu_);
+    // Cache only if no write replaced the value while it was being read
+    // (none did if nothing was applied meanwhile).
+    bool current = applied_lsn_ == applied_lsn;
+    if (!current) {
+      std::optional<IndexEntry> now = index_.Find(key);
+      current = now.has_value() && now->lsn == entry.lsn;
+    }
+    if (current) cache_.Insert(key, record.value);
+  }
   value->assign(record.value);
-  MutexLock lock(&mu_);
-  // Cache only if no write replaced the value while it was being read.
-  std::optional<IndexEntry> now = index_.Find(key);
-  if (now.has_value() && now->lsn == entry.lsn) cache_.Insert(key, record.value);
   return absl::OkStatus();
 }
 
@@ -167,6 +183,11 @@ StoreStats StoreImpl::GetStats() {
   stats.index_memory_bytes = index_.MemoryBytes();
   stats.cache_bytes = cache_.bytes();
   return stats;
+}
+
+ValueCache::ProbeStats StoreImpl::CacheProbeStatsForTesting() {
+  MutexLock lock(&mu_);
+  return cache_.ProbeStatsForTesting();
 }
 
 }  // namespace toydb

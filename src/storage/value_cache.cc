@@ -59,29 +59,32 @@ size_t ValueCache::Table::Find(std::string_view key, uint32_t hash) const {
   size_t i = Home(hash);
   PrefetchSlot(&slots[i]);
   PrefetchSlot(&slots[Next(i)]);
-  for (;; i = Next(i)) {
+  for (size_t n = Reach(); n > 0; --n, i = Next(i)) {
     const Slot& slot = slots[i];
     if (slot.flags == 0) return npos;
     if (slot.hash == hash && slot.key() == key) return i;
   }
+  return npos;
 }
 
-void ValueCache::Table::Place(const Slot& slot) {
-  size_t i = Home(slot.hash);
-  while (slots[i].flags != 0) i = Next(i);
-  CopySlot(&slots[i], &slot);
+size_t ValueCache::Table::FreeSlotNear(size_t home) const {
+  size_t i = home;
+  for (size_t n = Reach(); n > 0; --n, i = Next(i)) {
+    if (slots[i].flags == 0) return i;
+  }
+  return npos;
 }
 
 // Backward-shift deletion: later slots of the run move into the hole when
-// their home position allows, so lookups never need tombstones. Entries stay
-// within their run, and move only towards the clock hand's side they were
-// already on, except across the table's wrap-around, which at worst lets one
-// entry skip a sweep.
+// their home position allows, so lookups never need tombstones. An entry
+// only moves closer to its home. Since none is kMaxProbeSlots or more past
+// its home, no entry that far past the hole can move into it, and the scan
+// stops there even inside a longer run.
 void ValueCache::Table::RemoveAt(size_t hole) {
   const auto distance = [this](size_t from, size_t to) {
     return to >= from ? to - from : to + count - from;
   };
-  for (size_t i = Next(hole); slots[i].flags != 0; i = Next(i)) {
+  for (size_t i = Next(hole); slots[i].flags != 0 && distance(hole, i) < Reach(); i = Next(i)) {
     if (distance(Home(slots[i].hash), i) >= distance(hole, i)) {
       CopySlot(&slots[hole], &slots[i]);
       hole = i;
@@ -123,14 +126,29 @@ size_t ValueCache::SlotBudget(uint64_t outside_bytes) const {
   return static_cast<size_t>((capacity_bytes_ - outside_bytes) / kSlotBytes);
 }
 
+void ValueCache::FreeOutside(const Slot& slot) {
+  if (!(slot.flags & kOutside)) return;
+  outside_memory_.Free(slot.outside.bytes, slot.outside.key_len + slot.outside.value_len);
+  outside_bytes_ -= OutsideBytes(slot.outside.key_len, slot.outside.value_len);
+}
+
 void ValueCache::EraseSlot(Table& table, size_t index) {
-  const Slot& erased = table.slots[index];
-  if (erased.flags & kOutside) {
-    outside_memory_.Free(erased.outside.bytes, erased.outside.key_len + erased.outside.value_len);
-    outside_bytes_ -= OutsideBytes(erased.outside.key_len, erased.outside.value_len);
-  }
+  FreeOutside(table.slots[index]);
   table.RemoveAt(index);
   --used_;
+}
+
+void ValueCache::Place(const Slot& slot) {
+  const size_t home = table_.Home(slot.hash);
+  size_t i = table_.FreeSlotNear(home);
+  if (i == npos) {
+    // Every slot within reach is taken: evict one of them and take its
+    // place (no shift needed, and every entry stays within reach).
+    i = ChooseVictim(table_, home);
+    FreeOutside(table_.slots[i]);
+    --used_;
+  }
+  CopySlot(&table_.slots[i], &slot);
 }
 
 bool ValueCache::Resize(size_t slot_count) {
@@ -142,7 +160,6 @@ bool ValueCache::Resize(size_t slot_count) {
     return false;
   }
   draining_ = std::exchange(table_, std::move(resized));
-  hand_ = 0;
   // Visiting starts just past an empty slot (a full table has none only if
   // it has no slots), so that visits end at run boundaries.
   size_t start = 0;
@@ -163,7 +180,7 @@ void ValueCache::Drain(size_t slots) {
     Slot& slot = draining_.slots[drain_next_];
     const bool empty = slot.flags == 0;
     if (!empty) {
-      table_.Place(slot);
+      Place(slot);
       slot.flags = 0;
     }
     drain_next_ = draining_.Next(drain_next_);
@@ -173,22 +190,32 @@ void ValueCache::Drain(size_t slots) {
   if (drain_left_ == 0 && draining_.count > 0) draining_ = Table{};
 }
 
-void ValueCache::EvictOne() {
-  FinishDraining();
-  for (;;) {
-    if (hand_ >= table_.count) hand_ = 0;
-    Slot& slot = table_.slots[hand_];
-    if (slot.flags == 0) {
-      ++hand_;
-    } else if (slot.flags & kReferenced) {
-      slot.flags &= ~kReferenced;
-      ++hand_;
-    } else {
-      // The hand stays: the slot now holds whatever shifted into it.
-      EraseSlot(table_, hand_);
-      return;
-    }
+size_t ValueCache::ChooseVictim(Table& table, size_t start) {
+  size_t first_passed = npos;
+  size_t i = start;
+  for (size_t n = table.Reach(); n > 0; --n, i = table.Next(i)) {
+    Slot& slot = table.slots[i];
+    if (slot.flags == 0) continue;
+    if (!(slot.flags & kReferenced)) return i;
+    slot.flags &= ~kReferenced;  // Its second chance.
+    if (first_passed == npos) first_passed = i;
   }
+  if (first_passed != npos) return first_passed;
+  // A sparse table (one emptied to make room for large entries).
+  while (table.slots[i].flags == 0) i = table.Next(i);
+  return i;
+}
+
+void ValueCache::EvictNear(size_t start) {
+  FinishDraining();
+  EraseSlot(table_, ChooseVictim(table_, start));
+}
+
+size_t ValueCache::RandomSlot() {
+  random_state_ ^= random_state_ << 13;
+  random_state_ ^= random_state_ >> 7;
+  random_state_ ^= random_state_ << 17;
+  return table_.Home(static_cast<uint32_t>(random_state_ >> 32));
 }
 
 std::optional<std::string_view> ValueCache::Lookup(std::string_view key) {
@@ -248,19 +275,25 @@ void ValueCache::Insert(std::string_view key, std::string_view value) {
       }
       return;
     }
-    EvictOne();
+    // Any entry will do: a random start spreads evictions over the table.
+    FinishDraining();
+    EvictNear(RandomSlot());
   }
   // Make room in the table: grow within the budget, or evict.
   while ((used_ + 1) * kMaxLoadDenominator > table_.count * kMaxLoadNumerator) {
     const size_t larger = std::min(table_.count * 2, SlotBudget(outside_bytes_ + outside));
     const bool grow =
         larger > table_.count && (used_ + 1) * kMaxLoadDenominator <= larger * kMaxLoadNumerator;
-    // Without memory for a larger table the cache makes room by evicting.
-    if (!grow || !Resize(larger)) EvictOne();
+    // Without memory for a larger table the cache makes room by evicting,
+    // where the new entry goes.
+    if (!grow || !Resize(larger)) {
+      FinishDraining();
+      EvictNear(table_.Home(slot.hash));
+    }
   }
-  table_.Place(slot);
-  outside_bytes_ += outside;
   ++used_;
+  outside_bytes_ += outside;
+  Place(slot);
 }
 
 void ValueCache::Erase(std::string_view key) {
@@ -272,6 +305,28 @@ void ValueCache::Erase(std::string_view key) {
   } else if (draining_.count > 0) {
     if (i = draining_.Find(key, hash); i != npos) EraseSlot(draining_, i);
   }
+}
+
+ValueCache::ProbeStats ValueCache::ProbeStatsForTesting() const {
+  ProbeStats stats;
+  for (const Table* table : {&table_, &draining_}) {
+    size_t run = 0;
+    // Twice round, so that a run across the wrap-around counts whole.
+    for (size_t n = 0; n < 2 * table->count; ++n) {
+      const size_t i = n % table->count;
+      const Slot& slot = table->slots[i];
+      if (slot.flags == 0) {
+        run = 0;
+        continue;
+      }
+      run = std::min(run + 1, table->count);
+      stats.longest_run = std::max(stats.longest_run, run);
+      const size_t home = table->Home(slot.hash);
+      const size_t probe = (i >= home ? i - home : i + table->count - home) + 1;
+      stats.longest_probe = std::max(stats.longest_probe, probe);
+    }
+  }
+  return stats;
 }
 
 }  // namespace toydb

@@ -16,12 +16,24 @@
 //   small beside the copy of its value.
 // - A lookup prefetches its home slot and the next one at once, so a key
 //   displaced by one slot is found within the same wait.
-// - Eviction is CLOCK (second chance), the approximation of LRU that page
-//   caches use: each slot has a referenced bit, set by an insert and by the
-//   first hit after it was cleared; a hand sweeps the table, clearing set
-//   bits and evicting the first entry whose bit is clear. An entry read
-//   since the hand last passed it survives. Exact LRU would need list links
-//   that a hit rewrites in two other entries (two more misses).
+// - An entry lives at most kMaxProbeSlots slots from its home slot, so a
+//   lookup visits at most that many slots however full the table is. An
+//   insert that finds every slot within that reach taken replaces one of
+//   them (chosen as below).
+// - Eviction is CLOCK (second chance) inside a neighbourhood: each slot has
+//   a referenced bit, set by an insert and by the first hit after it was
+//   cleared. To make room, the cache looks at the slots from a starting
+//   point on (at most kMaxProbeSlots of them), clears the bits it passes and
+//   evicts the first entry whose bit was already clear (or, if every one was
+//   set, the first it passed). The start is the inserted key's home slot
+//   when the table is at its load limit, and a pseudo-random slot when bytes
+//   must be freed. Evictions so land where inserts land, uniformly over the
+//   table, and the table stays like one filled at random. (A single hand
+//   sweeping the table in slot order, as page caches do, frees a stretch of
+//   slots behind it while inserts land everywhere: the slots ahead of it
+//   fill up, and with linear probing one run of occupied slots grew to over
+//   half the table.) Exact LRU would need list links that a hit rewrites in
+//   two other entries (two more misses).
 // - The table grows (doubling, up to what the byte budget allows) before it
 //   is 7/10 full, and shrinks when large values need the room. A resize moves
 //   the entries over a run of slots at a time, a few at each call, instead of
@@ -46,6 +58,9 @@ class ValueCache {
   static constexpr size_t kInlineBytes = 120;
   // The fewest slots a table has; a cache with room for fewer keeps nothing.
   static constexpr size_t kMinSlots = 4;
+  // An entry is at most this many slots past its home slot (0 being the
+  // home itself), and eviction looks at this many slots at a time.
+  static constexpr size_t kMaxProbeSlots = 32;
 
   explicit ValueCache(uint64_t capacity_bytes);
   ~ValueCache();
@@ -73,11 +88,22 @@ class ValueCache {
   // Bytes an entry's block outside the table is charged (0 if it fits in its slot).
   static uint64_t OutsideBytes(size_t key_bytes, size_t value_bytes);
 
+  // How far lookups have to walk, measured by visiting every slot (slow:
+  // tests and benchmarks only). A probe is the slots a lookup of an entry
+  // visits, from its home slot to the slot holding it; a run is a maximal
+  // sequence of occupied slots (a lookup of an absent key may walk one to
+  // its end).
+  struct ProbeStats {
+    size_t longest_probe = 0;
+    size_t longest_run = 0;
+  };
+  ProbeStats ProbeStatsForTesting() const;
+
  private:
   enum Flags : uint8_t {
     kInline = 1,       // Key and value are in the slot.
     kOutside = 2,      // Key and value are in a block the slot points to.
-    kReferenced = 4,   // Read or inserted since the clock hand last passed.
+    kReferenced = 4,   // Read or inserted since an eviction last passed it.
   };
   struct OutsideEntry {
     char* bytes;  // Key, then value.
@@ -103,7 +129,8 @@ class ValueCache {
     size_t count;  // Slots in the block.
     void operator()(Slot* slots) const;
   };
-  // An open-addressing table with linear probing.
+  // An open-addressing table with linear probing, in which no entry is more
+  // than kMaxProbeSlots - 1 slots past its home.
   struct Table {
     std::unique_ptr<Slot[], FreeSlots> slots;
     size_t count = 0;
@@ -113,9 +140,12 @@ class ValueCache {
       return static_cast<size_t>((uint64_t{hash} * count) >> 32);
     }
     size_t Next(size_t i) const { return i + 1 == count ? 0 : i + 1; }
+    // Slots a lookup visits at most.
+    size_t Reach() const { return count < kMaxProbeSlots ? count : kMaxProbeSlots; }
     // The index of the slot holding `key`, or npos.
     size_t Find(std::string_view key, uint32_t hash) const;
-    void Place(const Slot& slot);
+    // The first empty slot within reach of `home`, or npos.
+    size_t FreeSlotNear(size_t home) const;
     // Empties the slot and closes the gap (backward shift).
     void RemoveAt(size_t index);
   };
@@ -123,6 +153,11 @@ class ValueCache {
   static uint32_t Hash(std::string_view key);
   // Frees what the slot points to and removes it.
   void EraseSlot(Table& table, size_t index);
+  // Frees the block of an entry kept outside the table (if it has one).
+  void FreeOutside(const Slot& slot);
+  // Puts an entry, already counted in used_, into table_: in the first empty
+  // slot within reach of its home, else in place of an entry evicted there.
+  void Place(const Slot& slot);
   // Starts moving every entry to a new table of `slot_count` slots; false
   // if the memory for it could not be had (the current table stays).
   bool Resize(size_t slot_count);
@@ -130,8 +165,15 @@ class ValueCache {
   // `slots` of its slots were visited or it is empty (then freed).
   void Drain(size_t slots);
   void FinishDraining() { Drain(draining_.count); }
-  // Evicts one entry chosen by the clock hand; the cache must not be empty.
-  void EvictOne();
+  // The entry to evict among the slots from `start` on (see the top): the
+  // first not referenced, clearing the bits of those passed, else the first
+  // passed; if none is within reach, the next entry after them. REQUIRES:
+  // the table holds an entry.
+  static size_t ChooseVictim(Table& table, size_t start);
+  // Evicts one entry of table_ near `start`; the cache must not be empty.
+  void EvictNear(size_t start);
+  // A pseudo-random slot of table_ (xorshift; the same sequence every run).
+  size_t RandomSlot();
   // The most slots the budget allows beside the entries kept outside.
   size_t SlotBudget(uint64_t outside_bytes) const;
 
@@ -148,7 +190,7 @@ class ValueCache {
   size_t drain_next_ = 0;  // The next slot of draining_ to visit.
   size_t drain_left_ = 0;  // Slots of draining_ not yet visited.
   size_t used_ = 0;        // Entries in both tables.
-  size_t hand_ = 0;        // The clock hand: the next slot of table_ eviction looks at.
+  uint64_t random_state_ = 0x9e3779b97f4a7c15;  // For RandomSlot.
 };
 
 }  // namespace toydb
