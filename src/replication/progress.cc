@@ -60,8 +60,11 @@ bool PeerProgress::OnAppendRejected(Lsn rejected_prev, Lsn retry_next) {
     // A rejection at or below the match point answers an append sent before
     // the follower caught up: the follower has since matched past it.
     if (rejected_prev <= match_lsn_) return false;
-  } else if (rejected_prev + 1 != next_lsn_) {
+  } else if (rejected_prev + 1 != next_lsn_ || rejected_prev <= match_lsn_) {
     // A probe is one append at a time: only the answer to the last one counts.
+    // A refusal at or below the match point would mean the follower lost what
+    // it acknowledged as durable; probing lower cannot help, so it is ignored
+    // rather than answered by resending the same append forever.
     return false;
   }
   BecomeProbe(std::clamp(retry_next, match_lsn_ + 1, std::max(rejected_prev, match_lsn_ + 1)));

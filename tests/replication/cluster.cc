@@ -63,9 +63,15 @@ void Cluster::Process(NodeId id) {
   while (replica.up && replica.core->HasReady()) {
     Ready ready = replica.core->TakeReady();
     Persist(replica, ready);
-    for (const Message& message : ready.messages) Enqueue(message);
+    for (const Message& message : ready.messages) {
+      RecordAck(replica, message);
+      Enqueue(message);
+    }
     Apply(replica, ready.committed);
-    for (ReadResult& read : ready.reads) replica.reads.push_back(std::move(read));
+    for (ReadResult& read : ready.reads) {
+      CheckRead(replica, read);
+      replica.reads.push_back(std::move(read));
+    }
     CheckPrimary(replica);
     if (auto_sync_ && ready.log_write) {
       uint64_t write_id = replica.log.Sync();
@@ -131,6 +137,25 @@ void Cluster::CheckPrimary(SimReplica& replica) {
   }
 }
 
+void Cluster::RecordAck(SimReplica& replica, const Message& message) {
+  if (message.kind != MessageKind::kAppendResponse || message.reject) return;
+  if (message.match_lsn == 0) return;
+  replica.acked_in_term = message.term;
+  replica.acked_lsn = message.match_lsn;
+  replica.acked_entry_term = replica.core->TermAt(message.match_lsn).value_or(0);
+}
+
+// Within one term a follower never truncates what matched the primary, so a
+// crash must leave every entry it acknowledged as durable in that term.
+void Cluster::CheckAckSurvived(SimReplica& replica) {
+  if (replica.acked_in_term != replica.hard_state.term) return;
+  StatusOr<Term> term = replica.log.TermAt(replica.acked_lsn);
+  if (!term.ok() || *term != replica.acked_entry_term) {
+    Fail(fmt::format("replica {} lost LSN {} that it acknowledged as durable in term {}",
+                     replica.id, replica.acked_lsn, replica.acked_in_term));
+  }
+}
+
 void Cluster::Enqueue(const Message& message) {
   if (rng_.Chance(faults_.drop)) return;
   int copies = rng_.Chance(faults_.duplicate) ? 2 : 1;
@@ -153,7 +178,7 @@ void Cluster::Deliver(const Message& message) {
 }
 
 void Cluster::DeliverDue() {
-  for (int round = 0; round < 100000; ++round) {
+  for (int round = 0; round < 20000; ++round) {
     auto due = std::min_element(in_flight_.begin(), in_flight_.end(),
                                 [](const InFlightMessage& a, const InFlightMessage& b) {
                                   return std::tie(a.deliver_at, a.seq) <
@@ -207,6 +232,7 @@ void Cluster::Crash(NodeId id) {
   replica.up = false;
   replica.core.reset();
   replica.log.Crash();
+  CheckAckSurvived(replica);
 }
 
 void Cluster::Restart(NodeId id) {
@@ -267,6 +293,33 @@ StatusOr<Lsn> Cluster::Propose(std::string payload) {
   StatusOr<Lsn> lsn = core(*primary).Propose(std::move(payload));
   Process(*primary);
   return lsn;
+}
+
+Status Cluster::ReadIndex() {
+  std::optional<NodeId> primary = Primary();
+  if (!primary) return absl::UnavailableError("no primary");
+  uint64_t id = next_read_id_++;
+  Status status = core(*primary).ReadIndex(id);
+  if (status.ok()) read_floors_[id] = committed_.empty() ? 0 : committed_.rbegin()->first;
+  Process(*primary);
+  return status;
+}
+
+void Cluster::CheckRead(SimReplica& replica, const ReadResult& read) {
+  auto floor = read_floors_.find(read.request_id);
+  if (floor == read_floors_.end()) return;  // a read a unit test issued itself
+  if (read.status.ok()) {
+    ++reads_served_;
+    if (read.read_lsn < floor->second) {
+      Fail(fmt::format("read {} served at LSN {} below LSN {} applied before it began",
+                       read.request_id, read.read_lsn, floor->second));
+    }
+    if (read.read_lsn > replica.applied.size()) {
+      Fail(fmt::format("read {} served at LSN {} before it was applied", read.request_id,
+                       read.read_lsn));
+    }
+  }
+  read_floors_.erase(floor);
 }
 
 std::string Cluster::CheckConverged() const {

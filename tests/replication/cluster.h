@@ -39,6 +39,10 @@ struct SimReplica {
   HardState hard_state;          // as persisted
   std::vector<Entry> applied;    // applied[i] has LSN i + 1
   std::vector<ReadResult> reads;
+  // The last durable acknowledgement it sent: (term, LSN, term of that entry).
+  Term acked_in_term = 0;
+  Lsn acked_lsn = 0;
+  Term acked_entry_term = 0;
 };
 
 class Cluster {
@@ -92,6 +96,11 @@ class Cluster {
   std::optional<NodeId> Primary() const;
   // Proposes on the current primary; returns the LSN.
   StatusOr<Lsn> Propose(std::string payload);
+  // Asks the current primary for a read index under a fresh request id, and
+  // remembers the highest LSN applied anywhere at that moment: a linearizable
+  // read must not be served below it.
+  Status ReadIndex();
+  uint64_t reads_served() const { return reads_served_; }
 
   // Safety checks. The first violation seen, empty if none.
   const std::string& violation() const { return violation_; }
@@ -113,6 +122,8 @@ class Cluster {
   bool Linked(NodeId from, NodeId to) const;
   void Deliver(const Message& message);
   void CheckPrimary(SimReplica& replica);
+  void RecordAck(SimReplica& replica, const Message& message);
+  void CheckAckSurvived(SimReplica& replica);
   void Fail(std::string what);
 
   ReplicaConfig base_;
@@ -126,6 +137,10 @@ class Cluster {
   std::vector<InFlightMessage> in_flight_;
   std::set<std::pair<NodeId, NodeId>> cut_;
 
+  std::map<uint64_t, Lsn> read_floors_;  // request id -> LSN the read must reach
+  uint64_t next_read_id_ = 1;
+  uint64_t reads_served_ = 0;
+  void CheckRead(SimReplica& replica, const ReadResult& read);
   std::map<Term, NodeId> primaries_;  // every primary seen, by term
   std::map<Lsn, Entry> committed_;    // every entry any replica applied
   std::string violation_;
