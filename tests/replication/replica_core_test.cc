@@ -248,6 +248,30 @@ TEST_CASE("Equally up-to-date replicas: the lower id wins more elections", "[rep
   REQUIRE(wins[3] > 0);  // a preference, not an exclusion
 }
 
+TEST_CASE("After the primary dies, the most up-to-date replica wins over a lower id",
+          "[replication]") {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    ReplicaConfig config = TestConfig();
+    config.random_seed = seed;
+    Cluster cluster(3, seed, config);
+    NodeId primary = ElectPrimary(cluster);
+    std::vector<NodeId> followers;
+    for (NodeId id : cluster.ids()) {
+      if (id != primary) followers.push_back(id);
+    }
+    NodeId lagging = followers[0];  // the lower id of the two
+    NodeId ahead = followers[1];
+    cluster.Cut(primary, lagging);
+    for (int i = 0; i < 3; ++i) REQUIRE(cluster.Propose("w").ok());
+    cluster.Stabilize();
+    cluster.Crash(primary);
+    cluster.Heal();
+    std::optional<NodeId> winner = cluster.ElectWithin(500);
+    REQUIRE(winner == ahead);
+    REQUIRE(cluster.violation() == "");
+  }
+}
+
 TEST_CASE("An entry commits only once a majority holds it durably", "[replication]") {
   Cluster cluster(3, 2, TestConfig());
   NodeId primary = ElectPrimary(cluster);
