@@ -535,7 +535,11 @@ void ReplicaCore::HandleHeartbeat(const Message& m) {
   answer.to = m.from;
   answer.term = term_;
   answer.context = m.context;
+  // Repeats the durable acknowledgement: if the append answer that carried it
+  // was lost and no new entry follows, this is how the primary learns it.
+  answer.match_lsn = std::min(durable_lsn_, leader_match_lsn_);
   answer.accepted_lsn = leader_match_lsn_;
+  acked_match_lsn_ = std::max(acked_match_lsn_, answer.match_lsn);
   Send(std::move(answer));
 }
 
@@ -635,6 +639,7 @@ void ReplicaCore::HandleHeartbeatResponse(const Message& m) {
   progress.set_recent_active(true);
   progress.OnHeartbeatAnswered();
   progress.AckContext(m.context);
+  if (progress.OnAppendAccepted(m.match_lsn, m.accepted_lsn)) MaybeCommit();
   ConfirmReads();
   MaybeFinishTransfer(m.from);
   // If the follower lacks what was sent, appends were lost (or are slow):

@@ -105,6 +105,8 @@ struct Message {
   Lsn hint_conflict_first_lsn = 0;
 
   // kHeartbeat, kHeartbeatResponse: echoed, confirms leadership for reads.
+  // A kHeartbeatResponse also carries match_lsn and accepted_lsn, as a
+  // successful kAppendResponse does.
   uint64_t context = 0;
 
   bool operator==(const Message&) const = default;

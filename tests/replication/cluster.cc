@@ -172,6 +172,15 @@ bool Cluster::Linked(NodeId from, NodeId to) const {
 void Cluster::Deliver(const Message& message) {
   SimReplica& to = replicas_.at(message.to);
   if (!to.up || !Linked(message.from, message.to)) return;
+  if (trace_) {
+    fmt::print("t={} {}->{} {} term {} prev ({}, {}) n {} commit {} reject {} match {} "
+               "accepted {} hint ({}, {}, {}) granted {} ctx {}\n",
+               now_, message.from, message.to, MessageKindName(message.kind), message.term,
+               message.prev_lsn, message.prev_term, message.entries.size(), message.commit_lsn,
+               message.reject, message.match_lsn, message.accepted_lsn, message.hint_last_lsn,
+               message.hint_conflict_term, message.hint_conflict_first_lsn, message.granted,
+               message.context);
+  }
   Status status = to.core->Step(message);
   if (!status.ok()) Fail(fmt::format("replica {} refused a message: {}", to.id, status.ToString()));
   Process(to.id);

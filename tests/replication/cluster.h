@@ -61,6 +61,8 @@ class Cluster {
   void set_faults(const NetworkFaults& faults) { faults_ = faults; }
   // When on (the default), a log write is synced as soon as it is performed.
   void set_auto_sync(bool on) { auto_sync_ = on; }
+  // When on, every delivered message is printed (for replaying a seed).
+  void set_trace(bool on) { trace_ = on; }
 
   // Driving.
   void Tick(NodeId id);
@@ -131,6 +133,7 @@ class Cluster {
   std::map<NodeId, SimReplica> replicas_;
   NetworkFaults faults_;
   bool auto_sync_ = true;
+  bool trace_ = false;
   uint64_t now_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t rng_seed_salt_ = 0;  // gives each incarnation its own timeouts

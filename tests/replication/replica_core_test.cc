@@ -330,6 +330,22 @@ TEST_CASE("A follower acknowledges only what it holds durably", "[replication]")
   REQUIRE(core.OnLogDurable(99).code() == absl::StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("A lost durable acknowledgement is repeated by the next heartbeat answer",
+          "[replication]") {
+  Cluster cluster(3, 2, TestConfig());
+  NodeId primary = ElectPrimary(cluster);
+  Lsn lsn = *cluster.Propose("x");
+  // Every answer to the append is lost; nothing new is proposed after it.
+  for (NodeId id : cluster.ids()) {
+    if (id != primary) cluster.CutOneWay(id, primary);
+  }
+  cluster.DeliverDue();
+  cluster.Heal();
+  REQUIRE(cluster.core(primary).commit_lsn() < lsn);
+  cluster.RunTick();  // a heartbeat round
+  REQUIRE(cluster.core(primary).commit_lsn() == lsn);
+}
+
 TEST_CASE("Write concerns count durable replicas", "[replication]") {
   Cluster cluster(3, 2, TestConfig());
   NodeId primary = ElectPrimary(cluster);

@@ -131,6 +131,7 @@ bool FinalLost(Cluster& cluster, const Entry& entry) {
 std::string Converge(Cluster& cluster, uint64_t max_ticks) {
   cluster.Heal();
   cluster.set_faults({});
+  cluster.set_trace(std::getenv("TOYDB_REPLICATION_TRACE") != nullptr);
   for (NodeId id : cluster.ids()) cluster.Restart(id);
   std::optional<Entry> final_entry;
   for (uint64_t tick = 0; tick < max_ticks; ++tick) {
@@ -241,6 +242,20 @@ TEST_CASE("Regression: seed 2033, replicas compared before a commit reached all"
 }
 TEST_CASE("Regression: seed 3958, the final proposal truncated", "[replication]") {
   REQUIRE(RunSeed(3958) == "");
+}
+
+}  // namespace
+}  // namespace toydb::replication
+
+namespace toydb::replication {
+namespace {
+
+// A follower's only acknowledgement of a durable entry was lost, and no later
+// entry came to prompt another: the primary never counted the entry and
+// never committed it. Heartbeat answers now carry the durable match too.
+TEST_CASE("Regression: seed 21627, a lost durable acknowledgement stalled the commit",
+          "[replication]") {
+  REQUIRE(RunSeed(21627) == "");
 }
 
 }  // namespace
