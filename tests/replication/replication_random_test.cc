@@ -10,7 +10,8 @@
 // A seed that ever fails stays below as a named regression test.
 // Replay one seed:   TOYDB_REPLICATION_SEED=N replication_tests "[replication-random]"
 // Sweep more seeds:  TOYDB_REPLICATION_SWEEP=5000 replication_tests "[replication-random]"
-// TOYDB_REPLICATION_VERBOSE=1 prints each seed's fault plan and what it did.
+// TOYDB_REPLICATION_VERBOSE=1 prints each seed's fault plan and what it did;
+// TOYDB_REPLICATION_TRACE=1 prints every message delivered after the heal.
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
@@ -108,6 +109,10 @@ bool AppliedEverywhere(Cluster& cluster, Lsn lsn) {
 std::string Describe(Cluster& cluster) {
   std::string out;
   for (NodeId id : cluster.ids()) {
+    if (!cluster.replica(id).up) {
+      out += fmt::format("\n  replica {}: down", id);
+      continue;
+    }
     ReplicaStatus s = cluster.core(id).GetStatus();
     out += fmt::format("\n  replica {}: {} term {} leader {} last {} durable {} commit {} applied {}",
                        id, RoleName(s.role), s.term, s.leader, s.last_lsn, s.durable_lsn,
