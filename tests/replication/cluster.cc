@@ -114,11 +114,16 @@ void Cluster::Apply(SimReplica& replica, const std::vector<Entry>& entries) {
                        it->second.payload));
     }
     replica.applied.push_back(entry);
+    Term term = replica.core->term();
+    auto [bound, fresh] = commit_term_bound_.emplace(entry.lsn, term);
+    if (!fresh) bound->second = std::min(bound->second, term);
   }
 }
 
-// At most one primary per term, and a new primary holds every entry applied
-// anywhere so far (a committed entry is never lost).
+// At most one primary per term, and a new primary holds every entry committed
+// in an earlier term (a committed entry is never lost). A primary of an older
+// term may still be elected late, by votes cast before the newer term began;
+// Raft promises it nothing about entries committed in newer terms.
 void Cluster::CheckPrimary(SimReplica& replica) {
   if (replica.core->role() != Role::kPrimary) return;
   Term term = replica.core->term();
@@ -129,6 +134,7 @@ void Cluster::CheckPrimary(SimReplica& replica) {
   }
   if (!inserted) return;
   for (const auto& [lsn, entry] : committed_) {
+    if (commit_term_bound_.at(lsn) >= term) continue;
     StatusOr<Term> held = replica.core->TermAt(lsn);
     if (!held.ok() || *held != entry.term) {
       Fail(fmt::format("new primary {} of term {} lacks committed LSN {}", replica.id, term, lsn));
@@ -174,12 +180,12 @@ void Cluster::Deliver(const Message& message) {
   if (!to.up || !Linked(message.from, message.to)) return;
   if (trace_) {
     fmt::print("t={} {}->{} {} term {} prev ({}, {}) n {} commit {} reject {} match {} "
-               "accepted {} hint ({}, {}, {}) granted {} ctx {}\n",
+               "accepted {} hint ({}, {}, {}) granted {} ctx {} last ({}, {})\n",
                now_, message.from, message.to, MessageKindName(message.kind), message.term,
                message.prev_lsn, message.prev_term, message.entries.size(), message.commit_lsn,
                message.reject, message.match_lsn, message.accepted_lsn, message.hint_last_lsn,
                message.hint_conflict_term, message.hint_conflict_first_lsn, message.granted,
-               message.context);
+               message.context, message.last_lsn, message.last_term);
   }
   Status status = to.core->Step(message);
   if (!status.ok()) Fail(fmt::format("replica {} refused a message: {}", to.id, status.ToString()));

@@ -146,6 +146,9 @@ class Cluster {
   void CheckRead(SimReplica& replica, const ReadResult& read);
   std::map<Term, NodeId> primaries_;  // every primary seen, by term
   std::map<Lsn, Entry> committed_;    // every entry any replica applied
+  // For each applied LSN, the lowest term any replica was in when it applied
+  // it: the entry was committed in that term or earlier.
+  std::map<Lsn, Term> commit_term_bound_;
   std::string violation_;
 };
 

@@ -172,6 +172,7 @@ std::string RunSeed(uint64_t seed, uint64_t fault_ticks = 500) {
   Cluster cluster(plan.size, seed * 7919 + 1, plan.config);
   cluster.set_faults(plan.faults);
   cluster.set_auto_sync(plan.auto_sync);
+  cluster.set_trace(std::getenv("TOYDB_REPLICATION_TRACE") != nullptr);
   uint64_t proposals = 0;
   for (uint64_t tick = 0; tick < fault_ticks && cluster.violation().empty(); ++tick) {
     cluster.RunTick();
@@ -261,6 +262,20 @@ namespace {
 TEST_CASE("Regression: seed 21627, a lost durable acknowledgement stalled the commit",
           "[replication]") {
   REQUIRE(RunSeed(21627) == "");
+}
+
+}  // namespace
+}  // namespace toydb::replication
+
+namespace toydb::replication {
+namespace {
+
+// The checker, not the protocol: a primary of term 3 was elected by delayed
+// votes just after a primary of term 4 committed its no-op, and the check
+// wrongly asked the term-3 primary to hold it. The check now covers only
+// entries committed in a term below the new primary's.
+TEST_CASE("Regression: seed 20297, a late primary of an older term", "[replication]") {
+  REQUIRE(RunSeed(20297) == "");
 }
 
 }  // namespace
