@@ -22,8 +22,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -183,9 +183,8 @@ void RunReads(benchmark::State& state, const char* name, Read read) {
 void BM_ToydbGetUncached(benchmark::State& state) {
   Store& store = *TheStores().toydb;
   const uint64_t hits_before = store.GetStats().cache_hits;
-  RunReads(state, "toydb", [&](std::string_view key, std::string* value) {
-    return store.Get(key, value).ok();
-  });
+  RunReads(state, "toydb",
+           [&](std::string_view key, std::string* value) { return store.Get(key, value).ok(); });
   Check(store.GetStats().cache_hits == hits_before, "no read served by the cache");
 }
 

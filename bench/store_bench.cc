@@ -16,7 +16,7 @@
 #include <string>
 
 #include "bench/bench_util.h"
-#include "src/storage/value_cache.h"
+#include "src/storage/cache/value_cache.h"
 #include "toydb/env.h"
 #include "toydb/store.h"
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "src/storage/wal.h"
+#include "src/storage/wal/wal.h"
 #include "toydb/env.h"
 #include "toydb/store.h"
 

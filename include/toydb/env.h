@@ -102,7 +102,7 @@ class Env {
   // Optional: an Env that cannot map (the default) returns Unimplemented,
   // and the caller reads through a RandomAccessFile instead.
   [[nodiscard]] virtual StatusOr<std::unique_ptr<MappedFile>> MapReadOnly(const std::string& path,
-                                                            uint64_t length);
+                                                                          uint64_t length);
 
   virtual bool FileExists(const std::string& path) = 0;
   [[nodiscard]] virtual StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;

@@ -30,11 +30,11 @@ struct LocalTransportOptions {
 
 // Counters since construction, for tests and demonstrations.
 struct LocalTransportStats {
-  uint64_t sent = 0;                  // accepted by Send
-  uint64_t delivered = 0;             // handed to a handler
-  uint64_t dropped_cut = 0;           // on a cut link
-  uint64_t dropped_unreachable = 0;   // to a node not registered
-  uint64_t rejected_full = 0;         // refused: the inbox was full
+  uint64_t sent = 0;                 // accepted by Send
+  uint64_t delivered = 0;            // handed to a handler
+  uint64_t dropped_cut = 0;          // on a cut link
+  uint64_t dropped_unreachable = 0;  // to a node not registered
+  uint64_t rejected_full = 0;        // refused: the inbox was full
 };
 
 class LocalTransport final : public Transport {

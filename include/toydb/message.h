@@ -200,9 +200,9 @@ struct ClientRequest {
   PartitionId partition = 0;
   OpType op = OpType::kGet;
   std::string key;
-  std::string value;              // kPut, kCompareAndSet
-  Lsn expected_version = 0;       // kCompareAndSet; 0 means "key absent"
-  std::vector<BatchOp> batch;     // kBatch; at most kMaxOpsPerBatch
+  std::string value;           // kPut, kCompareAndSet
+  Lsn expected_version = 0;    // kCompareAndSet; 0 means "key absent"
+  std::vector<BatchOp> batch;  // kBatch; at most kMaxOpsPerBatch
   ReadConsistency consistency = ReadConsistency::kLinearizable;
   Lsn min_lsn = 0;  // kSession: the highest LSN this client has seen
   WriteConcern concern;

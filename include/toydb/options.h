@@ -51,21 +51,21 @@ struct StoreOptions {
 
   // --- Limits: a request over one gets InvalidArgument and changes nothing.
   // Key bytes, in [1, 65535] (the index keeps 16-bit key lengths).
-  uint32_t max_key_bytes = 4096;
+  uint32_t key_bytes_max = 4096;
   // Value bytes, at most 256 MiB. 0 allows only empty values. A record larger
   // than data_segment_bytes_max is written to a data segment of its own.
-  uint32_t max_value_bytes = 16u << 20;
+  uint32_t value_bytes_max = 16u << 20;
   // Operations in one WriteBatch: at least 1. A batch is one WAL record and
   // lands in one data segment, both with 32-bit lengths and offsets: with
-  // max_batch_bytes, it must keep the largest batch's WAL record (9 bytes per
+  // batch_bytes_max, it must keep the largest batch's WAL record (9 bytes per
   // operation beside its key and value) and data records (21 bytes per
   // operation) under 4 GiB. Every key takes at least a byte, so a batch never
-  // has more operations than max_batch_bytes.
-  uint32_t max_batch_ops = 10000;
+  // has more operations than batch_bytes_max.
+  uint32_t batch_ops_max = 10000;
   // Total key+value bytes of one WriteBatch (or Put): at least
-  // max_key_bytes + max_value_bytes (a write of one maximal key and value must
+  // key_bytes_max + value_bytes_max (a write of one maximal key and value must
   // fit), at most 512 MiB.
-  uint64_t max_batch_bytes = 64u << 20;
+  uint64_t batch_bytes_max = 64u << 20;
 
   // --- Durability.
   SyncPolicy sync_policy = SyncPolicy::kEveryWrite;

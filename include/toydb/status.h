@@ -52,13 +52,10 @@
 // below.
 
 #include <cstdint>
-#include <optional>
-#include <string_view>
-
-#include <cstdint>
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -112,9 +109,8 @@ inline constexpr char kWriteOutcomePayloadUrl[] = "type.toydb.dev/toydb.WriteOut
 
 // Attaches the outcome and the write's LSN to a failed write's status.
 inline Status WithWriteOutcome(Status status, WriteOutcome outcome, uint64_t lsn) {
-  status.SetPayload(kWriteOutcomePayloadUrl,
-                    absl::Cord(std::to_string(static_cast<int>(outcome)) + ":" +
-                               std::to_string(lsn)));
+  status.SetPayload(kWriteOutcomePayloadUrl, absl::Cord(std::to_string(static_cast<int>(outcome)) +
+                                                        ":" + std::to_string(lsn)));
   return status;
 }
 

@@ -37,7 +37,7 @@ class WriteBatch {
   const std::vector<Op>& ops() const { return ops_; }
   size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }
-  // Key and value bytes of all operations (what StoreOptions::max_batch_bytes limits).
+  // Key and value bytes of all operations (what StoreOptions::batch_bytes_max limits).
   uint64_t bytes() const { return bytes_; }
 
  private:

@@ -27,8 +27,8 @@ StatusOr<Term> LogView::TermAt(Lsn lsn) const {
 
 Status LogView::Entries(Lsn from, Lsn to, uint64_t max_bytes, std::vector<Entry>* out) const {
   if (to > LastLsn() || from > to) {
-    return absl::OutOfRangeError(fmt::format("entries [{}, {}] beyond the last LSN {}", from, to,
-                                             LastLsn()));
+    return absl::OutOfRangeError(
+        fmt::format("entries [{}, {}] beyond the last LSN {}", from, to, LastLsn()));
   }
   size_t first_out = out->size();
   Lsn base = Base();

@@ -6,8 +6,7 @@
 
 namespace toydb::replication {
 
-PeerProgress::PeerProgress(Lsn next_lsn, uint32_t max_inflight_appends,
-                           uint64_t max_inflight_bytes)
+PeerProgress::PeerProgress(Lsn next_lsn, uint32_t max_inflight_appends, uint64_t max_inflight_bytes)
     : next_lsn_(next_lsn),
       max_inflight_appends_(max_inflight_appends),
       max_inflight_bytes_(max_inflight_bytes) {
@@ -20,8 +19,7 @@ void PeerProgress::AckContext(uint64_t context) {
 
 bool PeerProgress::Paused() const {
   if (mode_ == Mode::kProbe) return probe_sent_;
-  bool full =
-      in_flight_.size() >= max_inflight_appends_ || in_flight_bytes_ >= max_inflight_bytes_;
+  bool full = in_flight_.size() >= max_inflight_appends_ || in_flight_bytes_ >= max_inflight_bytes_;
   return full && !one_past_window_;
 }
 

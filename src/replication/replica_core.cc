@@ -10,25 +10,38 @@ namespace toydb::replication {
 
 const char* MessageKindName(MessageKind kind) {
   switch (kind) {
-    case MessageKind::kPreVote: return "PreVote";
-    case MessageKind::kPreVoteResponse: return "PreVoteResponse";
-    case MessageKind::kVote: return "Vote";
-    case MessageKind::kVoteResponse: return "VoteResponse";
-    case MessageKind::kAppend: return "Append";
-    case MessageKind::kAppendResponse: return "AppendResponse";
-    case MessageKind::kHeartbeat: return "Heartbeat";
-    case MessageKind::kHeartbeatResponse: return "HeartbeatResponse";
-    case MessageKind::kTimeoutNow: return "TimeoutNow";
+    case MessageKind::kPreVote:
+      return "PreVote";
+    case MessageKind::kPreVoteResponse:
+      return "PreVoteResponse";
+    case MessageKind::kVote:
+      return "Vote";
+    case MessageKind::kVoteResponse:
+      return "VoteResponse";
+    case MessageKind::kAppend:
+      return "Append";
+    case MessageKind::kAppendResponse:
+      return "AppendResponse";
+    case MessageKind::kHeartbeat:
+      return "Heartbeat";
+    case MessageKind::kHeartbeatResponse:
+      return "HeartbeatResponse";
+    case MessageKind::kTimeoutNow:
+      return "TimeoutNow";
   }
   return "?";
 }
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kPrimary: return "primary";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kPrimary:
+      return "primary";
   }
   return "?";
 }
@@ -64,9 +77,12 @@ Status ReplicaConfig::Validate() const {
 bool WriteConcernMet(const WriteConcern& concern, bool primary_durable,
                      uint32_t durable_secondaries, size_t group_size, bool committed) {
   switch (concern.kind) {
-    case WriteConcernKind::kLeader: return primary_durable;
-    case WriteConcernKind::kCount: return primary_durable && durable_secondaries >= concern.count;
-    case WriteConcernKind::kMajority: return committed;
+    case WriteConcernKind::kLeader:
+      return primary_durable;
+    case WriteConcernKind::kCount:
+      return primary_durable && durable_secondaries >= concern.count;
+    case WriteConcernKind::kMajority:
+      return committed;
     case WriteConcernKind::kAll:
       return committed && primary_durable && durable_secondaries + 1 >= group_size;
   }
@@ -83,9 +99,9 @@ StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(const ReplicaConfig& co
   if (Status status = config.Validate(); !status.ok()) return status;
   if (log == nullptr) return absl::InvalidArgumentError("no log");
   if (hard_state.commit_lsn > log->LastLsn() || applied_lsn > log->LastLsn()) {
-    return absl::DataLossError(fmt::format(
-        "commit LSN {} or applied LSN {} beyond the log's last LSN {}", hard_state.commit_lsn,
-        applied_lsn, log->LastLsn()));
+    return absl::DataLossError(
+        fmt::format("commit LSN {} or applied LSN {} beyond the log's last LSN {}",
+                    hard_state.commit_lsn, applied_lsn, log->LastLsn()));
   }
   StatusOr<Term> last_term = log->TermAt(log->LastLsn());
   if (!last_term.ok()) return last_term.status();
@@ -139,8 +155,8 @@ uint64_t ReplicaCore::NextRandom() {
 void ReplicaCore::ResetElectionTimeout() {
   std::vector<NodeId> sorted = config_.members;
   std::sort(sorted.begin(), sorted.end());
-  uint32_t rank = static_cast<uint32_t>(
-      std::lower_bound(sorted.begin(), sorted.end(), config_.id) - sorted.begin());
+  uint32_t rank = static_cast<uint32_t>(std::lower_bound(sorted.begin(), sorted.end(), config_.id) -
+                                        sorted.begin());
   randomized_timeout_ = config_.election_ticks + rank * config_.rank_skew_ticks +
                         static_cast<uint32_t>(NextRandom() % config_.election_ticks);
 }
@@ -196,8 +212,8 @@ void ReplicaCore::BecomePrimary() {
   leader_ = config_.id;
   Lsn next = last_lsn() + 1;
   for (NodeId peer : Peers()) {
-    progress_.emplace(peer, PeerProgress(next, config_.max_inflight_appends,
-                                         config_.max_inflight_bytes));
+    progress_.emplace(peer,
+                      PeerProgress(next, config_.max_inflight_appends, config_.max_inflight_bytes));
   }
   // An entry of the new term: committing it commits everything before it,
   // which a primary may not do by counting replicas of older terms' entries.
@@ -235,8 +251,7 @@ void ReplicaCore::StartCampaign(bool pre_vote, bool transfer) {
 }
 
 bool ReplicaCore::InLeaderLease() const {
-  return config_.check_quorum && leader_ != kNoNode &&
-         election_elapsed_ < config_.election_ticks;
+  return config_.check_quorum && leader_ != kNoNode && election_elapsed_ < config_.election_ticks;
 }
 
 // ---------------------------------------------------------------------------
@@ -293,9 +308,11 @@ void ReplicaCore::AnswerStaleTerm(const Message& m) {
 void ReplicaCore::StepByRole(const Message& m) {
   switch (m.kind) {
     case MessageKind::kPreVote:
-    case MessageKind::kVote: return HandleVoteRequest(m);
+    case MessageKind::kVote:
+      return HandleVoteRequest(m);
     case MessageKind::kPreVoteResponse:
-    case MessageKind::kVoteResponse: return HandleVoteResponse(m);
+    case MessageKind::kVoteResponse:
+      return HandleVoteResponse(m);
     case MessageKind::kAppend:
     case MessageKind::kHeartbeat:
       // A second primary in one term cannot exist; such a message is ignored
@@ -309,17 +326,18 @@ void ReplicaCore::StepByRole(const Message& m) {
     case MessageKind::kHeartbeatResponse:
       if (role_ == Role::kPrimary) HandleHeartbeatResponse(m);
       return;
-    case MessageKind::kTimeoutNow: return HandleTimeoutNow(m);
+    case MessageKind::kTimeoutNow:
+      return HandleTimeoutNow(m);
   }
 }
 
 void ReplicaCore::HandleVoteRequest(const Message& m) {
   bool pre_vote = m.kind == MessageKind::kPreVote;
-  bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
-                  (pre_vote && m.term > term_);
+  bool can_vote =
+      vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (pre_vote && m.term > term_);
   Term my_last_term = log_->LastTerm();
-  bool up_to_date = m.last_term > my_last_term ||
-                    (m.last_term == my_last_term && m.last_lsn >= last_lsn());
+  bool up_to_date =
+      m.last_term > my_last_term || (m.last_term == my_last_term && m.last_lsn >= last_lsn());
   Message answer;
   answer.kind = pre_vote ? MessageKind::kPreVoteResponse : MessageKind::kVoteResponse;
   answer.to = m.from;
@@ -727,9 +745,9 @@ void ReplicaCore::FailPendingReads(const Status& status) {
 
 // Confirmed reads are served once the host has applied up to their LSN.
 void ReplicaCore::ReleaseReads() {
-  auto it = std::stable_partition(
-      confirmed_reads_.begin(), confirmed_reads_.end(),
-      [&](const PendingRead& read) { return read.read_lsn > applied_lsn_; });
+  auto it =
+      std::stable_partition(confirmed_reads_.begin(), confirmed_reads_.end(),
+                            [&](const PendingRead& read) { return read.read_lsn > applied_lsn_; });
   for (auto moved = it; moved != confirmed_reads_.end(); ++moved) {
     read_results_.push_back({moved->request_id, moved->read_lsn, absl::OkStatus()});
   }

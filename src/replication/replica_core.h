@@ -67,8 +67,7 @@ class ReplicaCore {
   // the core, and holds only what was durable: everything in it is durable.
   static StatusOr<std::unique_ptr<ReplicaCore>> Open(const ReplicaConfig& config,
                                                      const ReplicaLog* log,
-                                                     const HardState& hard_state,
-                                                     Lsn applied_lsn);
+                                                     const HardState& hard_state, Lsn applied_lsn);
 
   ReplicaCore(const ReplicaCore&) = delete;
   ReplicaCore& operator=(const ReplicaCore&) = delete;
@@ -128,7 +127,7 @@ class ReplicaCore {
   };
 
   ReplicaCore(const ReplicaConfig& config, const ReplicaLog* log, const HardState& hard_state,
-               Lsn applied_lsn);
+              Lsn applied_lsn);
 
   // Roles.
   void BecomeFollower(Term term, NodeId leader);

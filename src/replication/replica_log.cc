@@ -12,8 +12,7 @@ StatusOr<Term> MemReplicaLog::TermAt(Lsn lsn) const {
   return entries_[lsn - 1].term;
 }
 
-Status MemReplicaLog::Entries(Lsn from, Lsn to, uint64_t max_bytes,
-                              std::vector<Entry>* out) const {
+Status MemReplicaLog::Entries(Lsn from, Lsn to, uint64_t max_bytes, std::vector<Entry>* out) const {
   if (from < FirstLsn() || to > LastLsn()) {
     return absl::OutOfRangeError(
         fmt::format("entries [{}, {}] outside the log [{}, {}]", from, to, FirstLsn(), LastLsn()));
@@ -36,8 +35,8 @@ Status MemReplicaLog::Write(const LogWrite& write) {
   }
   for (size_t i = 0; i < write.entries.size(); ++i) {
     if (write.entries[i].lsn != base + 1 + i) {
-      return absl::InvalidArgumentError(fmt::format(
-          "entry with LSN {} where LSN {} belongs", write.entries[i].lsn, base + 1 + i));
+      return absl::InvalidArgumentError(fmt::format("entry with LSN {} where LSN {} belongs",
+                                                    write.entries[i].lsn, base + 1 + i));
     }
   }
   entries_.resize(base);

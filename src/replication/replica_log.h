@@ -32,8 +32,7 @@ class ReplicaLog {
   // Appends to `out` the entries from `from` to `to` inclusive, stopping early
   // once `max_bytes` is reached (at least one entry is returned if any is in
   // range). OutOfRange if `from` is below FirstLsn() or `to` above LastLsn().
-  virtual Status Entries(Lsn from, Lsn to, uint64_t max_bytes,
-                         std::vector<Entry>* out) const = 0;
+  virtual Status Entries(Lsn from, Lsn to, uint64_t max_bytes, std::vector<Entry>* out) const = 0;
 };
 
 // MemReplicaLog: a ReplicaLog in memory that models durability. Write()
@@ -48,8 +47,7 @@ class MemReplicaLog final : public ReplicaLog {
   Lsn FirstLsn() const override { return 1; }
   Lsn LastLsn() const override { return entries_.size(); }
   StatusOr<Term> TermAt(Lsn lsn) const override;
-  Status Entries(Lsn from, Lsn to, uint64_t max_bytes,
-                 std::vector<Entry>* out) const override;
+  Status Entries(Lsn from, Lsn to, uint64_t max_bytes, std::vector<Entry>* out) const override;
 
   // Applies `write`. InvalidArgument, and nothing changes, if it does not fit
   // the log (a truncation past the end, or entries that do not follow on).

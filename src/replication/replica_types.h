@@ -154,8 +154,7 @@ struct Ready {
   std::vector<ReadResult> reads;
 
   bool empty() const {
-    return !hard_state && !log_write && messages.empty() && committed.empty() &&
-           reads.empty();
+    return !hard_state && !log_write && messages.empty() && committed.empty() && reads.empty();
   }
 };
 
@@ -169,17 +168,17 @@ struct ReplicaConfig {
   // Lower ids get election timeouts shifted earlier by this many ticks per
   // rank, which prefers them among equally up-to-date replicas.
   uint32_t rank_skew_ticks = 1;
-  bool pre_vote = true;       // ask for a pre-vote before raising the term
-  bool check_quorum = true;   // a primary steps down without a majority's contact
-  uint64_t random_seed = 1;   // the core's only randomness (election timeouts)
-  uint64_t max_append_bytes = 4 << 20;       // entry bytes per append message
-  uint32_t max_append_entries = 1024;        // entries per append message
-  uint32_t max_inflight_appends = 64;        // unacknowledged appends per peer
-  uint64_t max_inflight_bytes = 16 << 20;    // unacknowledged entry bytes per peer
-  uint64_t max_entry_bytes = 1 << 20;        // one proposal's payload; <= max_append_bytes
+  bool pre_vote = true;                        // ask for a pre-vote before raising the term
+  bool check_quorum = true;                    // a primary steps down without a majority's contact
+  uint64_t random_seed = 1;                    // the core's only randomness (election timeouts)
+  uint64_t max_append_bytes = 4 << 20;         // entry bytes per append message
+  uint32_t max_append_entries = 1024;          // entries per append message
+  uint32_t max_inflight_appends = 64;          // unacknowledged appends per peer
+  uint64_t max_inflight_bytes = 16 << 20;      // unacknowledged entry bytes per peer
+  uint64_t max_entry_bytes = 1 << 20;          // one proposal's payload; <= max_append_bytes
   uint64_t max_uncommitted_entries = 1 << 16;  // proposals refused beyond this
-  uint64_t max_apply_bytes = 16 << 20;       // committed entry bytes per Ready
-  uint32_t max_pending_reads = 4096;         // ReadIndex calls waiting
+  uint64_t max_apply_bytes = 16 << 20;         // committed entry bytes per Ready
+  uint32_t max_pending_reads = 4096;           // ReadIndex calls waiting
 
   Status Validate() const;
 };

@@ -140,8 +140,7 @@ Status LocalTransport::Register(NodeId node, Handler* handler) {
   if (node == 0 || handler == nullptr) {
     return absl::InvalidArgumentError("node 0 or a null handler");
   }
-  auto inbox =
-      std::make_shared<Inbox>(handler, state_->options.inbox_bytes_max, &state_->counters);
+  auto inbox = std::make_shared<Inbox>(handler, state_->options.inbox_bytes_max, &state_->counters);
   // The thread runs before the inbox can be found, so that an Unregister
   // racing this call always has a thread to stop.
   inbox->Start(inbox);
@@ -181,9 +180,8 @@ Status LocalTransport::Send(const Message& message) {
     if (sender != nullptr) sender->Push(Event{.frame = {}, .unreachable_peer = message.to});
   } else if (!receiver->Push(Event{.frame = std::move(*frame)})) {
     counters.rejected_full++;
-    return absl::ResourceExhaustedError(
-        fmt::format("the inbox of node {} holds {} bytes already", message.to,
-                    state_->options.inbox_bytes_max));
+    return absl::ResourceExhaustedError(fmt::format("the inbox of node {} holds {} bytes already",
+                                                    message.to, state_->options.inbox_bytes_max));
   }
   counters.sent++;
   return absl::OkStatus();

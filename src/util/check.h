@@ -24,11 +24,11 @@ namespace toydb::internal {
 
 }  // namespace toydb::internal
 
-#define TOYDB_CHECK(condition, message)                                             \
-  do {                                                                              \
-    if (ABSL_PREDICT_FALSE(!(condition))) {                                         \
-      ::toydb::internal::CheckFailed(__FILE__, __LINE__, #condition, (message));    \
-    }                                                                               \
+#define TOYDB_CHECK(condition, message)                                          \
+  do {                                                                           \
+    if (ABSL_PREDICT_FALSE(!(condition))) {                                      \
+      ::toydb::internal::CheckFailed(__FILE__, __LINE__, #condition, (message)); \
+    }                                                                            \
   } while (false)
 
 #endif  // TOYDB_UTIL_CHECK_H_

@@ -39,8 +39,8 @@ class WakeWord {
 #ifdef __linux__
       // Returns at once if the word no longer holds `value`; a spurious
       // return only loops.
-      ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word_), FUTEX_WAIT_PRIVATE, value,
-                nullptr, nullptr, 0);
+      ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word_), FUTEX_WAIT_PRIVATE, value, nullptr,
+                nullptr, 0);
 #else
       word_.wait(value, std::memory_order_acquire);
 #endif

@@ -87,8 +87,8 @@ void Cluster::Persist(SimReplica& replica, Ready& ready) {
       Fail(fmt::format("replica {} persisted term {} after term {}", replica.id,
                        ready.hard_state->term, replica.hard_state.term));
     }
-    if (ready.hard_state->term == replica.hard_state.term &&
-        replica.hard_state.vote != kNoNode && ready.hard_state->vote != replica.hard_state.vote) {
+    if (ready.hard_state->term == replica.hard_state.term && replica.hard_state.vote != kNoNode &&
+        ready.hard_state->vote != replica.hard_state.vote) {
       Fail(fmt::format("replica {} voted twice in term {}", replica.id, ready.hard_state->term));
     }
     replica.hard_state = *ready.hard_state;
@@ -108,10 +108,10 @@ void Cluster::Apply(SimReplica& replica, const std::vector<Entry>& entries) {
     }
     auto [it, inserted] = committed_.emplace(entry.lsn, entry);
     if (!inserted && !(it->second == entry)) {
-      Fail(fmt::format("replica {} applied (term {}, '{}') at LSN {} where (term {}, '{}') was "
-                       "applied before",
-                       replica.id, entry.term, entry.payload, entry.lsn, it->second.term,
-                       it->second.payload));
+      Fail(fmt::format(
+          "replica {} applied (term {}, '{}') at LSN {} where (term {}, '{}') was "
+          "applied before",
+          replica.id, entry.term, entry.payload, entry.lsn, it->second.term, it->second.payload));
     }
     replica.applied.push_back(entry);
     Term term = replica.core->term();
@@ -171,21 +171,20 @@ void Cluster::Enqueue(const Message& message) {
   }
 }
 
-bool Cluster::Linked(NodeId from, NodeId to) const {
-  return cut_.count({from, to}) == 0;
-}
+bool Cluster::Linked(NodeId from, NodeId to) const { return cut_.count({from, to}) == 0; }
 
 void Cluster::Deliver(const Message& message) {
   SimReplica& to = replicas_.at(message.to);
   if (!to.up || !Linked(message.from, message.to)) return;
   if (trace_) {
-    fmt::print("t={} {}->{} {} term {} prev ({}, {}) n {} commit {} reject {} match {} "
-               "accepted {} hint ({}, {}, {}) granted {} ctx {} last ({}, {})\n",
-               now_, message.from, message.to, MessageKindName(message.kind), message.term,
-               message.prev_lsn, message.prev_term, message.entries.size(), message.commit_lsn,
-               message.reject, message.match_lsn, message.accepted_lsn, message.hint_last_lsn,
-               message.hint_conflict_term, message.hint_conflict_first_lsn, message.granted,
-               message.context, message.last_lsn, message.last_term);
+    fmt::print(
+        "t={} {}->{} {} term {} prev ({}, {}) n {} commit {} reject {} match {} "
+        "accepted {} hint ({}, {}, {}) granted {} ctx {} last ({}, {})\n",
+        now_, message.from, message.to, MessageKindName(message.kind), message.term,
+        message.prev_lsn, message.prev_term, message.entries.size(), message.commit_lsn,
+        message.reject, message.match_lsn, message.accepted_lsn, message.hint_last_lsn,
+        message.hint_conflict_term, message.hint_conflict_first_lsn, message.granted,
+        message.context, message.last_lsn, message.last_term);
   }
   Status status = to.core->Step(message);
   if (!status.ok()) Fail(fmt::format("replica {} refused a message: {}", to.id, status.ToString()));
@@ -194,11 +193,11 @@ void Cluster::Deliver(const Message& message) {
 
 void Cluster::DeliverDue() {
   for (int round = 0; round < 20000; ++round) {
-    auto due = std::min_element(in_flight_.begin(), in_flight_.end(),
-                                [](const InFlightMessage& a, const InFlightMessage& b) {
-                                  return std::tie(a.deliver_at, a.seq) <
-                                         std::tie(b.deliver_at, b.seq);
-                                });
+    auto due =
+        std::min_element(in_flight_.begin(), in_flight_.end(),
+                         [](const InFlightMessage& a, const InFlightMessage& b) {
+                           return std::tie(a.deliver_at, a.seq) < std::tie(b.deliver_at, b.seq);
+                         });
     if (due == in_flight_.end() || due->deliver_at > now_) return;
     Message message = std::move(due->message);
     in_flight_.erase(due);
@@ -226,8 +225,8 @@ void Cluster::Stabilize(int max_rounds) {
 
 std::optional<NodeId> Cluster::ElectWithin(uint64_t max_ticks) {
   for (uint64_t i = 0; i < max_ticks; ++i) {
-    if (auto primary = Primary(); primary && core(*primary).commit_lsn() > 0 &&
-                                  core(*primary).CommittedInTerm()) {
+    if (auto primary = Primary();
+        primary && core(*primary).commit_lsn() > 0 && core(*primary).CommittedInTerm()) {
       return primary;
     }
     RunTick();
@@ -254,8 +253,8 @@ void Cluster::Restart(NodeId id) {
   SimReplica& replica = replicas_.at(id);
   if (replica.up) return;
   ++rng_seed_salt_;
-  auto core = ReplicaCore::Open(ConfigFor(id), &replica.log, replica.hard_state,
-                                replica.applied.size());
+  auto core =
+      ReplicaCore::Open(ConfigFor(id), &replica.log, replica.hard_state, replica.applied.size());
   if (!core.ok()) {
     Fail(fmt::format("replica {} failed to restart: {}", id, core.status().ToString()));
     return;
@@ -346,8 +345,8 @@ std::string Cluster::CheckConverged() const {
       continue;
     }
     if (replica.applied != reference->applied) {
-      return fmt::format("replicas {} and {} applied different entries ({} and {})",
-                         reference->id, id, reference->applied.size(), replica.applied.size());
+      return fmt::format("replicas {} and {} applied different entries ({} and {})", reference->id,
+                         id, reference->applied.size(), replica.applied.size());
     }
     Lsn commit = replica.core->commit_lsn();
     for (Lsn lsn = 1; lsn <= commit; ++lsn) {

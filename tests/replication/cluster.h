@@ -25,8 +25,8 @@
 namespace toydb::replication::testing {
 
 struct NetworkFaults {
-  double drop = 0;            // probability a message is lost
-  double duplicate = 0;       // probability a message is delivered twice
+  double drop = 0;               // probability a message is lost
+  double duplicate = 0;          // probability a message is delivered twice
   uint32_t max_delay_ticks = 0;  // delays drawn from [0, max]: reorders
 };
 
@@ -36,8 +36,8 @@ struct SimReplica {
   bool up = true;
   std::unique_ptr<ReplicaCore> core;
   MemReplicaLog log;
-  HardState hard_state;          // as persisted
-  std::vector<Entry> applied;    // applied[i] has LSN i + 1
+  HardState hard_state;        // as persisted
+  std::vector<Entry> applied;  // applied[i] has LSN i + 1
   std::vector<ReadResult> reads;
   // The last durable acknowledgement it sent: (term, LSN, term of that entry).
   Term acked_in_term = 0;

@@ -73,8 +73,7 @@ TEST_CASE("ReplicaConfig::Validate refuses bad configurations", "[replication]")
   config.heartbeat_ticks = 1;
   REQUIRE(config.Validate().ok());
   HardState ahead{1, kNoNode, 5};
-  REQUIRE(ReplicaCore::Open(config, &log, ahead, 0).status().code() ==
-          absl::StatusCode::kDataLoss);
+  REQUIRE(ReplicaCore::Open(config, &log, ahead, 0).status().code() == absl::StatusCode::kDataLoss);
 }
 
 TEST_CASE("A group elects one primary, which commits a no-op of its term", "[replication]") {
@@ -91,8 +90,7 @@ TEST_CASE("A group elects one primary, which commits a no-op of its term", "[rep
   }
 }
 
-TEST_CASE("A vote is persisted in the same Ready as the answer that grants it",
-          "[replication]") {
+TEST_CASE("A vote is persisted in the same Ready as the answer that grants it", "[replication]") {
   Cluster cluster(3, 1, TestConfig());
   ReplicaCore& voter = cluster.core(2);
   REQUIRE(voter.Step(VoteRequest(1, 2, 1, 0, 0)).ok());
@@ -396,8 +394,7 @@ TEST_CASE("Proposals are refused off the primary, oversized, or past the backlog
 
 // Builds a follower log that diverges from the primary's over many entries:
 // the old primary writes entries nobody else gets, then loses its role.
-TEST_CASE("A conflicting uncommitted suffix is truncated, in few round trips",
-          "[replication]") {
+TEST_CASE("A conflicting uncommitted suffix is truncated, in few round trips", "[replication]") {
   Cluster cluster(3, 9, TestConfig());
   NodeId old_primary = ElectPrimary(cluster);
   REQUIRE(cluster.Propose("committed").ok());
@@ -520,15 +517,13 @@ TEST_CASE("TransferLeadership hands over without losing committed entries", "[re
   REQUIRE(cluster.violation() == "");
 }
 
-TEST_CASE("TransferLeadership is refused off the primary and to a non-member",
-          "[replication]") {
+TEST_CASE("TransferLeadership is refused off the primary and to a non-member", "[replication]") {
   Cluster cluster(3, 8, TestConfig());
   NodeId primary = ElectPrimary(cluster);
   NodeId follower = primary == 1 ? 2 : 1;
   REQUIRE(cluster.core(follower).TransferLeadership(primary).code() ==
           absl::StatusCode::kFailedPrecondition);
-  REQUIRE(cluster.core(primary).TransferLeadership(9).code() ==
-          absl::StatusCode::kInvalidArgument);
+  REQUIRE(cluster.core(primary).TransferLeadership(9).code() == absl::StatusCode::kInvalidArgument);
   REQUIRE(cluster.core(primary).TransferLeadership(primary).code() ==
           absl::StatusCode::kInvalidArgument);
 }
@@ -546,8 +541,7 @@ TEST_CASE("A transfer to an unreachable target is abandoned after an election ti
   REQUIRE(cluster.Propose("y").ok());
 }
 
-TEST_CASE("ReadIndex confirms leadership with a heartbeat round before serving",
-          "[replication]") {
+TEST_CASE("ReadIndex confirms leadership with a heartbeat round before serving", "[replication]") {
   Cluster cluster(3, 10, TestConfig());
   NodeId primary = ElectPrimary(cluster);
   REQUIRE(cluster.Propose("v").ok());
@@ -567,8 +561,7 @@ TEST_CASE("ReadIndex confirms leadership with a heartbeat round before serving",
   REQUIRE(cluster.core(follower).ReadIndex(1).code() == absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_CASE("ReadIndex on a primary cut off from the majority is never served",
-          "[replication]") {
+TEST_CASE("ReadIndex on a primary cut off from the majority is never served", "[replication]") {
   Cluster cluster(3, 10, TestConfig());
   NodeId primary = ElectPrimary(cluster);
   cluster.Isolate(primary);

@@ -71,9 +71,15 @@ void InjectFaults(Cluster& cluster, const SeedPlan& plan) {
     NodeId a = AnyReplica(cluster);
     NodeId b = AnyReplica(cluster);
     switch (rng.Uniform(3)) {
-      case 0: cluster.Isolate(a); break;
-      case 1: if (a != b) cluster.Cut(a, b); break;
-      default: if (a != b) cluster.CutOneWay(a, b); break;
+      case 0:
+        cluster.Isolate(a);
+        break;
+      case 1:
+        if (a != b) cluster.Cut(a, b);
+        break;
+      default:
+        if (a != b) cluster.CutOneWay(a, b);
+        break;
     }
   }
   if (rng.Chance(0.02)) cluster.Heal();
@@ -114,9 +120,9 @@ std::string Describe(Cluster& cluster) {
       continue;
     }
     ReplicaStatus s = cluster.core(id).GetStatus();
-    out += fmt::format("\n  replica {}: {} term {} leader {} last {} durable {} commit {} applied {}",
-                       id, RoleName(s.role), s.term, s.leader, s.last_lsn, s.durable_lsn,
-                       s.commit_lsn, s.applied_lsn);
+    out += fmt::format(
+        "\n  replica {}: {} term {} leader {} last {} durable {} commit {} applied {}", id,
+        RoleName(s.role), s.term, s.leader, s.last_lsn, s.durable_lsn, s.commit_lsn, s.applied_lsn);
     for (const auto& [peer, match] : s.peer_match_lsn) out += fmt::format(" m{}={}", peer, match);
   }
   return out;
@@ -147,7 +153,8 @@ std::string Converge(Cluster& cluster, uint64_t max_ticks) {
       std::optional<NodeId> primary = cluster.Primary();
       if (primary && cluster.core(*primary).CommittedInTerm()) {
         StatusOr<Lsn> lsn = cluster.Propose("final");
-        if (lsn.ok()) final_entry = Entry{cluster.core(*primary).term(), *lsn, EntryType::kNormal, "final"};
+        if (lsn.ok())
+          final_entry = Entry{cluster.core(*primary).term(), *lsn, EntryType::kNormal, "final"};
       }
       continue;
     }
@@ -186,11 +193,12 @@ std::string RunSeed(uint64_t seed, uint64_t fault_ticks = 500) {
   if (std::getenv("TOYDB_REPLICATION_VERBOSE") != nullptr) {
     Term term = 0;
     for (NodeId id : cluster.ids()) term = std::max(term, cluster.core(id).term());
-    fmt::print("seed {}: {} replicas, drop {:.2f} dup {:.2f} delay {} crash {:.3f}; {} proposals, "
-               "{} committed under faults, {} in all, {} reads served, last term {}\n",
-               seed, plan.size, plan.faults.drop, plan.faults.duplicate,
-               plan.faults.max_delay_ticks, plan.crash_chance, proposals,
-               committed_under_faults, cluster.committed().size(), cluster.reads_served(), term);
+    fmt::print(
+        "seed {}: {} replicas, drop {:.2f} dup {:.2f} delay {} crash {:.3f}; {} proposals, "
+        "{} committed under faults, {} in all, {} reads served, last term {}\n",
+        seed, plan.size, plan.faults.drop, plan.faults.duplicate, plan.faults.max_delay_ticks,
+        plan.crash_chance, proposals, committed_under_faults, cluster.committed().size(),
+        cluster.reads_served(), term);
   }
   if (!failure.empty()) return failure;
   return cluster.violation();
@@ -228,8 +236,7 @@ namespace {
 // primary had overwritten (1160) or truncated (394, 1551, 1910, 3958), and
 // compared replicas before the commit of a later no-op had reached them all
 // (2033). The heal phase now proposes again and lets commits settle first.
-TEST_CASE("Regression: seed 394, the final proposal truncated by a new primary",
-          "[replication]") {
+TEST_CASE("Regression: seed 394, the final proposal truncated by a new primary", "[replication]") {
   REQUIRE(RunSeed(394) == "");
 }
 TEST_CASE("Regression: seed 1160, the final proposal overwritten by a new primary",
@@ -242,8 +249,7 @@ TEST_CASE("Regression: seed 1551, the final proposal truncated", "[replication]"
 TEST_CASE("Regression: seed 1910, the final proposal truncated", "[replication]") {
   REQUIRE(RunSeed(1910) == "");
 }
-TEST_CASE("Regression: seed 2033, replicas compared before a commit reached all",
-          "[replication]") {
+TEST_CASE("Regression: seed 2033, replicas compared before a commit reached all", "[replication]") {
   REQUIRE(RunSeed(2033) == "");
 }
 TEST_CASE("Regression: seed 3958, the final proposal truncated", "[replication]") {

@@ -2,10 +2,10 @@
 // write-batch payloads. Every damaged input must be refused, never misread.
 #include <catch2/catch.hpp>
 
-#include "src/storage/batch_codec.h"
-#include "src/storage/checkpoint.h"
-#include "src/storage/data_format.h"
-#include "src/storage/hint_file.h"
+#include "src/storage/datalog/data_format.h"
+#include "src/storage/datalog/hint_file.h"
+#include "src/storage/store/batch_codec.h"
+#include "src/storage/store/checkpoint.h"
 #include "toydb/mem_env.h"
 
 namespace toydb {

@@ -183,8 +183,9 @@ TEST_CASE("LocalTransport refuses a send to a full inbox, and accepts again once
 
 TEST_CASE("LocalTransport refuses a message too large for a frame", "[local_transport]") {
   LocalTransport transport;
-  Message big{.from = 1, .to = 2, .body = ClientRequest{.key = "k",
-                                                        .value = std::string(kMaxFrameBytes, 'x')}};
+  Message big{.from = 1,
+              .to = 2,
+              .body = ClientRequest{.key = "k", .value = std::string(kMaxFrameBytes, 'x')}};
   CHECK(absl::IsInvalidArgument(transport.Send(big)));
 }
 
