@@ -40,6 +40,7 @@ namespace {
 
 using bench::BenchDir;
 using bench::Check;
+using bench::RandomKeyStream;
 
 constexpr size_t kValueBytes = 100;
 
@@ -64,27 +65,6 @@ std::string ValueFor(uint64_t i, std::mt19937_64& rng) {
   }
   return value;
 }
-
-// Keys drawn at random (with repeats) in advance and laid out in draw
-// order, so that picking a key costs the timed loop no memory miss.
-class RandomKeyStream {
- public:
-  explicit RandomKeyStream(uint64_t seed) {
-    constexpr uint64_t kDraws = 4u << 20;
-    std::mt19937_64 rng(seed);
-    bytes_.reserve(kDraws * 16);
-    for (uint64_t i = 0; i < kDraws; ++i) bytes_ += Key(rng() % KeyCount());
-  }
-  std::string_view Next() {
-    const std::string_view key = std::string_view(bytes_).substr(next_, 16);
-    next_ = next_ + 16 == bytes_.size() ? 0 : next_ + 16;
-    return key;
-  }
-
- private:
-  std::string bytes_;
-  size_t next_ = 0;
-};
 
 // The two stores, loaded once and shared by every round.
 struct Stores {
@@ -163,7 +143,7 @@ double ThreadCpuSeconds() {
 // Runs `read` once per iteration over keys drawn at random; records the rate.
 template <typename Read>
 void RunReads(benchmark::State& state, const char* name, Read read) {
-  static RandomKeyStream keys(2);
+  static RandomKeyStream keys(2, KeyCount(), Key);
   std::string value;
   uint64_t found = 0;
   const auto start = std::chrono::steady_clock::now();

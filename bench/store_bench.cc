@@ -27,6 +27,7 @@ constexpr size_t kValueBytes = 100;
 
 using bench::BenchDir;
 using bench::Check;
+using bench::RandomKeyStream;
 
 uint64_t KeyCount() {
   const char* v = std::getenv("TOYDB_BENCH_KEYS");
@@ -58,30 +59,11 @@ const KeySet& AllKeys() {
   return keys;
 }
 
-// Keys drawn uniformly at random (with repeats) from the first `range` keys
-// of AllKeys() in advance and laid out in draw order, so that the timed loops
-// read them sequentially: picking a random key from the 16 MB KeySet would
-// cost the loop a memory miss that belongs to the benchmark, not to the
-// store. 4M draws (64 MB); a longer run starts over. Built once per use (it
-// takes about a second).
-class RandomKeyStream {
- public:
-  explicit RandomKeyStream(uint64_t seed, uint64_t range = AllKeys().size()) {
-    constexpr uint64_t kDraws = 4u << 20;
-    std::mt19937_64 rng(seed);
-    bytes_.reserve(kDraws * 16);
-    for (uint64_t i = 0; i < kDraws; ++i) bytes_ += AllKeys()[rng() % range];
-  }
-  std::string_view Next() {
-    const std::string_view key = std::string_view(bytes_).substr(next_, 16);
-    next_ = next_ + 16 == bytes_.size() ? 0 : next_ + 16;
-    return key;
-  }
-
- private:
-  std::string bytes_;
-  size_t next_ = 0;
-};
+// Random keys from the first `range` keys of AllKeys() (bench_util.h). Built
+// once per use (it takes about a second).
+RandomKeyStream KeyStream(uint64_t seed, uint64_t range = AllKeys().size()) {
+  return RandomKeyStream(seed, range, [](uint64_t i) { return AllKeys()[i]; });
+}
 
 StoreOptions BenchOptions(const std::string& name) {
   StoreOptions options;
@@ -115,7 +97,7 @@ void BM_SequentialPut(benchmark::State& state) {
 void BM_RandomPut(benchmark::State& state) {
   auto store = OpenFresh(BenchOptions("random-put"));
   const std::string value(kValueBytes, 'v');
-  static RandomKeyStream keys(1);
+  static RandomKeyStream keys = KeyStream(1);
   for (auto _ : state) Check(store->Put({}, keys.Next(), value).status(), "Put");
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
@@ -144,7 +126,7 @@ void BM_RandomGet(benchmark::State& state) {
   // Drawn in advance, like the put benchmarks' keys: a random pick from the
   // key set itself (1 MiB for the 65,536-key hot set, 16 MiB for all keys)
   // missed the CPU caches on the benchmark's side of the call.
-  RandomKeyStream stream(2, range);
+  RandomKeyStream stream = KeyStream(2, range);
   const StoreStats before = store->GetStats();
   std::string value;
   for (auto _ : state) {
@@ -188,7 +170,7 @@ void BM_RandomGetCacheSteadyState(benchmark::State& state) {
     for (uint64_t i = 0; i < CacheEntries(); ++i) Check(opened->Get(AllKeys()[i], &value), "warm");
     return opened;
   }();
-  static RandomKeyStream stream(4);
+  static RandomKeyStream stream = KeyStream(4);
   std::string value;
   const StoreStats before = store->GetStats();
   std::chrono::nanoseconds longest{0};
@@ -212,7 +194,7 @@ void BM_RandomGetCacheSteadyState(benchmark::State& state) {
 void BM_ValueCacheSteadyState(benchmark::State& state) {
   const std::string value(kValueBytes, 'v');
   static ValueCache cache(StoreOptions().cache_bytes_max);
-  static RandomKeyStream stream(5);
+  static RandomKeyStream stream = KeyStream(5);
   if (cache.entries() == 0) {
     for (uint64_t i = 0; i < CacheEntries(); ++i) cache.Insert(AllKeys()[i], value);
   }
@@ -238,7 +220,7 @@ void BM_Mixed90Get10Put(benchmark::State& state) {
   auto store = OpenFresh(BenchOptions("mixed"));
   Load(*store, KeyCount());
   const std::string value(kValueBytes, 'w');
-  static RandomKeyStream keys(3);
+  static RandomKeyStream keys = KeyStream(3);
   std::mt19937_64 rng(3);
   for (auto _ : state) {
     const std::string_view key = keys.Next();

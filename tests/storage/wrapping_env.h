@@ -5,8 +5,10 @@
 // WritableFile it opens to WrapFile(), and ForwardingFile forwards every call
 // to the file it wraps, so a fake overrides just the call it changes.
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "toydb/env.h"
 
@@ -49,6 +51,33 @@ class WrappingEnv : public EnvWrapper {
     if (!file.ok()) return file;
     return WrapFile(std::move(*file));
   }
+};
+
+// An Env whose fdatasync takes `delay`, as a disk's does, so that writers
+// arriving during one sync queue up behind it and commit as a group.
+class SlowSyncEnv : public WrappingEnv {
+ public:
+  SlowSyncEnv(Env* target, std::chrono::microseconds delay) : WrappingEnv(target), delay_(delay) {}
+
+ protected:
+  std::unique_ptr<WritableFile> WrapFile(std::unique_ptr<WritableFile> file) override {
+    return std::make_unique<SlowFile>(std::move(file), delay_);
+  }
+
+ private:
+  class SlowFile : public ForwardingFile {
+   public:
+    SlowFile(std::unique_ptr<WritableFile> file, std::chrono::microseconds delay)
+        : ForwardingFile(std::move(file)), delay_(delay) {}
+    Status Sync() override {
+      std::this_thread::sleep_for(delay_);
+      return target().Sync();
+    }
+
+   private:
+    const std::chrono::microseconds delay_;
+  };
+  const std::chrono::microseconds delay_;
 };
 
 }  // namespace toydb::testing

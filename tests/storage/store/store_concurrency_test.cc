@@ -125,28 +125,6 @@ TEST_CASE("Compaction runs concurrently with readers and writers", "[store][thre
   check_final(*store);
 }
 
-// An Env whose fdatasync takes a while, as a disk's does, so that writers
-// arriving during one sync must queue behind it.
-class SlowSyncEnv : public testing::WrappingEnv {
- public:
-  using WrappingEnv::WrappingEnv;
-
- protected:
-  std::unique_ptr<WritableFile> WrapFile(std::unique_ptr<WritableFile> file) override {
-    return std::make_unique<SlowFile>(std::move(file));
-  }
-
- private:
-  class SlowFile : public testing::ForwardingFile {
-   public:
-    using ForwardingFile::ForwardingFile;
-    Status Sync() override {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      return target().Sync();
-    }
-  };
-};
-
 // A store with background threads on a MemEnv whose syncs are slow, as the
 // group-commit tests need.
 struct SlowSyncStore {
@@ -157,7 +135,7 @@ struct SlowSyncStore {
     store = OpenOrDie(options);
   }
   MemEnv mem_env;
-  SlowSyncEnv env{&mem_env};
+  testing::SlowSyncEnv env{&mem_env, std::chrono::milliseconds(2)};
   std::unique_ptr<Store> store;
 };
 

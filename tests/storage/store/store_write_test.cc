@@ -259,28 +259,6 @@ TEST_CASE("Group commit reads real time only in a store with background threads"
   }
 }
 
-// An Env whose syncs take a while, as a disk's do, so that writers arriving
-// during one queue up behind it and commit as a group.
-class SlowSyncEnv : public testing::WrappingEnv {
- public:
-  using WrappingEnv::WrappingEnv;
-
- protected:
-  std::unique_ptr<WritableFile> WrapFile(std::unique_ptr<WritableFile> file) override {
-    return std::make_unique<SlowFile>(std::move(file));
-  }
-
- private:
-  class SlowFile : public testing::ForwardingFile {
-   public:
-    using ForwardingFile::ForwardingFile;
-    Status Sync() override {
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-      return target().Sync();
-    }
-  };
-};
-
 // One successful write of a key, as its caller saw it.
 struct Event {
   enum Kind { kPut, kDelete, kCas } kind;
@@ -322,7 +300,7 @@ std::vector<std::string> CasViolations(History& history) {
 TEST_CASE("Concurrent puts, deletes and compare-and-sets keep the compare-and-set rule",
           "[store][write][threads]") {
   MemEnv mem_env;
-  SlowSyncEnv env(&mem_env);
+  testing::SlowSyncEnv env{&mem_env, std::chrono::microseconds(500)};
   StoreOptions options = MemStoreOptions(&mem_env);
   options.env = &env;
   options.background_threads = true;
