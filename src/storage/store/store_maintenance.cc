@@ -323,6 +323,12 @@ void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>&
     for (size_t i = begin; i < end; ++i) {
       if (i + kPrefetchAhead < end) index_.Prefetch(moves.Key(moves.list[i + kPrefetchAhead]));
       const CompactionMoves::Move& move = moves.list[i];
+      // A copy is the same record elsewhere; pointing the index at anything
+      // else would serve another value, or lose the key at the next Open.
+      TOYDB_CHECK(move.to.lsn == move.from.lsn && move.to.length == move.from.length &&
+                      move.to.tombstone == move.from.tombstone,
+                  fmt::format("compaction copy of LSN {} in segment {} does not match it",
+                              move.from.lsn, move.from.segment));
       if (move.from.tombstone) continue;  // Not in the index; kept only to shadow.
       if (!index_.ReplaceIfAt(moves.Key(move), move.from.segment, move.from.offset, move.to)) {
         // Overwritten or deleted while being copied: the copy is garbage.
@@ -332,6 +338,8 @@ void StoreImpl::SwapInCompacted(const std::vector<std::shared_ptr<DataSegment>>&
   }
   MutexLock lock(&mu_);
   for (const auto& in : inputs) {
+    // Only sealed segments are compacted: the active one takes new writes.
+    TOYDB_CHECK(in != active_, fmt::format("compaction input {} is the active segment", in->id()));
     segments_.erase(in->id());
     std::erase(segments_without_hint_, in->id());
   }
