@@ -89,6 +89,12 @@ std::optional<IndexEntry> KeyIndex::Find(std::string_view key) const {
   return ToEntry(*it);
 }
 
+std::optional<IndexEntry> KeyIndex::FindCandidate(std::string_view key) const {
+  auto it = table_.find(CandidateProbe{key});
+  if (it == table_.end()) return std::nullopt;
+  return ToEntry(*it);
+}
+
 std::optional<IndexEntry> KeyIndex::Upsert(std::string_view key, const IndexEntry& entry) {
   return UpsertIf(key, entry, [](const IndexEntry&) { return true; });
 }

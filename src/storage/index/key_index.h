@@ -42,6 +42,14 @@ class KeyIndex {
   KeyIndex& operator=(const KeyIndex&) = delete;
 
   std::optional<IndexEntry> Find(std::string_view key) const;
+  // Like Find, but without reading the key's bytes: returns the entry of the
+  // first slot on `key`'s probe path whose 7 control-byte hash bits match, so
+  // a lookup touches the control bytes and the slot only (one cache miss fewer
+  // than Find). The entry is usually `key`'s, but may be another key's (about
+  // one lookup in a hundred), and a result for an absent key may be non-empty.
+  // The caller must confirm the key from the record it points at, and call
+  // Find when it does not match.
+  std::optional<IndexEntry> FindCandidate(std::string_view key) const;
   // Inserts or replaces the entry of `key`; returns the one it replaced.
   // REQUIRES: key.size() <= kMaxKeyBytes, entry.length <= kMaxRecordBytes.
   std::optional<IndexEntry> Upsert(std::string_view key, const IndexEntry& entry);
@@ -97,12 +105,18 @@ class KeyIndex {
     uint32_t segment;
     uint32_t offset;
   };
+  // A lookup by key hash that matches any slot whose control byte matches:
+  // the set compares it with a slot only after the control byte's 7 hash bits did.
+  struct CandidateProbe {
+    std::string_view key;
+  };
   struct SlotHash {
     using is_transparent = void;
     const Arena* arena;
     size_t operator()(const Slot& slot) const;
     size_t operator()(std::string_view key) const;
     size_t operator()(const LocationProbe& probe) const { return (*this)(probe.key); }
+    size_t operator()(const CandidateProbe& probe) const { return (*this)(probe.key); }
   };
   struct SlotEq {
     using is_transparent = void;
@@ -114,6 +128,8 @@ class KeyIndex {
       return a.segment == b.segment && a.offset == b.offset;
     }
     bool operator()(const LocationProbe& a, const Slot& b) const { return (*this)(b, a); }
+    bool operator()(const Slot&, const CandidateProbe&) const { return true; }
+    bool operator()(const CandidateProbe&, const Slot&) const { return true; }
   };
   // On huge pages: a million keys make a table of about 60 MB, probed at random.
   using Table = absl::flat_hash_set<Slot, SlotHash, SlotEq, HugePageAllocator<Slot>>;

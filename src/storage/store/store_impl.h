@@ -148,6 +148,11 @@ class StoreImpl final : public Store {
   // --- Reading (store_read.cc)
   // Reads the key's value into *value; its version too if `version` is set.
   Status ReadValue(std::string_view key, std::string* value, uint64_t* version);
+  Status LocateAndReadRecord(std::string_view key, bool first, uint64_t* version,
+                             std::string* value, IndexEntry* entry,
+                             std::shared_ptr<DataSegment>* segment, std::string* scratch,
+                             data_format::Record* record, uint64_t* applied_lsn)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Maintenance (store_maintenance.cc)
   Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);

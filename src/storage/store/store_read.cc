@@ -36,57 +36,29 @@ Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* 
   std::shared_ptr<DataSegment> segment;
   std::string scratch;
   data_format::Record record;
-  bool in_buffer = false;
   uint64_t applied_lsn;
-  {
-    MutexLock lock(&mu_);
-    // Without a version to report, a cache hit needs no index lookup.
-    if (version == nullptr) {
-      if (std::optional<std::string_view> cached = cache_.Lookup(key)) {
-        stats_.cache_hits++;
-        value->assign(*cached);
-        return absl::OkStatus();
-      }
-    }
-    std::optional<IndexEntry> found = index_.Find(key);
-    if (!found.has_value()) return absl::NotFoundError("key not found");
-    entry = *found;
-    if (version != nullptr) {
-      *version = entry.lsn;
-      if (std::optional<std::string_view> cached = cache_.Lookup(key)) {
-        stats_.cache_hits++;
-        value->assign(*cached);
-        return absl::OkStatus();
-      }
-    }
-    stats_.cache_misses++;
-    applied_lsn = applied_lsn_;
-    auto it = segments_.find(entry.segment);
-    if (it == segments_.end()) {
-      return absl::InternalError(fmt::format(
-          "index points at data segment {}, which the store does not have", entry.segment));
-    }
-    segment = it->second;
-    // The record is the read's last memory miss: start it now, so that it
-    // overlaps the rest of this section and the unlock.
-    segment->PrefetchRecord(entry.offset, entry.length);
-    // A record written moments ago may still be in the write buffer: read
-    // it from there (the buffer needs the lock, and must not be flushed for
-    // a read: a store made read-only by a full disk still serves it).
-    if (entry.offset + entry.length > segment->flushed_size()) {
-      in_buffer = true;
-      if (Status s = segment->ReadBufferedRecord(entry.offset, entry.length, &scratch, &record);
-          !s.ok()) {
-        return s;
-      }
-    }
-  }
-  if (!in_buffer) {
-    if (Status s = segment->ReadRecord(entry.offset, entry.length, &scratch, &record); !s.ok()) {
+  // A plain read first trusts the index's hash-bit match (FindCandidate,
+  // which skips reading the key's bytes) and confirms the key from the
+  // record, as every read does anyway. If anything fails on that path (the
+  // slot was another key's, about one read in a hundred, or that key's record
+  // is unreadable) it starts over with an exact lookup, whose errors are the
+  // read's. A versioned read looks up exactly at once: it reports the LSN
+  // before reading the record.
+  for (bool first = true;; first = false) {
+    const bool exact = !first || version != nullptr;
+    if (Status s = LocateAndReadRecord(key, first, version, value, &entry, &segment, &scratch,
+                                       &record, &applied_lsn);
+        !s.ok()) {
+      if (!exact && !absl::IsNotFound(s)) continue;
       return s;
     }
+    if (segment == nullptr) return absl::OkStatus();  // Served from the cache.
+    if (record.key == key) break;
+    if (!exact) continue;
+    return absl::DataLossError(fmt::format("data segment {} offset {}: record is for another key",
+                                           segment->path(), entry.offset));
   }
-  if (record.key != key || record.lsn != entry.lsn) {
+  if (record.lsn != entry.lsn) {
     return absl::DataLossError(fmt::format("data segment {} offset {}: record is for another key",
                                            segment->path(), entry.offset));
   }
@@ -103,6 +75,68 @@ Status StoreImpl::ReadValue(std::string_view key, std::string* value, uint64_t* 
     if (current) cache_.Insert(key, record.value);
   }
   value->assign(record.value);
+  return absl::OkStatus();
+}
+
+// The lookup and the record read of ReadValue. A cache hit assigns *value and
+// leaves *segment null. A plain read's first attempt looks up with
+// KeyIndex::FindCandidate, whose record may be another key's (the caller
+// checks); a versioned read, and a plain read's second attempt, with Find.
+Status StoreImpl::LocateAndReadRecord(std::string_view key, bool first, uint64_t* version,
+                                      std::string* value, IndexEntry* entry,
+                                      std::shared_ptr<DataSegment>* segment, std::string* scratch,
+                                      data_format::Record* record, uint64_t* applied_lsn) {
+  segment->reset();
+  const bool exact = !first || version != nullptr;
+  bool in_buffer = false;
+  {
+    MutexLock lock(&mu_);
+    // Without a version to report, a cache hit needs no index lookup.
+    if (version == nullptr && first) {
+      if (std::optional<std::string_view> cached = cache_.Lookup(key)) {
+        stats_.cache_hits++;
+        value->assign(*cached);
+        return absl::OkStatus();
+      }
+    }
+    // A key in the index always matches its own control byte, so an empty
+    // candidate means the key is absent.
+    std::optional<IndexEntry> found = exact ? index_.Find(key) : index_.FindCandidate(key);
+    // A second attempt's cache miss is the first one's, counted already.
+    if (!first) stats_.cache_misses--;
+    if (!found.has_value()) return absl::NotFoundError("key not found");
+    *entry = *found;
+    if (version != nullptr) {
+      *version = entry->lsn;
+      if (std::optional<std::string_view> cached = cache_.Lookup(key)) {
+        stats_.cache_hits++;
+        value->assign(*cached);
+        return absl::OkStatus();
+      }
+    }
+    stats_.cache_misses++;
+    *applied_lsn = applied_lsn_;
+    auto it = segments_.find(entry->segment);
+    if (it == segments_.end()) {
+      return absl::InternalError(fmt::format(
+          "index points at data segment {}, which the store does not have", entry->segment));
+    }
+    // The record is the read's last memory miss: start it now, so that it
+    // overlaps the rest of this section and the unlock.
+    it->second->PrefetchRecord(entry->offset, entry->length);
+    // A record written moments ago may still be in the write buffer: read
+    // it from there (the buffer needs the lock, and must not be flushed for
+    // a read: a store made read-only by a full disk still serves it).
+    if (entry->offset + entry->length > it->second->flushed_size()) {
+      in_buffer = true;
+      if (Status s = it->second->ReadBufferedRecord(entry->offset, entry->length, scratch, record);
+          !s.ok()) {
+        return s;
+      }
+    }
+    *segment = it->second;
+  }
+  if (!in_buffer) return (*segment)->ReadRecord(entry->offset, entry->length, scratch, record);
   return absl::OkStatus();
 }
 
