@@ -160,7 +160,7 @@ TEST_CASE("KeyIndex FindCandidate returns a present key's entry and empty only f
   }
   INFO("present keys given another's entry " << others << ", absent keys given an entry "
                                              << absent_with_candidate);
-  CHECK(others > 0);                     // The other-key case is real, so readers must check.
+  CHECK(others > 0);           // The other-key case is real, so readers must check.
   CHECK(others < kKeys / 20);  // ...and rare: 7 bits leave about 1 in 100.
   // An absent key's probe passes a whole group of 16 control bytes, so about
   // 1 in 10 of them matches one.
