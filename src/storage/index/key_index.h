@@ -107,6 +107,10 @@ class KeyIndex {
   };
   // A lookup by key hash that matches any slot whose control byte matches:
   // the set compares it with a slot only after the control byte's 7 hash bits did.
+  // Like LocationProbe, it relies on the set calling SlotEq only for slots on
+  // the probe's path (true of Debian 12's abseil); an abseil that checks hash
+  // and equality against each other would break it, and key_index_test's
+  // candidate test would say so.
   struct CandidateProbe {
     std::string_view key;
   };
