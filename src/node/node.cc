@@ -1,0 +1,328 @@
+// Node: the event loop that hosts a node's replicas. Every input (a message
+// from the transport, a client request, a stats query) becomes a closure
+// queued for the loop thread; the loop runs them, ticks the replicas when a
+// tick is due, and lets each replica process what they caused. The replicas
+// are therefore touched by the loop thread only.
+#include "toydb/node.h"
+
+#include <fmt/format.h>
+
+#include <future>
+#include <map>
+#include <thread>
+
+#include "src/replication/replica.h"
+#include "src/replication/wire_messages.h"
+#include "src/util/mutex.h"
+
+namespace toydb {
+
+using replication::Replica;
+
+struct Node::State final : public Transport::Handler {
+  NodeOptions options;
+  Clock* clock = nullptr;
+  std::map<PartitionId, std::unique_ptr<Replica>> replicas;  // loop thread only
+
+  Mutex mu;
+  CondVar cv;
+  std::vector<std::function<void()>> tasks ABSL_GUARDED_BY(mu);
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  std::thread loop;
+
+  // Transport::Handler: from the transport's delivery thread.
+  void OnMessage(const Message& message) override {
+    Post([this, message] { Dispatch(message); });
+  }
+  void OnPeerUnreachable(NodeId) override {}
+
+  void Post(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu) {
+    MutexLock lock(&mu);
+    tasks.push_back(std::move(task));
+    cv.Signal();
+  }
+
+  void Run() ABSL_LOCKS_EXCLUDED(mu);
+  void TickAll();
+  void ProcessAll();
+  void Dispatch(const Message& message);
+  void Serve(ClientRequest request, Callback done);
+  void Send(PartitionId partition, const replication::Message& message);
+  Replica* Find(PartitionId partition) {
+    auto it = replicas.find(partition);
+    return it == replicas.end() ? nullptr : it->second.get();
+  }
+};
+
+namespace {
+
+ClientResponse ErrorFor(const ClientRequest& request, const Status& status) {
+  ClientResponse response;
+  response.client_id = request.client_id;
+  response.sequence = request.sequence;
+  response.code = static_cast<uint8_t>(status.code());
+  response.message = std::string(status.message());
+  return response;
+}
+
+}  // namespace
+
+void Node::State::Run() {
+  const int64_t tick_micros = int64_t{options.tick_ms} * 1000;
+  int64_t next_tick = clock->NowMicros() + tick_micros;
+  std::vector<std::function<void()>> batch;
+  while (true) {
+    {
+      MutexLock lock(&mu);
+      while (!stopping && tasks.empty()) {
+        const int64_t wait = next_tick - clock->NowMicros();
+        if (wait <= 0) break;
+        cv.WaitFor(&mu, std::chrono::microseconds(wait));
+      }
+      if (stopping) return;
+      batch.swap(tasks);
+    }
+    for (std::function<void()>& task : batch) task();
+    batch.clear();
+    const int64_t now = clock->NowMicros();
+    if (now >= next_tick) {
+      TickAll();
+      // One tick per period: a loop that fell far behind does not burst.
+      next_tick = std::max(next_tick + tick_micros, now + tick_micros / 2);
+    }
+    ProcessAll();
+  }
+}
+
+void Node::State::TickAll() {
+  for (auto& [id, replica] : replicas) replica->Tick();
+}
+
+void Node::State::ProcessAll() {
+  for (auto& [id, replica] : replicas) replica->Process();
+}
+
+void Node::State::Send(PartitionId partition, const replication::Message& message) {
+  // A refused send (a full queue, an unknown peer) is a lost message, which
+  // the protocol recovers from by its timeouts and retries.
+  (void)options.transport->Send(replication::ToWire(partition, message));
+}
+
+void Node::State::Dispatch(const Message& message) {
+  if (const auto* request = std::get_if<ClientRequest>(&message.body)) {
+    const NodeId sender = message.from;
+    Serve(*request, [this, sender](ClientResponse response) {
+      Message reply;
+      reply.from = options.id;
+      reply.to = sender;
+      reply.body = std::move(response);
+      (void)options.transport->Send(reply);
+    });
+    return;
+  }
+  StatusOr<std::pair<PartitionId, replication::Message>> decoded = replication::FromWire(message);
+  if (!decoded.ok()) return;  // not a replication message this node serves
+  Replica* replica = Find(decoded->first);
+  if (replica == nullptr) return;  // a partition this node does not host
+  (void)replica->Step(decoded->second);
+}
+
+void Node::State::Serve(ClientRequest request, Callback done) {
+  Replica* replica = Find(request.partition);
+  if (replica == nullptr) {
+    done(ErrorFor(request, absl::NotFoundError(fmt::format(
+                               "node {} hosts no replica of partition {}", options.id,
+                               request.partition))));
+    return;
+  }
+  replica->Submit(request, std::move(done));
+}
+
+StatusOr<std::unique_ptr<Node>> Node::Open(const NodeOptions& options) {
+  if (options.id == 0) return absl::InvalidArgumentError("NodeOptions.id 0 is reserved");
+  if (options.dir.empty()) return absl::InvalidArgumentError("NodeOptions.dir is empty");
+  if (options.transport == nullptr) return absl::InvalidArgumentError("NodeOptions.transport is null");
+  if (options.tick_ms == 0) return absl::InvalidArgumentError("NodeOptions.tick_ms must be at least 1");
+  if (!options.store.background_threads) {
+    return absl::InvalidArgumentError(
+        "NodeOptions.store.background_threads must be true: a node runs on real time");
+  }
+  auto state = std::make_unique<State>();
+  state->options = options;
+  state->clock = options.clock != nullptr ? options.clock : Clock::Default();
+  Env* env = options.store.env != nullptr ? options.store.env : Env::Default();
+  if (Status s = env->CreateDir(options.dir); !s.ok()) return s;
+  const uint64_t seed = options.seed != 0 ? options.seed
+                                          : static_cast<uint64_t>(state->clock->NowMicros()) ^
+                                                (options.id * 0x9e3779b97f4a7c15ULL);
+  State* raw = state.get();
+  for (const PartitionConfig& partition : options.partitions) {
+    if (!partition.Has(options.id)) continue;
+    if (raw->replicas.count(partition.id) != 0) {
+      return absl::InvalidArgumentError(fmt::format("partition {} is listed twice", partition.id));
+    }
+    ReplicaStoreOptions store_options;
+    store_options.store = options.store;
+    store_options.store.dir = JoinPath(options.dir, fmt::format("partition-{}", partition.id));
+    const PartitionId id = partition.id;
+    StatusOr<std::unique_ptr<Replica>> replica = Replica::Open(
+        partition, options.id, options.replica, store_options, seed * 31 + partition.id,
+        [raw, id](const replication::Message& message) { raw->Send(id, message); });
+    if (!replica.ok()) {
+      return Status(replica.status().code(),
+                    fmt::format("partition {}: {}", partition.id, replica.status().message()));
+    }
+    raw->replicas[partition.id] = std::move(*replica);
+  }
+  if (Status s = options.transport->Register(options.id, raw); !s.ok()) return s;
+  raw->loop = std::thread([raw] { raw->Run(); });
+  return std::unique_ptr<Node>(new Node(std::move(state)));
+}
+
+Node::Node(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Node::~Node() {
+  state_->options.transport->Unregister(state_->options.id);
+  {
+    MutexLock lock(&state_->mu);
+    state_->stopping = true;
+    state_->cv.Signal();
+  }
+  state_->loop.join();
+  // The loop has stopped: this thread is now the only one to touch the
+  // replicas. Requests still queued are served (queued in their replica),
+  // then every request waiting in a replica is answered.
+  std::vector<std::function<void()>> left;
+  {
+    MutexLock lock(&state_->mu);
+    left.swap(state_->tasks);
+  }
+  for (std::function<void()>& task : left) task();
+  const Status closing =
+      absl::UnavailableError(fmt::format("node {} is closing", state_->options.id));
+  for (auto& [id, replica] : state_->replicas) replica->AbandonRequests(closing);
+  state_->replicas.clear();
+}
+
+void Node::Submit(ClientRequest request, Callback done) {
+  State* state = state_.get();
+  state->Post([state, request = std::move(request), done = std::move(done)]() mutable {
+    state->Serve(std::move(request), std::move(done));
+  });
+}
+
+ClientResponse Node::Call(ClientRequest request) {
+  auto promise = std::make_shared<std::promise<ClientResponse>>();
+  std::future<ClientResponse> future = promise->get_future();
+  Submit(std::move(request), [promise](ClientResponse response) {
+    promise->set_value(std::move(response));
+  });
+  return future.get();
+}
+
+Status StatusOfResponse(const ClientResponse& response) {
+  if (response.code == 0) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(response.code);
+  if (code == absl::StatusCode::kFailedPrecondition && response.leader_hint != 0) {
+    return NotPrimaryError(response.message, response.leader_hint);
+  }
+  return Status(code, response.message);
+}
+
+namespace {
+
+ClientRequest WriteRequest(PartitionId partition, OpType op, std::string_view key,
+                           const WriteConcern& concern) {
+  ClientRequest request;
+  request.partition = partition;
+  request.op = op;
+  request.key = std::string(key);
+  request.concern = concern;
+  return request;
+}
+
+StatusOr<Lsn> WriteResult(const ClientResponse& response) {
+  if (Status s = StatusOfResponse(response); !s.ok()) return s;
+  return response.version;
+}
+
+}  // namespace
+
+StatusOr<Lsn> Node::Put(PartitionId partition, std::string_view key, std::string_view value) {
+  ClientRequest request =
+      WriteRequest(partition, OpType::kPut, key, state_->options.replica.default_concern);
+  request.value = std::string(value);
+  return WriteResult(Call(std::move(request)));
+}
+
+StatusOr<Lsn> Node::Delete(PartitionId partition, std::string_view key) {
+  return WriteResult(Call(
+      WriteRequest(partition, OpType::kDelete, key, state_->options.replica.default_concern)));
+}
+
+StatusOr<Lsn> Node::CompareAndSet(PartitionId partition, std::string_view key,
+                                  Lsn expected_version, std::string_view value) {
+  ClientRequest request =
+      WriteRequest(partition, OpType::kCompareAndSet, key, state_->options.replica.default_concern);
+  request.expected_version = expected_version;
+  request.value = std::string(value);
+  return WriteResult(Call(std::move(request)));
+}
+
+StatusOr<VersionedValue> Node::Get(PartitionId partition, std::string_view key,
+                                   ReadConsistency consistency) {
+  ClientRequest request;
+  request.partition = partition;
+  request.op = OpType::kGet;
+  request.key = std::string(key);
+  request.consistency = consistency;
+  const ClientResponse response = Call(std::move(request));
+  if (Status s = StatusOfResponse(response); !s.ok()) return s;
+  if (!response.found) return absl::NotFoundError(fmt::format("key not found: {}", key));
+  return VersionedValue{response.value, response.version};
+}
+
+Status Node::TransferLeadership(PartitionId partition, NodeId to) {
+  State* state = state_.get();
+  std::promise<Status> promise;
+  std::future<Status> future = promise.get_future();
+  state->Post([state, partition, to, &promise] {
+    Replica* replica = state->Find(partition);
+    promise.set_value(replica == nullptr
+                          ? absl::NotFoundError(fmt::format("no replica of partition {}", partition))
+                          : replica->TransferLeadership(to));
+  });
+  return future.get();
+}
+
+Status Node::Campaign(PartitionId partition) {
+  State* state = state_.get();
+  std::promise<Status> promise;
+  std::future<Status> future = promise.get_future();
+  state->Post([state, partition, &promise] {
+    Replica* replica = state->Find(partition);
+    if (replica == nullptr) {
+      promise.set_value(absl::NotFoundError(fmt::format("no replica of partition {}", partition)));
+      return;
+    }
+    replica->Campaign();
+    promise.set_value(absl::OkStatus());
+  });
+  return future.get();
+}
+
+std::vector<ReplicaStats> Node::GetStats() {
+  State* state = state_.get();
+  std::promise<std::vector<ReplicaStats>> promise;
+  std::future<std::vector<ReplicaStats>> future = promise.get_future();
+  state->Post([state, &promise] {
+    std::vector<ReplicaStats> stats;
+    for (auto& [id, replica] : state->replicas) stats.push_back(replica->GetStats());
+    promise.set_value(std::move(stats));
+  });
+  return future.get();
+}
+
+NodeId Node::id() const { return state_->options.id; }
+
+}  // namespace toydb
