@@ -123,7 +123,7 @@ TEST_CASE("Codec refuses forged counts and lengths larger than the frame", "[cod
   CHECK(absl::IsDataLoss(DecodeFrame(Reseal(frame)).status()));
   // The single entry's payload length claims 4 GiB.
   EncodeFixed32(frame.data() + count_at, 1);
-  EncodeFixed32(frame.data() + count_at + 4 + 16, UINT32_MAX);
+  EncodeFixed32(frame.data() + count_at + 4 + 17, UINT32_MAX);  // term, lsn, type
   CHECK(absl::IsDataLoss(DecodeFrame(Reseal(frame)).status()));
 }
 
@@ -133,6 +133,14 @@ TEST_CASE("Codec refuses out-of-range enums and bools", "[codec]") {
   REQUIRE(frame[granted_at] == 1);
   frame[granted_at] = 2;
   CHECK(absl::IsDataLoss(DecodeFrame(Reseal(frame)).status()));
+
+  AppendEntries append;
+  append.entries.resize(1);
+  append.entries[0].type = static_cast<LogEntryType>(kMaxLogEntryType + 1);
+  CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = append})).status()));
+  SnapshotResponse snapshot;
+  snapshot.result = static_cast<SnapshotResult>(kMaxSnapshotResult + 1);
+  CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = snapshot})).status()));
 
   ClientResponse response;
   response.code = 17;  // not an absl::StatusCode
