@@ -13,8 +13,9 @@ namespace toydb::replication {
 namespace {
 
 static_assert(static_cast<uint8_t>(EntryType::kNormal) ==
-                  static_cast<uint8_t>(LogEntryType::kNormal) &&
-              static_cast<uint8_t>(EntryType::kNoop) == static_cast<uint8_t>(LogEntryType::kNoop),
+                      static_cast<uint8_t>(LogEntryType::kNormal) &&
+                  static_cast<uint8_t>(EntryType::kNoop) ==
+                      static_cast<uint8_t>(LogEntryType::kNoop),
               "the core's entry types and the wire's share their values");
 static_assert(kMaxLogEntryType == static_cast<uint8_t>(EntryType::kNoop),
               "every wire entry type has a core counterpart");
@@ -101,8 +102,8 @@ MessageBody BodyToWire(PartitionId partition, const Message& m) {
 // ------------------------------------------------------------- wire -> core
 
 Status Invalid(std::string_view what, const toydb::Message& m) {
-  return absl::InvalidArgumentError(fmt::format("{} from node {}: {}",
-                                                MessageTypeName(TypeOf(m)), m.from, what));
+  return absl::InvalidArgumentError(
+      fmt::format("{} from node {}: {}", MessageTypeName(TypeOf(m)), m.from, what));
 }
 
 Status CheckSender(NodeId named, const toydb::Message& m) {
@@ -130,9 +131,8 @@ Status CheckEntries(const AppendEntries& a, const toydb::Message& m) {
                      m);
     }
     if (static_cast<uint8_t>(e.type) > kMaxLogEntryType) {
-      return Invalid(fmt::format("entry at LSN {} has unknown type {}", e.lsn,
-                                 static_cast<int>(e.type)),
-                     m);
+      return Invalid(
+          fmt::format("entry at LSN {} has unknown type {}", e.lsn, static_cast<int>(e.type)), m);
     }
     previous = e.term;
   }
@@ -158,8 +158,8 @@ StatusOr<Message> FromBody(const VoteRequest& v, const toydb::Message& m) {
 }
 
 StatusOr<Message> FromBody(const VoteResponse& v, const toydb::Message& m) {
-  Message out = Envelope(
-      m, v.pre_vote ? MessageKind::kPreVoteResponse : MessageKind::kVoteResponse, v.term);
+  Message out =
+      Envelope(m, v.pre_vote ? MessageKind::kPreVoteResponse : MessageKind::kVoteResponse, v.term);
   out.granted = v.granted;
   return out;
 }

@@ -173,6 +173,16 @@ TEST_CASE("Codec refuses to encode beyond the frame and repeated-field limits", 
   CHECK(EncodeFrame(Message{.body = append}).ok());
 }
 
+TEST_CASE("Replication bodies have the documented fixed sizes", "[codec]") {
+  // docs/WIRE_FORMAT.md: what a sender must leave room for besides entries or data.
+  const size_t frame_fixed = kFrameHeaderBytes + kFrameEnvelopeBytes;
+  CHECK(Encode(Message{.body = AppendEntries{}}).size() == frame_fixed + 4 + 8 * 5 + 4);
+  CHECK(Encode(Message{.body = SnapshotChunk{}}).size() == frame_fixed + 4 + 8 * 7 + 4 + 1);
+  AppendEntries one;
+  one.entries.push_back(LogEntry{.payload = "abc"});
+  CHECK(Encode(Message{.body = one}).size() == frame_fixed + 4 + 8 * 5 + 4 + 8 + 8 + 1 + 4 + 3);
+}
+
 TEST_CASE("PeekFrameSize reads frames from a stream", "[codec]") {
   sim::Rng rng(5);
   std::string stream;
