@@ -14,6 +14,7 @@
 #include "src/replication/replica.h"
 #include "src/replication/wire_messages.h"
 #include "src/util/mutex.h"
+#include "toydb/env.h"
 
 namespace toydb {
 
@@ -170,7 +171,7 @@ StatusOr<std::unique_ptr<Node>> Node::Open(const NodeOptions& options) {
         [raw, id](const replication::Message& message) { raw->Send(id, message); });
     if (!replica.ok()) {
       return Status(replica.status().code(),
-                    fmt::format("partition {}: {}", partition.id, replica.status().message()));
+                    fmt::format("partition {}: {}", partition.id, std::string(replica.status().message())));
     }
     raw->replicas[partition.id] = std::move(*replica);
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "src/replication/wire_messages.h"
 #include "src/util/check.h"
 
 namespace toydb::replication {
@@ -45,6 +46,7 @@ StatusOr<std::unique_ptr<Replica>> Replica::Open(const PartitionConfig& partitio
   if (Status s = options.Validate(); !s.ok()) return s;
   const ReplicaConfig config = CoreConfig(partition, self, options, seed);
   if (Status s = config.Validate(); !s.ok()) return s;
+  if (Status s = ValidateWireLimits(config); !s.ok()) return s;
   ReplicaStoreOptions opened = store_options;
   opened.session_count_max = options.session_count_max;
   StatusOr<std::unique_ptr<ReplicaStore>> store = ReplicaStore::Open(opened);

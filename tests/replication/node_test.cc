@@ -3,7 +3,9 @@
 // ThreadSanitizer.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "tests/storage/temp_dir.h"
