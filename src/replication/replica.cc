@@ -76,6 +76,17 @@ Replica::Replica(const PartitionConfig& partition, NodeId self, const ReplicaOpt
 
 Replica::~Replica() = default;
 
+Status Replica::Receive(const toydb::Message& wire) {
+  if (!failure_.ok()) return absl::OkStatus();  // a failed replica is silent
+  StatusOr<std::pair<PartitionId, Message>> message = FromWire(wire);
+  if (!message.ok()) return message.status();
+  if (message->first != partition_.id) {
+    return absl::InvalidArgumentError(fmt::format("a message for partition {} reached partition {}",
+                                                  message->first, partition_.id));
+  }
+  return core_->Step(message->second);
+}
+
 Status Replica::Step(const Message& message) {
   if (!failure_.ok()) return absl::OkStatus();  // a failed replica is silent
   return core_->Step(message);
@@ -140,7 +151,7 @@ void Replica::HandleReady(Ready ready) {
   if (ready.log_write) {
     if (Status s = log_.Write(*ready.log_write); !s.ok()) return Fail(s);
   }
-  for (const Message& message : ready.messages) outbox_(message);
+  for (const Message& message : ready.messages) outbox_(ToWire(partition_.id, message));
   if (!ready.committed.empty()) {
     if (Status s = ApplyCommitted(ready.committed); !s.ok()) return Fail(s);
   }

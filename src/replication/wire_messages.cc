@@ -260,4 +260,19 @@ Status ValidateWireLimits(const ReplicaConfig& config) {
   return absl::OkStatus();
 }
 
+bool PartitionOf(const toydb::Message& m, PartitionId* partition) {
+  // Replication bodies come first in MessageType, up to kTransferLeadership.
+  if (TypeOf(m) > MessageType::kTransferLeadership) return false;
+  *partition = std::visit(
+      [](const auto& body) -> PartitionId {
+        if constexpr (requires { body.partition; }) {
+          return body.partition;
+        } else {
+          return 0;
+        }
+      },
+      m.body);
+  return true;
+}
+
 }  // namespace toydb::replication

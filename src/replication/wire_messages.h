@@ -28,6 +28,10 @@ namespace toydb::replication {
 // The wire form of `m`, a message of `partition`'s replica group.
 toydb::Message ToWire(PartitionId partition, const Message& m);
 
+// True for a message between replicas (a protocol message, a snapshot chunk
+// or answer); sets *partition to the group it belongs to.
+bool PartitionOf(const toydb::Message& m, PartitionId* partition);
+
 // The core message a wire message carries, and its partition.
 // InvalidArgument if the body is not a replication message the core speaks
 // (snapshots, client and health messages), or if it could not have come from

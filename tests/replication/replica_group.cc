@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "src/transport/codec.h"
+
 namespace toydb::replication::testing {
 
 ReplicaOptions ReplicaGroup::DefaultOptions() {
@@ -45,7 +47,11 @@ Status ReplicaGroup::Start(NodeId id) {
   store_options.store = StoreOptionsFor(id);
   StatusOr<std::unique_ptr<Replica>> replica = Replica::Open(
       partition_, id, options_, store_options, 1000 + id * 7 + 13 * incarnations_,
-      [this](const Message& message) { queue_.push_back({message.to, message}); });
+      [this](const toydb::Message& message) {
+        StatusOr<std::string> frame = EncodeFrame(message);
+        if (!frame.ok()) throw std::runtime_error(std::string(frame.status().message()));
+        queue_.push_back({message.from, message.to, std::move(*frame)});
+      });
   if (!replica.ok()) return replica.status();
   replicas_[id] = std::move(*replica);
   return absl::OkStatus();
@@ -79,8 +85,10 @@ void ReplicaGroup::Deliver() {
     std::vector<Queued> batch;
     batch.swap(queue_);
     for (Queued& queued : batch) {
-      if (!up(queued.to) || cut_.count({queued.message.from, queued.to}) != 0) continue;
-      (void)replicas_.at(queued.to)->Step(queued.message);
+      if (!up(queued.to) || cut_.count({queued.from, queued.to}) != 0) continue;
+      StatusOr<toydb::Message> message = DecodeFrame(queued.frame);
+      if (!message.ok()) throw std::runtime_error(std::string(message.status().message()));
+      (void)replicas_.at(queued.to)->Receive(*message);
     }
   }
   throw std::runtime_error("messages kept flowing for 100000 rounds");

@@ -67,8 +67,9 @@ class ReplicaGroup {
 
  private:
   struct Queued {
+    NodeId from;
     NodeId to;
-    Message message;
+    std::string frame;  // encoded with the wire codec, as a transport would
   };
   StoreOptions StoreOptionsFor(NodeId id);
 
