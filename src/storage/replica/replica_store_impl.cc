@@ -80,7 +80,9 @@ StatusOr<std::unique_ptr<StoreImpl>> ReplicaStoreImpl::OpenState(
   StoreImpl::ReplicaMode mode;
   mode.session_count_max = options_.session_count_max;
   mode.commit_lsn = hard_state_.commit_lsn;
-  return StoreImpl::OpenReplica(options, mode);
+  StatusOr<std::unique_ptr<StoreImpl>> store = StoreImpl::OpenReplica(options, mode);
+  if (store.ok()) (*store)->SetWalRetentionFloor(retention_floor_);
+  return store;
 }
 
 Status ReplicaStoreImpl::SaveHardState(const ReplicaHardState& state) {
@@ -92,6 +94,7 @@ Status ReplicaStoreImpl::SaveHardState(const ReplicaHardState& state) {
 // Checked here, before the log sees them, so that a bad record is refused
 // whole and never reaches apply, where it could only be DataLoss.
 Status ReplicaStoreImpl::AppendLog(std::span<const WalRecord> records) {
+  if (records.empty()) return absl::OkStatus();
   for (const WalRecord& record : records) {
     Status s;
     if (record.type == kWalRecordNoop) {

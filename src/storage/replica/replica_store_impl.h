@@ -36,7 +36,10 @@ class ReplicaStoreImpl final : public ReplicaStore {
   Status AppendLog(std::span<const WalRecord> records) override;
   Status SyncLog() override { return impl()->ReplicaSync(); }
   Status TruncateLogAfter(Lsn lsn) override { return impl()->ReplicaTruncateAfter(lsn); }
-  void SetRetentionFloor(Lsn lsn) override { impl()->SetWalRetentionFloor(lsn); }
+  void SetRetentionFloor(Lsn lsn) override {
+    retention_floor_ = lsn;
+    impl()->SetWalRetentionFloor(lsn);
+  }
 
   Lsn applied_lsn() const override { return impl()->AppliedLsn(); }
   Status ApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* results) override {
@@ -78,6 +81,8 @@ class ReplicaStoreImpl final : public ReplicaStore {
   std::unique_ptr<ReplicaStoreFront> front_;
   SnapshotStaging staging_;
   uint64_t next_outgoing_ = 1;
+  // Kept here too: a store opened by an install starts with it.
+  Lsn retention_floor_ = 0;
 };
 
 }  // namespace toydb

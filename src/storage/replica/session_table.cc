@@ -71,7 +71,8 @@ std::string SessionTable::Encode() const {
   return out;
 }
 
-StatusOr<SessionTable> SessionTable::Decode(std::string_view bytes, uint32_t capacity) {
+StatusOr<SessionTable> SessionTable::Decode(std::string_view bytes, uint32_t capacity,
+                                            Lsn applied_lsn) {
   auto damaged = [](std::string_view why) {
     return absl::DataLossError(fmt::format("session table is damaged: {}", why));
   };
@@ -93,7 +94,8 @@ StatusOr<SessionTable> SessionTable::Decode(std::string_view bytes, uint32_t cap
       return damaged("truncated session");
     }
     if (client == 0 || (i > 0 && client <= previous_client)) return damaged("client ids unsorted");
-    if (code > static_cast<uint8_t>(absl::StatusCode::kUnauthenticated) || e.lsn == 0) {
+    if (code > static_cast<uint8_t>(absl::StatusCode::kUnauthenticated) || e.lsn == 0 ||
+        e.lsn > applied_lsn) {
       return damaged("bad session fields");
     }
     previous_client = client;

@@ -54,9 +54,12 @@ class SessionTable {
 
   // Empty for an empty table (a checkpoint then stays in version 1).
   std::string Encode() const;
-  // DataLoss if malformed. Sessions beyond `capacity` (a replica whose limit
-  // was lowered) are evicted by the same rule.
-  [[nodiscard]] static StatusOr<SessionTable> Decode(std::string_view bytes, uint32_t capacity);
+  // The table of a state applied up to `applied_lsn`. DataLoss if malformed,
+  // or if a session's LSN is above `applied_lsn` (later records could not be
+  // recorded above it). Sessions beyond `capacity` (a replica whose limit
+  // was lowered) are evicted by the same rule as at apply.
+  [[nodiscard]] static StatusOr<SessionTable> Decode(std::string_view bytes, uint32_t capacity,
+                                                     Lsn applied_lsn);
 
   bool operator==(const SessionTable& other) const { return sessions_ == other.sessions_; }
 

@@ -104,7 +104,7 @@ Status BuildStateDirFromSnapshot(const StoreOptions& options, const std::string&
                     header->lsn, header->term, lsn, term));
   }
   // Decoded only to refuse a damaged table now rather than at Open.
-  StatusOr<SessionTable> sessions = SessionTable::Decode(header->sessions, session_count_max);
+  StatusOr<SessionTable> sessions = SessionTable::Decode(header->sessions, session_count_max, lsn);
   if (!sessions.ok()) return sessions.status();
   SegmentBuilder builder(env, options);
   if (Status s = CopyEntries(&reader, options, lsn, &builder); !s.ok()) return s;

@@ -36,7 +36,7 @@ Status StoreImpl::RefuseReplicaWrite() const {
 Status StoreImpl::LoadSessions(const CheckpointState& state) {
   if (!replica_.has_value()) return absl::OkStatus();
   StatusOr<SessionTable> table =
-      SessionTable::Decode(state.replica_state, replica_->session_count_max);
+      SessionTable::Decode(state.replica_state, replica_->session_count_max, state.applied_lsn);
   if (!table.ok()) return table.status();
   sessions_ = std::make_unique<SessionTable>(std::move(*table));
   return absl::OkStatus();
