@@ -123,9 +123,12 @@ class ReplicaCore {
   // SnapshotRequest for `peer` ended; `delivered` when the peer installed it,
   // false if the transfer failed or was given up. After a failure the peer is
   // probed again (at the next heartbeat answer), and asked a snapshot again
-  // if it still needs one. A late report (the peer already resumed, or a
-  // new term began) is ignored. FailedPrecondition on a non-primary;
-  // InvalidArgument for a non-peer.
+  // if it still needs one. A report that finds the peer no longer waiting (it
+  // already resumed) is ignored. Reports are not matched to requests: a late
+  // one that finds the peer waiting again is taken for the current transfer,
+  // which costs a probe or a repeated request, never safety (the peer's
+  // answers alone decide where replication resumes). FailedPrecondition on a
+  // non-primary; InvalidArgument for a non-peer.
   Status ReportSnapshot(NodeId peer, bool delivered);
   // Follower: a chunk of a snapshot at (lsn, snapshot_term) arrived from
   // `from`, sent as primary of `term`. OK: stage the chunk (the call counts as

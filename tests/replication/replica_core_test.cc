@@ -1,7 +1,9 @@
 // Tests of ReplicaCore: elections (votes, terms, pre-vote, check-quorum, the
 // lower-id preference), log replication (conflicts, hints, stale answers,
-// flow control), commit and durability, write concerns, leadership transfer
-// and read-index. Each drives a small Cluster step by step.
+// flow control), commit and durability, write concerns, leadership transfer,
+// read-index, and catching up by snapshot (compacted logs, the primary's
+// snapshot mode, the follower's chunk and installation calls). Each drives a
+// small Cluster, or one core, step by step.
 #include "src/replication/replica_core.h"
 
 #include <catch2/catch.hpp>
