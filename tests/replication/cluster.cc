@@ -249,8 +249,8 @@ void Cluster::Stabilize(int max_rounds) {
 // ---------------------------------------------------------------------------
 // Snapshot transfers, as the hosts would run them.
 
-// The sender snapshots its applied state, at the LSN asked for or (as a store
-// would, at its applied LSN) later.
+// The sender snapshots its applied state at the LSN asked for, at its
+// applied LSN (as the store's MakeSnapshot does), or in between.
 void Cluster::StartTransfers(SimReplica& sender, const std::vector<SnapshotRequest>& requests) {
   for (const SnapshotRequest& request : requests) {
     snapshot_requests_.emplace_back(sender.id, request);
@@ -266,7 +266,18 @@ void Cluster::StartTransfers(SimReplica& sender, const std::vector<SnapshotReque
     transfer.to = request.peer;
     transfer.from_incarnation = sender.incarnation;
     transfer.primary_term = sender.core->term();
-    transfer.lsn = snapshot_rng_.Chance(0.5) ? sender.applied.size() : request.lsn;
+    Lsn newest = sender.applied.size();
+    switch (snapshot_rng_.Uniform(3)) {
+      case 0:
+        transfer.lsn = request.lsn;
+        break;
+      case 1:
+        transfer.lsn = newest;
+        break;
+      default:
+        transfer.lsn = request.lsn + snapshot_rng_.Uniform(newest - request.lsn + 1);
+        break;
+    }
     transfer.term = sender.core->TermAt(transfer.lsn).value_or(0);
     transfer.state.assign(sender.applied.begin(),
                           sender.applied.begin() + static_cast<ptrdiff_t>(transfer.lsn));
@@ -327,7 +338,7 @@ bool Cluster::StepTransfer(SnapshotTransfer& transfer) {
     return true;
   }
   InstallSnapshot(receiver, transfer);
-  ReportSnapshot(transfer, /*delivered=*/true);
+  ReportSnapshot(transfer, /*delivered=*/receiver.up);
   return false;
 }
 
@@ -351,11 +362,15 @@ void Cluster::InstallSnapshot(SimReplica& receiver, const SnapshotTransfer& tran
   }
   receiver.applied = transfer.state;
   receiver.log.InstallSnapshot(transfer.lsn, transfer.term);
+  ++snapshots_installed_;
+  if (snapshot_rng_.Chance(snapshot_faults_.crash_after_install)) {
+    Crash(receiver.id);
+    return;
+  }
   Status status = receiver.core->OnSnapshotInstalled(transfer.lsn, transfer.term);
   if (!status.ok()) {
     Fail(fmt::format("replica {} snapshot install: {}", receiver.id, status.ToString()));
   }
-  ++snapshots_installed_;
   Process(receiver.id);
 }
 

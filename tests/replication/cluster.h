@@ -32,7 +32,9 @@ struct NetworkFaults {
   uint32_t max_delay_ticks = 0;  // delays drawn from [0, max]: reorders
 };
 
-// How the bench's hosts move snapshots. A transfer sends 1..max_chunks
+// How the bench's hosts move snapshots. The sender snapshots its applied
+// state at an LSN between the one asked for and its applied LSN. A transfer
+// sends 1..max_chunks
 // chunks, one every [0, max_delay_ticks] ticks (0: all within the tick);
 // each chunk is lost, failing the transfer, with probability `fail`; a cut
 // link or a receiver that is down fails it too.
@@ -40,6 +42,9 @@ struct SnapshotFaults {
   double fail = 0;
   uint32_t max_delay_ticks = 0;
   uint32_t max_chunks = 1;
+  // Probability the receiver crashes once the snapshot is installed in its
+  // storage but before its core hears of it (the restart must find it).
+  double crash_after_install = 0;
 };
 
 // One replica and what survives its crashes.

@@ -51,6 +51,7 @@ void PlanSnapshots(uint64_t seed, SeedPlan* plan) {
   plan->snapshot_faults.fail = static_cast<double>(rng.Uniform(4)) / 10;
   plan->snapshot_faults.max_delay_ticks = static_cast<uint32_t>(rng.Uniform(6));
   plan->snapshot_faults.max_chunks = 1 + static_cast<uint32_t>(rng.Uniform(3));
+  plan->snapshot_faults.crash_after_install = static_cast<double>(rng.Uniform(3)) / 10;
 }
 
 SeedPlan PlanFor(uint64_t seed) {
@@ -164,6 +165,7 @@ std::string Converge(Cluster& cluster, const SeedPlan& plan, uint64_t max_ticks)
   cluster.set_faults({});
   testing::SnapshotFaults snapshot_faults = plan.snapshot_faults;
   snapshot_faults.fail = 0;
+  snapshot_faults.crash_after_install = 0;
   cluster.set_snapshot_faults(snapshot_faults);
   cluster.set_trace(std::getenv("TOYDB_REPLICATION_TRACE") != nullptr);
   for (NodeId id : cluster.ids()) cluster.Restart(id);
