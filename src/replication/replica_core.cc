@@ -589,7 +589,8 @@ Status ReplicaCore::OnSnapshotChunk(NodeId from, Term term, Lsn lsn, Term snapsh
   if (term > term_) {
     BecomeFollower(term, from);
   } else if (role_ == Role::kPrimary) {
-    return absl::AbortedError(fmt::format("replica {} is the primary of term {}", config_.id, term));
+    return absl::AbortedError(
+        fmt::format("replica {} is the primary of term {}", config_.id, term));
   } else if (role_ != Role::kFollower) {
     BecomeFollower(term_, from);
   }
@@ -626,11 +627,11 @@ Status ReplicaCore::OnSnapshotInstalled(Lsn lsn, Term term) {
   }
   const ReplicaLog& stored = log_->stored();
   StatusOr<Term> base_term = stored.TermAt(lsn);
-  if (term > term_ || stored.LastLsn() != lsn || stored.FirstLsn() != lsn + 1 ||
-      !base_term.ok() || *base_term != term) {
-    return absl::InvalidArgumentError(fmt::format(
-        "snapshot (LSN {}, term {}) but the log holds [{}, {}] (now term {})", lsn, term,
-        stored.FirstLsn(), stored.LastLsn(), term_));
+  if (term > term_ || stored.LastLsn() != lsn || stored.FirstLsn() != lsn + 1 || !base_term.ok() ||
+      *base_term != term) {
+    return absl::InvalidArgumentError(
+        fmt::format("snapshot (LSN {}, term {}) but the log holds [{}, {}] (now term {})", lsn,
+                    term, stored.FirstLsn(), stored.LastLsn(), term_));
   }
   // The host's log is the whole truth now: the core's unwritten entries and
   // the writes in flight were replaced by the snapshot.
@@ -968,7 +969,8 @@ ReplicaStatus ReplicaCore::GetStatus() const {
   status.first_lsn = log_->FirstLsn();
   for (const auto& [peer, progress] : progress_) {
     status.peer_match_lsn[peer] = progress.match_lsn();
-    if (Lsn pending = PendingSnapshotLsn(peer); pending != 0) status.peer_snapshot_lsn[peer] = pending;
+    if (Lsn pending = PendingSnapshotLsn(peer); pending != 0)
+      status.peer_snapshot_lsn[peer] = pending;
   }
   return status;
 }

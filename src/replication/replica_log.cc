@@ -6,8 +6,8 @@ namespace toydb::replication {
 
 StatusOr<Term> MemReplicaLog::TermAt(Lsn lsn) const {
   if (lsn < live_.base_lsn || lsn > LastLsn()) {
-    return absl::OutOfRangeError(fmt::format("no term at LSN {} (log base {}, last {})", lsn,
-                                             live_.base_lsn, LastLsn()));
+    return absl::OutOfRangeError(
+        fmt::format("no term at LSN {} (log base {}, last {})", lsn, live_.base_lsn, LastLsn()));
   }
   if (lsn == live_.base_lsn) return live_.base_term;
   return live_.entries[lsn - live_.base_lsn - 1].term;
@@ -70,8 +70,8 @@ Status MemReplicaLog::Compact(Lsn lsn) {
   // Both copies hold the same entries up to `lsn`: only a truncation could
   // make them differ, and the host never compacts what a truncation may cut.
   if (lsn > synced_.LastLsn() || lsn > live_.LastLsn()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "compaction up to LSN {} past the last synced LSN {}", lsn, synced_.LastLsn()));
+    return absl::InvalidArgumentError(
+        fmt::format("compaction up to LSN {} past the last synced LSN {}", lsn, synced_.LastLsn()));
   }
   live_.DropUpTo(lsn);
   synced_.DropUpTo(lsn);

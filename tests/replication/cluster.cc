@@ -319,8 +319,8 @@ bool Cluster::StepTransfer(SnapshotTransfer& transfer) {
     ReportSnapshot(transfer, /*delivered=*/false);
     return false;
   }
-  Status chunk = receiver.core->OnSnapshotChunk(transfer.from, transfer.primary_term,
-                                                transfer.lsn, transfer.term);
+  Status chunk = receiver.core->OnSnapshotChunk(transfer.from, transfer.primary_term, transfer.lsn,
+                                                transfer.term);
   if (trace_) {
     fmt::print("t={} snapshot chunk {}->{} ({}, {}) term {}: {}\n", now_, transfer.from,
                transfer.to, transfer.lsn, transfer.term, transfer.primary_term, chunk.ToString());
