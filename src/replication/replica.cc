@@ -78,6 +78,18 @@ Replica::~Replica() = default;
 
 Status Replica::Receive(const toydb::Message& wire) {
   if (!failure_.ok()) return absl::OkStatus();  // a failed replica is silent
+  if (const auto* chunk = std::get_if<SnapshotChunk>(&wire.body)) {
+    if (chunk->partition != partition_.id) {
+      return absl::InvalidArgumentError("a snapshot chunk for another partition");
+    }
+    return ReceiveSnapshotChunk(wire.from, *chunk);
+  }
+  if (const auto* response = std::get_if<SnapshotResponse>(&wire.body)) {
+    if (response->partition != partition_.id) {
+      return absl::InvalidArgumentError("a snapshot answer for another partition");
+    }
+    return ReceiveSnapshotResponse(wire.from, *response);
+  }
   StatusOr<std::pair<PartitionId, Message>> message = FromWire(wire);
   if (!message.ok()) return message.status();
   if (message->first != partition_.id) {
@@ -96,6 +108,7 @@ void Replica::Tick() {
   if (!failure_.ok()) return;
   ++now_tick_;
   core_->Tick();
+  TickSnapshots();
 }
 
 Status Replica::TransferLeadership(NodeId to) {
@@ -118,11 +131,8 @@ void Replica::AbandonRequests(const Status& status) {
 
 void Replica::Process() {
   while (failure_.ok()) {
-    bool worked = false;
-    while (failure_.ok() && core_->HasReady()) {
-      HandleReady(core_->TakeReady());
-      worked = true;
-    }
+    bool worked = core_->HasReady();
+    HandleReadies();
     if (failure_.ok() && log_.HasUnsynced()) {
       StatusOr<uint64_t> durable = log_.Sync();
       if (!durable.ok()) {
@@ -143,6 +153,10 @@ void Replica::Process() {
   if (failure_.ok()) UpdateRetentionFloor();
 }
 
+void Replica::HandleReadies() {
+  while (failure_.ok() && core_->HasReady()) HandleReady(core_->TakeReady());
+}
+
 // The Ready contract (replica_types.h): persist, write, send, apply, answer.
 void Replica::HandleReady(Ready ready) {
   if (ready.hard_state) {
@@ -152,6 +166,7 @@ void Replica::HandleReady(Ready ready) {
     if (Status s = log_.Write(*ready.log_write); !s.ok()) return Fail(s);
   }
   for (const Message& message : ready.messages) outbox_(ToWire(partition_.id, message));
+  for (const SnapshotRequest& request : ready.snapshots) StartSnapshot(request);
   if (!ready.committed.empty()) {
     if (Status s = ApplyCommitted(ready.committed); !s.ok()) return Fail(s);
   }

@@ -97,6 +97,14 @@ class Replica {
     bool applied = false;
     ApplyResult result;
   };
+  // A snapshot being sent to one follower, a chunk at a time: each chunk is
+  // sent once the previous one is answered (or again after a silence).
+  struct OutgoingSnapshot {
+    std::unique_ptr<SnapshotSource> source;
+    uint64_t offset = 0;          // of the chunk in flight
+    uint64_t sent_tick = 0;       // when it was sent
+    uint32_t silent_resends = 0;  // resends since the last answer
+  };
   struct PendingRead {
     ClientRequest request;
     Reply reply;
@@ -119,6 +127,17 @@ class Replica {
   void AnswerReads();
   void UpdateRetentionFloor();
   void Fail(const Status& cause);
+  void HandleReadies();
+
+  // Snapshots (replica_snapshots.cc).
+  void StartSnapshot(const SnapshotRequest& request);
+  void SendSnapshotChunk(NodeId peer, OutgoingSnapshot& transfer);
+  void TickSnapshots();
+  void EndSnapshot(NodeId peer, bool delivered);
+  Status ReceiveSnapshotChunk(NodeId from, const SnapshotChunk& chunk);
+  Status ReceiveSnapshotResponse(NodeId from, const SnapshotResponse& response);
+  void AnswerSnapshot(NodeId to, const SnapshotChunk& chunk, SnapshotResult result,
+                      uint64_t next_offset);
 
   // Requests.
   void SubmitWrite(const ClientRequest& request, Reply reply);
@@ -147,6 +166,7 @@ class Replica {
   std::map<uint64_t, PendingRead> reads_;     // by read id
   uint64_t next_read_id_ = 1;
   std::map<NodeId, uint64_t> peer_caught_up_tick_;
+  std::map<NodeId, OutgoingSnapshot> snapshots_out_;
 
   // Counters.
   uint64_t elections_started_ = 0;

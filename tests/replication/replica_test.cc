@@ -259,3 +259,58 @@ TEST_CASE("Replica: writes over a limit are refused and change nothing", "[repli
 
 }  // namespace
 }  // namespace toydb::replication::testing
+
+namespace toydb::replication::testing {
+namespace {
+
+TEST_CASE("Replica: a secondary down past the retained log catches up by snapshot",
+          "[replica][snapshot]") {
+  ReplicaOptions options = ReplicaGroup::DefaultOptions();
+  options.log_catchup_entries_max = 500;
+  options.snapshot_chunk_bytes = 16 << 10;  // many chunks
+  ReplicaGroup group(3, options);
+  std::optional<NodeId> primary = group.ElectWithin(500);
+  REQUIRE(primary.has_value());
+  const NodeId down = *primary == 3 ? 2 : 3;
+  group.Stop(down);
+  // 3,000 writes of ~130 bytes: far past the 256 KiB the WAL retains.
+  for (int i = 0; i < 3000; ++i) {
+    ClientRequest put = ReplicaGroup::Put("key" + std::to_string(i % 1000),
+                                          "value-" + std::to_string(i) + std::string(100, 'x'));
+    put.client_id = 9;
+    put.sequence = i + 1;
+    group.Submit(*primary, put);
+    if (i % 50 == 49) group.Tick();
+  }
+  for (int i = 0; i < 20; ++i) group.Tick();
+  REQUIRE(group.replies().size() == 3000);
+  REQUIRE(group.replica(*primary).replica_store()->first_lsn() > 1);
+
+  REQUIRE(group.Start(down).ok());
+  for (int i = 0; i < 300 && group.replica(down).applied_lsn() <
+                                 group.replica(*primary).applied_lsn();
+       ++i) {
+    group.Tick();
+  }
+  CHECK(group.replica(down).GetStats().snapshots_received >= 1);
+  CHECK(group.replica(*primary).GetStats().snapshots_sent >= 1);
+  CHECK(group.replica(down).applied_lsn() == group.replica(*primary).applied_lsn());
+  CHECK(group.Contents(down) == group.Contents(*primary));
+
+  // The session table came with the snapshot: a retry of the last write is
+  // recognized on the new replica once it is primary.
+  REQUIRE(group.replica(*primary).TransferLeadership(down).ok());
+  for (int i = 0; i < 50 && group.Primary() != down; ++i) group.Tick();
+  REQUIRE(group.Primary() == down);
+  ClientRequest retry = ReplicaGroup::Put("key999", "changed");
+  retry.client_id = 9;
+  retry.sequence = 3000;
+  std::optional<ClientResponse> reply = group.Call(down, retry);
+  REQUIRE(reply.has_value());
+  CHECK(reply->code == 0);
+  CHECK(reply->version == group.replies()[3000].version);
+  CHECK(group.Contents(down)["key999"].first != "changed");
+}
+
+}  // namespace
+}  // namespace toydb::replication::testing
