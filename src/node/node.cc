@@ -29,6 +29,8 @@ struct Node::State final : public Transport::Handler {
   CondVar cv;
   std::vector<std::function<void()>> tasks ABSL_GUARDED_BY(mu);
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  // The loop sleeps on cv: only then does a Post need to wake it.
+  bool loop_waiting ABSL_GUARDED_BY(mu) = false;
   std::thread loop;
 
   // Transport::Handler: from the transport's delivery thread.
@@ -40,7 +42,7 @@ struct Node::State final : public Transport::Handler {
   void Post(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu) {
     MutexLock lock(&mu);
     tasks.push_back(std::move(task));
-    cv.Signal();
+    if (loop_waiting) cv.Signal();
   }
 
   void Run() ABSL_LOCKS_EXCLUDED(mu);
@@ -78,7 +80,9 @@ void Node::State::Run() {
       while (!stopping && tasks.empty()) {
         const int64_t wait = next_tick - clock->NowMicros();
         if (wait <= 0) break;
+        loop_waiting = true;
         cv.WaitFor(&mu, std::chrono::microseconds(wait));
+        loop_waiting = false;
       }
       if (stopping) return;
       batch.swap(tasks);
