@@ -51,6 +51,9 @@ struct Node::State final : public Transport::Handler {
   void Dispatch(const Message& message);
   void Serve(ClientRequest request, Callback done);
   void Send(const Message& message);
+  void Log(const std::string& line) {
+    if (options.log) options.log(fmt::format("node {}: {}", options.id, line));
+  }
   Replica* Find(PartitionId partition) {
     auto it = replicas.find(partition);
     return it == replicas.end() ? nullptr : it->second.get();
@@ -126,10 +129,19 @@ void Node::State::Dispatch(const Message& message) {
     return;
   }
   PartitionId partition = 0;
-  if (!replication::PartitionOf(message, &partition)) return;  // not for a replica
+  if (!replication::PartitionOf(message, &partition)) {
+    if (!std::holds_alternative<ClientResponse>(message.body)) {
+      Log(fmt::format("ignored a {} from node {}", MessageTypeName(TypeOf(message)), message.from));
+    }
+    return;
+  }
   Replica* replica = Find(partition);
-  if (replica == nullptr) return;  // a partition this node does not host
-  (void)replica->Receive(message);
+  if (replica == nullptr) {
+    Log(fmt::format("refused a {} from node {} for partition {}, which this node does not host",
+                    MessageTypeName(TypeOf(message)), message.from, partition));
+    return;
+  }
+  (void)replica->Receive(message);  // the replica logs what it refuses
 }
 
 void Node::State::Serve(ClientRequest request, Callback done) {
@@ -171,7 +183,8 @@ StatusOr<std::unique_ptr<Node>> Node::Open(const NodeOptions& options) {
     store_options.store.dir = JoinPath(options.dir, fmt::format("partition-{}", partition.id));
     StatusOr<std::unique_ptr<Replica>> replica = Replica::Open(
         partition, options.id, options.replica, store_options, seed * 31 + partition.id,
-        [raw](const Message& message) { raw->Send(message); });
+        [raw](const Message& message) { raw->Send(message); },
+        [raw](const std::string& line) { raw->Log(line); });
     if (!replica.ok()) {
       return Status(replica.status().code(),
                     fmt::format("partition {}: {}", partition.id, std::string(replica.status().message())));

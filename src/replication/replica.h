@@ -41,13 +41,18 @@ class Replica {
  public:
   using Reply = std::function<void(ClientResponse)>;
   using Outbox = std::function<void(const toydb::Message&)>;
+  // Receives one line per event that matters (role changes, refused
+  // messages, snapshots, storage failures), prefixed with the partition and
+  // the replica. Called on the replica's thread.
+  using Logger = std::function<void(const std::string&)>;
 
   // Opens the replica of `partition` held by node `self`, its storage in
   // store_options.store.dir. `seed` randomizes its election timeouts.
   static StatusOr<std::unique_ptr<Replica>> Open(const PartitionConfig& partition, NodeId self,
                                                  const ReplicaOptions& options,
                                                  const ReplicaStoreOptions& store_options,
-                                                 uint64_t seed, Outbox outbox);
+                                                 uint64_t seed, Outbox outbox,
+                                                 Logger log = nullptr);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
@@ -119,6 +124,8 @@ class Replica {
                                   const ReplicaOptions& options, uint64_t seed);
   void TrackRole();
 
+  Status ReceiveWire(const toydb::Message& message);
+
   // Process, by step.
   void HandleReady(Ready ready);
   Status PersistHardState(const HardState& hard_state);
@@ -128,6 +135,7 @@ class Replica {
   void UpdateRetentionFloor();
   void Fail(const Status& cause);
   void HandleReadies();
+  void Log(const std::string& line) const;
 
   // Snapshots (replica_snapshots.cc).
   void StartSnapshot(const SnapshotRequest& request);
@@ -156,6 +164,7 @@ class Replica {
   StoreLog log_;
   std::unique_ptr<ReplicaCore> core_;
   Outbox outbox_;
+  Logger logger_;
   Status failure_;
 
   uint64_t now_tick_ = 0;

@@ -30,6 +30,8 @@ void Replica::StartSnapshot(const SnapshotRequest& request) {
   }
   OutgoingSnapshot& transfer = snapshots_out_[request.peer];
   transfer.source = std::move(*source);
+  Log(fmt::format("sending a snapshot at LSN {} ({} bytes) to replica {}", transfer.source->lsn(),
+                  transfer.source->size(), request.peer));
   SendSnapshotChunk(request.peer, transfer);
 }
 
@@ -58,6 +60,8 @@ void Replica::SendSnapshotChunk(NodeId peer, OutgoingSnapshot& transfer) {
 }
 
 void Replica::EndSnapshot(NodeId peer, bool delivered) {
+  Log(fmt::format("snapshot transfer to replica {} {}", peer,
+                  delivered ? "installed" : "ended without install"));
   snapshots_out_.erase(peer);
   if (delivered) ++snapshots_sent_;
   if (core_->role() == Role::kPrimary) (void)core_->ReportSnapshot(peer, delivered);
@@ -165,6 +169,8 @@ Status Replica::ReceiveSnapshotChunk(NodeId from, const SnapshotChunk& chunk) {
   const Status installed = store_->InstallSnapshot(chunk.snapshot_lsn, chunk.snapshot_term,
                                                    chunk.snapshot_bytes, chunk.snapshot_checksum);
   if (absl::IsDataLoss(installed)) {
+    Log(fmt::format("snapshot at LSN {} from replica {} failed its checksum; starting over",
+                    chunk.snapshot_lsn, from));
     // The staged bytes failed their checksum and were dropped: start over.
     AnswerSnapshot(from, chunk, SnapshotResult::kChecksumMismatch, 0);
     return absl::OkStatus();
@@ -180,6 +186,8 @@ Status Replica::ReceiveSnapshotChunk(NodeId from, const SnapshotChunk& chunk) {
     return absl::OkStatus();
   }
   ++snapshots_received_;
+  Log(fmt::format("installed a snapshot at LSN {} (term {}) from replica {}", chunk.snapshot_lsn,
+                  chunk.snapshot_term, from));
   AnswerSnapshot(from, chunk, SnapshotResult::kInstalled, chunk.snapshot_bytes);
   return absl::OkStatus();
 }
