@@ -27,6 +27,27 @@ uint64_t PointHash(PartitionId partition, uint32_t index) {
   return Checksum64(std::string_view(bytes, sizeof(bytes)), kPointSeed);
 }
 
+// The index of the first of the n sorted hashes that is >= x (n if none), as
+// std::lower_bound, but without a branch on the comparison: the search path
+// depends on the key's hash, so the branches of std::lower_bound mispredict
+// about half the time. Measured (bench/hash_ring_bench, CPU time per lookup,
+// key hash included): 19 ns against 69 ns on 8 x 1024 points, 34 against 102
+// on 64 x 1024, 88 against 170 on 512 x 1024.
+size_t LowerBound(const uint64_t* hashes, size_t n, uint64_t x) {
+  const uint64_t* base = hashes;
+  while (n > 1) {
+    const size_t half = n / 2;
+    // Without branches the CPU no longer runs ahead down a guessed path, so
+    // on rings larger than the cache each level would wait for its miss:
+    // fetch both possible next probes now.
+    __builtin_prefetch(base + half / 2);
+    __builtin_prefetch(base + half + half / 2);
+    base = base[half] < x ? base + half : base;  // A conditional move.
+    n -= half;
+  }
+  return static_cast<size_t>(base - hashes) + (*base < x);
+}
+
 Status CheckPointCount(size_t partitions, uint32_t virtual_nodes) {
   if (partitions * virtual_nodes <= HashRing::kMaxPoints) return absl::OkStatus();
   return absl::InvalidArgumentError(
@@ -84,10 +105,9 @@ PartitionId HashRing::Lookup(std::string_view key) const { return LookupHash(Key
 
 PartitionId HashRing::LookupHash(uint64_t key_hash) const {
   TOYDB_CHECK(!hashes_.empty(), "hash ring: lookup on a ring with no points");
-  const auto at = std::lower_bound(hashes_.begin(), hashes_.end(), key_hash);
+  const size_t at = LowerBound(hashes_.data(), hashes_.size(), key_hash);
   // Past the last point, the ring wraps around to the first.
-  const size_t index = at == hashes_.end() ? 0 : static_cast<size_t>(at - hashes_.begin());
-  return owners_[index];
+  return owners_[at == hashes_.size() ? 0 : at];
 }
 
 bool HashRing::Contains(PartitionId partition) const {

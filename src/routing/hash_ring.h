@@ -61,6 +61,10 @@ class HashRing {
   const std::vector<PartitionId>& partitions() const { return partitions_; }
   uint32_t virtual_nodes() const { return virtual_nodes_; }
   size_t points() const { return hashes_.size(); }
+  // The points' hashes in ring order, and each one's partition: for the test
+  // that checks lookups against a plain search.
+  const std::vector<uint64_t>& point_hashes_for_testing() const { return hashes_; }
+  const std::vector<PartitionId>& point_owners_for_testing() const { return owners_; }
 
  private:
   explicit HashRing(uint32_t virtual_nodes) : virtual_nodes_(virtual_nodes) {}

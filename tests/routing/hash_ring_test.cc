@@ -147,6 +147,35 @@ TEST_CASE("Lookup wraps around past the last point", "[hash_ring]") {
   CHECK(elsewhere == 0);
 }
 
+// The owner by definition: the first point at or after the hash, else the
+// first point.
+PartitionId PlainLookup(const HashRing& ring, uint64_t hash) {
+  const std::vector<uint64_t>& hashes = ring.point_hashes_for_testing();
+  const auto at = std::lower_bound(hashes.begin(), hashes.end(), hash);
+  const size_t index = at == hashes.end() ? 0 : static_cast<size_t>(at - hashes.begin());
+  return ring.point_owners_for_testing()[index];
+}
+
+TEST_CASE("Lookup finds the first point at or after the key's hash", "[hash_ring]") {
+  for (uint32_t partitions : {1u, 2u, 3u, 7u, 8u, 33u}) {
+    std::vector<PartitionId> ids;
+    for (PartitionId p = 0; p < partitions; ++p) ids.push_back(p * 10);
+    for (uint32_t virtual_nodes : {1u, 3u, 64u, 1024u}) {
+      const HashRing ring = MakeRing(ids, virtual_nodes);
+      const std::vector<uint64_t>& hashes = ring.point_hashes_for_testing();
+      REQUIRE(std::is_sorted(hashes.begin(), hashes.end()));
+      std::vector<uint64_t> probes{0, 1, std::numeric_limits<uint64_t>::max()};
+      for (uint64_t h : hashes) probes.insert(probes.end(), {h - 1, h, h + 1});
+      std::mt19937_64 engine(partitions * 10000 + virtual_nodes);
+      for (int i = 0; i < 1000; ++i) probes.push_back(engine());
+      size_t wrong = 0;
+      for (uint64_t probe : probes) wrong += ring.LookupHash(probe) != PlainLookup(ring, probe);
+      INFO(partitions << " partitions, " << virtual_nodes << " virtual nodes");
+      CHECK(wrong == 0);
+    }
+  }
+}
+
 TEST_CASE("Bad input is refused with a clear error and changes nothing", "[hash_ring]") {
   SECTION("no partitions") {
     const StatusOr<HashRing> ring = HashRing::Create({});
