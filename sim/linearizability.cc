@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -523,10 +524,134 @@ std::string KeySearch::Explain(const KvHistory& history,
   return out;
 }
 
-std::map<std::string_view, std::vector<size_t>> IndicesByKey(const KvHistory& history) {
+// ---------------------------------------------------------------------------
+// Timed-out writes nothing could have observed.
+//
+// A timed-out write stays a candidate at every step of the search, so k of
+// them multiply the configurations by up to 2^k. But if no operation could
+// have seen its effect, there is a linearization with it if and only if there
+// is one without it (taking it out only loosens the bounds on later LSNs), so
+// it may be left out: it never took effect. Its effect could have been seen,
+// after its invoke, by
+//   - a get that returned its value (a delete: a get that returned absent);
+//   - a compare-and-set that succeeded or timed out expecting a version that
+//     could be its LSN: for a put, one that no acknowledged write or found
+//     get of the key reports (those are other writes' LSNs); for a delete,
+//     version 0;
+//   - an aborted compare-and-set whose expected version e could have been
+//     the key's version just before the write: 0, or any version reported
+//     for the key, unless a greater version was acknowledged or read before
+//     the compare-and-set was invoked (LSNs only grow, so the key had moved
+//     past e for good by then, whatever the write did).
+class Observers {
+ public:
+  Observers(const KvHistory& history, const std::vector<size_t>& key_ops) {
+    for (size_t i : key_ops) CollectVersions(history[i]);
+    SortVersionsByCompletion();
+    for (size_t i : key_ops) CollectObserver(history, i);
+  }
+
+  bool MaySee(const KvHistory& history, size_t write) const {
+    const KvOperation& w = history[write];
+    const bool erases = w.kind == KvOpKind::kDelete;
+    for (const Observer& o : observers_) {
+      if (o.index == write || o.complete_micros < w.invoke_micros) continue;
+      if (o.kind == Observer::kGet ? (erases ? o.absent : !o.absent && o.value == w.value)
+                                   : Sees(o, erases)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Observer {
+    enum Kind : uint8_t { kGet, kCondition, kAbort } kind;
+    size_t index;
+    int64_t complete_micros;
+    bool absent = false;     // kGet: read absent.
+    std::string_view value;  // kGet: the value read.
+    Lsn expected = 0;        // kCondition, kAbort.
+  };
+
+  bool Sees(const Observer& o, bool erases) const {
+    if (o.kind == Observer::kAbort) return o.expected == 0 || any_version_.contains(o.expected);
+    if (erases) return o.expected == 0;
+    return o.expected != 0 && !written_or_read_.contains(o.expected);
+  }
+
+  void CollectVersions(const KvOperation& op) {
+    if (op.outcome != KvOutcome::kOk) {
+      if (op.kind == KvOpKind::kCompareAndSet) any_version_.insert(op.expected_version);
+      return;
+    }
+    if (op.kind == KvOpKind::kCompareAndSet && !op.output.aborted) {
+      any_version_.insert(op.expected_version);
+    }
+    if (IsAcknowledgedWrite(op) || (IsCompletedRead(op) && op.output.found)) {
+      written_or_read_.insert(op.output.version);
+      any_version_.insert(op.output.version);
+      greatest_by_completion_.push_back({op.complete_micros, op.output.version});
+    }
+  }
+
+  // Sorts the (completion, version) pairs and makes each version the
+  // greatest completed by then.
+  void SortVersionsByCompletion() {
+    std::sort(greatest_by_completion_.begin(), greatest_by_completion_.end());
+    Lsn greatest = 0;
+    for (auto& [complete, version] : greatest_by_completion_) {
+      greatest = std::max(greatest, version);
+      version = greatest;
+    }
+  }
+
+  // The greatest version acknowledged or read by operations that completed
+  // before `micros`.
+  Lsn GreatestVersionBefore(int64_t micros) const {
+    auto after = std::lower_bound(greatest_by_completion_.begin(), greatest_by_completion_.end(),
+                                  std::pair<int64_t, Lsn>(micros, 0));
+    return after == greatest_by_completion_.begin() ? 0 : std::prev(after)->second;
+  }
+
+  void CollectObserver(const KvHistory& history, size_t i) {
+    const KvOperation& op = history[i];
+    const int64_t complete = op.outcome == KvOutcome::kUnknown ? kNever : op.complete_micros;
+    if (IsCompletedRead(op)) {
+      observers_.push_back({Observer::kGet, i, complete, !op.output.found, op.output.value, 0});
+    } else if (op.kind == KvOpKind::kCompareAndSet && op.outcome != KvOutcome::kFailed) {
+      const bool aborted = op.outcome == KvOutcome::kOk && op.output.aborted;
+      const Lsn e = op.expected_version;
+      if (aborted && e != 0 && GreatestVersionBefore(op.invoke_micros) > e) return;
+      observers_.push_back({aborted ? Observer::kAbort : Observer::kCondition, i, complete, false,
+                            {}, op.expected_version});
+    }
+  }
+
+  std::vector<Observer> observers_;
+  absl::flat_hash_set<Lsn> written_or_read_;
+  absl::flat_hash_set<Lsn> any_version_;
+  std::vector<std::pair<int64_t, Lsn>> greatest_by_completion_;
+};
+
+// The operations the search places, per key: without kFailed ones, timed-out
+// gets, and timed-out writes nothing could have observed (counted in
+// *unobserved).
+std::map<std::string_view, std::vector<size_t>> IndicesByKey(
+    const KvHistory& history, const LinearizabilityOptions& options, size_t* unobserved) {
   std::map<std::string_view, std::vector<size_t>> by_key;
   for (size_t i = 0; i < history.size(); ++i) {
     if (TakesPartInSearch(history[i])) by_key[history[i].key].push_back(i);
+  }
+  if (!options.leave_out_unobserved_timeouts) return by_key;
+  for (auto& [key, indices] : by_key) {
+    const Observers observers(history, indices);
+    const auto unseen = [&](size_t i) {
+      return history[i].outcome == KvOutcome::kUnknown && !observers.MaySee(history, i);
+    };
+    const auto removed = std::remove_if(indices.begin(), indices.end(), unseen);
+    *unobserved += static_cast<size_t>(indices.end() - removed);
+    indices.erase(removed, indices.end());
   }
   return by_key;
 }
@@ -680,6 +805,9 @@ std::string DescribeOperation(const KvHistory& history, size_t index) {
 std::string LinearizabilityResult::Summary() const {
   std::string out = fmt::format("{}: {} keys, {} operations, {} steps", CheckVerdictName(verdict),
                                 keys, operations, steps);
+  if (unobserved_timeouts > 0) {
+    out += fmt::format(" ({} unobserved timed-out writes left out)", unobserved_timeouts);
+  }
   for (const KeyFailure& failure : failures) {
     out += fmt::format("\nkey {}: {}\n{}", Shown(failure.key), CheckVerdictName(failure.verdict),
                        failure.explanation);
@@ -691,7 +819,7 @@ StatusOr<LinearizabilityResult> CheckLinearizable(const KvHistory& history,
                                                   const LinearizabilityOptions& options) {
   if (Status s = ValidateHistory(history); !s.ok()) return s;
   LinearizabilityResult result;
-  for (const auto& [key, indices] : IndicesByKey(history)) {
+  for (const auto& [key, indices] : IndicesByKey(history, options, &result.unobserved_timeouts)) {
     KeySearch search(history, indices);
     const CheckVerdict verdict = search.Run(options.max_steps_per_key);
     result.keys += 1;

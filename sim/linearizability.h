@@ -14,7 +14,10 @@
 // comes before every pending return, remember (set of linearized operations,
 // model state) so no configuration is explored twice, and backtrack when an
 // operation's return is reached without it being placed. A step budget per
-// key bounds the search; past it the key's verdict is kUnknown.
+// key bounds the search; past it the key's verdict is kUnknown. Timed-out
+// writes multiply the search (each may take effect anywhere after its
+// invoke), so those whose effect no operation could have seen are left out
+// first: they change no verdict.
 //
 // CheckReadYourWrites / CheckMonotonicReads: the session guarantees of one
 // client on one key (see their comments).
@@ -87,6 +90,10 @@ struct LinearizabilityOptions {
   // key before that key's verdict is kUnknown. Each step may add one entry to
   // the memo, so this bounds memory as well as time.
   uint64_t max_steps_per_key = 2'000'000;
+  // Leave out timed-out writes whose effect no operation could have seen
+  // (they change no verdict, and each one kept may double the search). Off
+  // only to test that claim.
+  bool leave_out_unobserved_timeouts = true;
   // How many operations of the longest linearizable prefix a failure report
   // shows (its last ones: those nearest the point of failure).
   size_t max_reported_prefix = 8;
@@ -106,7 +113,11 @@ struct LinearizabilityResult {
   CheckVerdict verdict = CheckVerdict::kOk;  // kIllegal if any key is, else kUnknown if any key is.
   std::vector<KeyFailure> failures;          // Keys whose verdict is not kOk, in key order.
   size_t keys = 0;                           // Keys checked.
-  size_t operations = 0;                     // Operations checked (kFailed ones and timed-out gets are left out).
+  size_t operations = 0;                     // Operations placed by the search.
+  // Left out of the search: kFailed operations and timed-out gets do not
+  // count here; this counts timed-out writes that no operation could have
+  // observed (see Observers in the .cc), which are taken as never applied.
+  size_t unobserved_timeouts = 0;
   uint64_t steps = 0;                        // Search steps over all keys.
 
   // One line when linearizable; else one line per failing key followed by its

@@ -353,36 +353,97 @@ TEST_CASE("A compare-and-set that succeeds against a stale version is not linear
   RequireIllegal(h, "k", "succeeds expecting v1, but the key's version is v2");
 }
 
+// n concurrent timed-out puts to `key`, each read back later, and before
+// those reads a read of a value none wrote: every subset of the puts is a
+// distinct configuration before that read, so proving the history illegal
+// visits 2^n of them.
+void AddPathological(History* h, const std::string& key, int n) {
+  for (int i = 0; i < n; ++i) h->PutTimedOut(i, key, fmt::format("v{}", i), i);
+  h->Get(99, key, 1000, 1010, "never written", 1);
+  for (int i = 0; i < n; ++i) {
+    h->Get(100 + i, key, 2000 + 20 * i, 2010 + 20 * i, fmt::format("v{}", i), 100 + i);
+  }
+}
+
 TEST_CASE("The step budget gives kUnknown on a history too costly to decide",
           "[linearizability]") {
-  // n concurrent timed-out puts, then a read of a value none wrote: every
-  // subset of the puts is a distinct configuration before the read, so the
-  // search must visit 2^n of them to prove the history illegal.
-  auto pathological = [](int n) {
-    History h;
-    for (int i = 0; i < n; ++i) h.PutTimedOut(i, "k", fmt::format("v{}", i), i);
-    h.Get(99, "k", 1000, 1010, "never written", 1);
-    return h;
-  };
   LinearizabilityOptions options;
   options.max_steps_per_key = 100'000;
-  const LinearizabilityResult small = Check(pathological(6), options);
-  CHECK(small.verdict == CheckVerdict::kIllegal);
+  History small;
+  AddPathological(&small, "k", 6);
+  CHECK(Check(small, options).verdict == CheckVerdict::kIllegal);
 
-  const LinearizabilityResult large = Check(pathological(24), options);
-  INFO(large.Summary());
-  CHECK(large.verdict == CheckVerdict::kUnknown);
-  REQUIRE(large.failures.size() == 1);
-  CHECK(large.failures[0].verdict == CheckVerdict::kUnknown);
-  CHECK(large.steps == options.max_steps_per_key + 1);
-  CHECK(large.Summary().find("unknown (step budget exhausted)") != std::string::npos);
+  History large;
+  AddPathological(&large, "k", 24);
+  const LinearizabilityResult result = Check(large, options);
+  INFO(result.Summary());
+  CHECK(result.verdict == CheckVerdict::kUnknown);
+  REQUIRE(result.failures.size() == 1);
+  CHECK(result.failures[0].verdict == CheckVerdict::kUnknown);
+  CHECK(result.steps == options.max_steps_per_key + 1);
+  CHECK(result.Summary().find("unknown (step budget exhausted)") != std::string::npos);
+}
+
+TEST_CASE("Timed-out writes nothing could have seen are left out of the search",
+          "[linearizability]") {
+  SECTION("never read: the costly history above becomes quick to decide") {
+    History h;
+    for (int i = 0; i < 24; ++i) h.PutTimedOut(i, "k", fmt::format("v{}", i), i);
+    h.Get(99, "k", 1000, 1010, "never written", 1);
+    const LinearizabilityResult result = Check(h);
+    CHECK(result.verdict == CheckVerdict::kIllegal);
+    CHECK(result.unobserved_timeouts == 24);
+    CHECK(result.steps < 10);
+  }
+  SECTION("read only before it was invoked") {
+    History h;
+    h.Put(1, "k", "b", 0, 10, 1).Get(2, "k", 20, 30, "b", 1).PutTimedOut(1, "k", "b", 40);
+    CHECK(Check(h).unobserved_timeouts == 1);
+  }
+  SECTION("kept when an aborted compare-and-set needs it") {
+    // The abort shows the key moved past v1, and only b can have moved it.
+    History h;
+    h.Put(1, "k", "a", 0, 10, 1)
+        .PutTimedOut(1, "k", "b", 20)
+        .Get(2, "k", 30, 40, "a", 1)
+        .CasAborted(2, "k", 1, "x", 50, 60);
+    const LinearizabilityResult result = Check(h);
+    CHECK(result.verdict == CheckVerdict::kOk);
+    CHECK(result.unobserved_timeouts == 0);
+  }
+  SECTION("left out when the aborted compare-and-set was stale anyway") {
+    History h;
+    h.Put(1, "k", "a", 0, 10, 1)
+        .PutTimedOut(1, "k", "b", 20)
+        .Put(2, "k", "c", 30, 40, 2)  // v2 was acknowledged before the abort.
+        .CasAborted(2, "k", 1, "x", 50, 60);
+    const LinearizabilityResult result = Check(h);
+    CHECK(result.verdict == CheckVerdict::kOk);
+    CHECK(result.unobserved_timeouts == 1);
+  }
+  SECTION("kept when a compare-and-set succeeds against a version no write reported") {
+    History h;
+    h.Put(1, "k", "a", 0, 10, 1)
+        .PutTimedOut(1, "k", "b", 20)
+        .Cas(2, "k", 5, "c", 50, 60, 6)  // v5 can only be b's.
+        .Get(3, "k", 70, 80, "c", 6);
+    const LinearizabilityResult result = Check(h);
+    CHECK(result.verdict == CheckVerdict::kOk);
+    CHECK(result.unobserved_timeouts == 0);
+  }
+  SECTION("a timed-out delete kept when a compare-and-set expects absent") {
+    History h;
+    h.Put(1, "k", "a", 0, 10, 1).DeleteTimedOut(1, "k", 20).Cas(2, "k", 0, "c", 50, 60, 4);
+    const LinearizabilityResult result = Check(h);
+    CHECK(result.verdict == CheckVerdict::kOk);
+    CHECK(result.unobserved_timeouts == 0);
+  }
 }
 
 TEST_CASE("The verdict is illegal if any key is, even when another key is unknown",
           "[linearizability]") {
   History h;
-  for (int i = 0; i < 24; ++i) h.PutTimedOut(i, "a", fmt::format("v{}", i), i);
-  h.Get(99, "a", 1000, 1010, "never written", 1);
+  AddPathological(&h, "a", 24);
   h.Put(1, "b", "x", 0, 10, 1).Get(2, "b", 20, 30, "y", 1);
   LinearizabilityOptions options;
   options.max_steps_per_key = 10'000;
@@ -531,7 +592,8 @@ TEST_CASE("Monotonic reads: a client's reads of a key never go back", "[session]
 // completion, in the order of those points, on a map whose writes take LSNs
 // from one counter (as a partition's do). Some writes time out (applied or
 // not) and some are refused.
-KvHistory GenerateLinearizable(uint64_t seed, int operations, int keys, int clients) {
+KvHistory GenerateLinearizable(uint64_t seed, int operations, int keys, int clients,
+                               double timeout_chance = 0.05) {
   Rng rng(seed);
   struct Planned {
     KvOperation op;
@@ -556,7 +618,7 @@ KvHistory GenerateLinearizable(uint64_t seed, int operations, int keys, int clie
     op.invoke_micros = free_at[c] + rng.Range(0, 20);
     p.effect_micros = op.invoke_micros + rng.Range(1, 100);
     op.complete_micros = p.effect_micros + rng.Range(1, 100);
-    if (op.kind != KvOpKind::kGet && rng.Chance(0.05)) {
+    if (op.kind != KvOpKind::kGet && rng.Chance(timeout_chance)) {
       op.outcome = KvOutcome::kUnknown;
       p.applies = rng.Chance(0.5);
     } else if (rng.Chance(0.03)) {
@@ -649,17 +711,80 @@ TEST_CASE("A generated history breaks once one read is made stale",
   FAIL("no pair of reads to break");
 }
 
-TEST_CASE("2,000 operations over 20 keys from 8 clients check quickly", "[linearizability]") {
-  const KvHistory history = GenerateLinearizable(42, 2000, 20, 8);
+void CheckTimed(int operations, int keys, int clients, double timeout_chance) {
+  const KvHistory history = GenerateLinearizable(42, operations, keys, clients, timeout_chance);
   const auto start = std::chrono::steady_clock::now();
   const StatusOr<LinearizabilityResult> result = CheckLinearizable(history);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   REQUIRE(result.ok());
+  INFO(result->Summary());
   CHECK(result->verdict == CheckVerdict::kOk);
-  CHECK(result->keys == 20);
+  CHECK(result->keys == static_cast<size_t>(keys));
   // Reported, never asserted: timings depend on the machine.
-  WARN(fmt::format("{} (checked in {:.1f} ms)", result->Summary(),
+  WARN(fmt::format("{} ops, {} keys, {} clients, {}% of writes timed out: {}; checked in {:.1f} ms",
+                   operations, keys, clients, 100 * timeout_chance,
+                   result->Summary().substr(0, result->Summary().find('\n')),
                    std::chrono::duration<double, std::milli>(elapsed).count()));
+}
+
+// Changes one thing in one operation's result: a version, the value read,
+// found or not, aborted or not.
+void Mutate(Rng& rng, KvHistory* history) {
+  KvOperation& op = (*history)[rng.Uniform(history->size())];
+  switch (rng.Uniform(4)) {
+    case 0:
+      if (op.output.version > 1) op.output.version += rng.Chance(0.5) ? 1 : -1;
+      break;
+    case 1:
+      if (op.kind == KvOpKind::kGet && op.output.found) {
+        op.output.value = (*history)[rng.Uniform(history->size())].value;
+      }
+      break;
+    case 2:
+      if (op.kind == KvOpKind::kGet && op.outcome == KvOutcome::kOk && !op.output.found) {
+        op.output = {true, (*history)[rng.Uniform(history->size())].value, 1 + rng.Uniform(5)};
+      }
+      break;
+    case 3:
+      if (op.kind == KvOpKind::kCompareAndSet && op.outcome == KvOutcome::kOk) {
+        op.output.aborted = !op.output.aborted;
+        op.output.version = op.output.aborted ? 0 : 100;
+      }
+      break;
+  }
+}
+
+TEST_CASE("Leaving out unobserved timed-out writes changes no verdict", "[linearizability]") {
+  // Small histories with many timeouts, most made wrong in one place: the
+  // verdict with the unobserved timed-out writes left out is the verdict of
+  // the full search.
+  Rng rng(99);
+  LinearizabilityOptions full;
+  full.leave_out_unobserved_timeouts = false;
+  int illegal = 0, left_out = 0;
+  for (uint64_t seed = 1; seed <= 3000; ++seed) {
+    KvHistory history = GenerateLinearizable(seed, 14, 1, 3, 0.3);
+    if (seed % 4 != 0) Mutate(rng, &history);
+    const StatusOr<LinearizabilityResult> quick = CheckLinearizable(history);
+    const StatusOr<LinearizabilityResult> slow = CheckLinearizable(history, full);
+    REQUIRE(quick.ok());
+    REQUIRE(slow.ok());
+    INFO("seed " << seed << "\n" << quick->Summary() << "\n" << slow->Summary());
+    REQUIRE(quick->verdict == slow->verdict);
+    illegal += quick->verdict == CheckVerdict::kIllegal;
+    left_out += quick->unobserved_timeouts > 0;
+  }
+  WARN(fmt::format("3000 histories: {} illegal, {} with timed-out writes left out", illegal,
+                   left_out));
+  CHECK(illegal > 300);
+  CHECK(left_out > 300);
+}
+
+TEST_CASE("2,000 operations over 20 keys from 8 clients check quickly", "[linearizability]") {
+  CheckTimed(2000, 20, 8, 0.05);
+  // Every client on one key: the most concurrency per key.
+  CheckTimed(2000, 1, 8, 0.0);
+  CheckTimed(2000, 1, 8, 0.01);
 }
 
 }  // namespace
