@@ -780,6 +780,70 @@ TEST_CASE("Leaving out unobserved timed-out writes changes no verdict", "[linear
   CHECK(left_out > 300);
 }
 
+// The reference: tries every order of a one-key history without timeouts
+// that respects real time, on a plain map entry.
+bool Replays(const KvHistory& h, const std::vector<size_t>& order) {
+  bool present = false;
+  std::string value;
+  Lsn version = 0, last = 0;
+  for (size_t i : order) {
+    const KvOperation& op = h[i];
+    const Lsn current = present ? version : 0;
+    if (op.kind == KvOpKind::kGet) {
+      if (op.output.found != present) return false;
+      if (present && (op.output.value != value || op.output.version != version)) return false;
+      continue;
+    }
+    if (op.kind == KvOpKind::kCompareAndSet && (op.expected_version == current) == op.output.aborted) {
+      return false;
+    }
+    if (op.output.aborted) continue;
+    if (op.output.version <= last) return false;
+    last = op.output.version;
+    present = op.kind != KvOpKind::kDelete;
+    value = present ? op.value : std::string();
+    version = present ? op.output.version : 0;
+  }
+  return true;
+}
+
+bool RespectsRealTime(const KvHistory& h, const std::vector<size_t>& order) {
+  for (size_t a = 0; a < order.size(); ++a) {
+    for (size_t b = a + 1; b < order.size(); ++b) {
+      if (h[order[b]].complete_micros < h[order[a]].invoke_micros) return false;
+    }
+  }
+  return true;
+}
+
+bool LinearizableByEveryOrder(const KvHistory& h) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < h.size(); ++i) {
+    if (h[i].outcome == KvOutcome::kOk) order.push_back(i);
+  }
+  do {
+    if (RespectsRealTime(h, order) && Replays(h, order)) return true;
+  } while (std::next_permutation(order.begin(), order.end()));
+  return false;
+}
+
+TEST_CASE("The search agrees with trying every order", "[linearizability]") {
+  Rng rng(5);
+  int illegal = 0;
+  for (uint64_t seed = 1; seed <= 1000; ++seed) {
+    KvHistory history = GenerateLinearizable(seed, 7, 1, 3, 0.0);
+    if (seed % 4 != 0) Mutate(rng, &history);
+    const StatusOr<LinearizabilityResult> result = CheckLinearizable(history);
+    REQUIRE(result.ok());
+    INFO("seed " << seed << "\n" << result->Summary());
+    const bool expected = LinearizableByEveryOrder(history);
+    REQUIRE((result->verdict == CheckVerdict::kOk) == expected);
+    illegal += !expected;
+  }
+  WARN(fmt::format("1000 histories of 7 operations: {} illegal", illegal));
+  CHECK(illegal > 100);
+}
+
 TEST_CASE("2,000 operations over 20 keys from 8 clients check quickly", "[linearizability]") {
   CheckTimed(2000, 20, 8, 0.05);
   // Every client on one key: the most concurrency per key.
