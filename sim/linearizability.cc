@@ -311,7 +311,9 @@ class KeySearch {
   CheckVerdict Run(uint64_t max_steps);
   uint64_t steps() const { return steps_; }
   size_t size() const { return ops_.size(); }
-  std::string Explain(const KvHistory& history, const LinearizabilityOptions& options) const;
+  // For a verdict other than kOk: the deepest point the search reached.
+  std::string Explain(const KvHistory& history, const LinearizabilityOptions& options,
+                      CheckVerdict verdict) const;
 
  private:
   struct Event {
@@ -493,10 +495,15 @@ std::vector<uint32_t> KeySearch::NextCandidates() const {
   return out;
 }
 
-std::string KeySearch::Explain(const KvHistory& history,
-                               const LinearizabilityOptions& options) const {
+std::string KeySearch::Explain(const KvHistory& history, const LinearizabilityOptions& options,
+                               CheckVerdict verdict) const {
   const Model model(&values_);
-  std::string out = fmt::format("  longest linearizable prefix: {} of {} operations",
+  std::string out;
+  if (verdict == CheckVerdict::kUnknown) {
+    out += fmt::format("  the search stopped after {} steps; the deepest point it reached:\n",
+                       steps_ - 1);
+  }
+  out += fmt::format("  longest linearizable prefix: {} of {} operations",
                                 best_prefix_.size(), ops_.size());
   const size_t shown = std::min(best_prefix_.size(), options.max_reported_prefix);
   if (shown > 0) out += fmt::format(", its last {}:", shown);
@@ -505,7 +512,8 @@ std::string KeySearch::Explain(const KvHistory& history,
     out += fmt::format("    {}\n", DescribeOperation(history, ops_[best_prefix_[i]].history_index));
   }
   out += fmt::format("  key after it: {}\n", model.Describe(best_state_));
-  out += "  none of these can come next:\n";
+  out += verdict == CheckVerdict::kUnknown ? "  operations that could come next:\n"
+                                            : "  none of these can come next:\n";
   size_t listed = 0;
   for (uint32_t i : NextCandidates()) {
     if (listed == kMaxReportedCandidates) {
@@ -826,7 +834,7 @@ StatusOr<LinearizabilityResult> CheckLinearizable(const KvHistory& history,
     result.operations += search.size();
     result.steps += search.steps();
     if (verdict == CheckVerdict::kOk) continue;
-    result.failures.push_back({std::string(key), verdict, search.Explain(history, options)});
+    result.failures.push_back({std::string(key), verdict, search.Explain(history, options, verdict)});
     if (verdict == CheckVerdict::kIllegal || result.verdict == CheckVerdict::kOk) {
       result.verdict = verdict;
     }
