@@ -128,6 +128,21 @@ void Node::State::Dispatch(const Message& message) {
     });
     return;
   }
+  if (const auto* probe = std::get_if<HealthProbe>(&message.body)) {
+    // Healthy: this node's loop is running and no replica it hosts has
+    // stopped after a storage failure.
+    HealthProbeResponse answer;
+    answer.probe_id = probe->probe_id;
+    answer.sent_micros = probe->sent_micros;
+    answer.healthy = true;
+    for (auto& [id, replica] : replicas) answer.healthy = answer.healthy && replica->failure().ok();
+    Message reply;
+    reply.from = options.id;
+    reply.to = message.from;
+    reply.body = answer;
+    (void)options.transport->Send(reply);
+    return;
+  }
   PartitionId partition = 0;
   if (!replication::PartitionOf(message, &partition)) {
     if (!std::holds_alternative<ClientResponse>(message.body)) {
