@@ -49,6 +49,7 @@ Status ReplicaStoreImpl::Recover() {
   }
   if (!current.ok()) return current.status();
   current_ = *current;
+  if (Status s = CheckCurrentExists(); !s.ok()) return s;
   StatusOr<ReplicaHardState> hard_state = ReadHardState(env_, dir_);
   if (!hard_state.ok()) return hard_state.status();
   hard_state_ = *hard_state;
@@ -57,6 +58,25 @@ Status ReplicaStoreImpl::Recover() {
   front_ = std::make_unique<ReplicaStoreFront>(std::move(*store));
   staging_.DropUpTo(impl()->AppliedLsn());
   return RemoveLeftovers();
+}
+
+// CURRENT is written before the store creates its directory, so a missing
+// directory is a new replica's, unless another state directory exists: then
+// CURRENT is wrong, and opening would start an empty state and remove the
+// real one as a leftover.
+Status ReplicaStoreImpl::CheckCurrentExists() const {
+  if (env_->FileExists(JoinPath(dir_, current_))) return absl::OkStatus();
+  StatusOr<std::vector<std::string>> names = env_->GetChildren(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    uint64_t number = 0;
+    if (ParseStateDirName(name, &number)) {
+      return absl::DataLossError(fmt::format(
+          "{}/CURRENT names {}, which does not exist, while {} does; nothing was changed", dir_,
+          current_, name));
+    }
+  }
+  return absl::OkStatus();
 }
 
 Status ReplicaStoreImpl::RemoveLeftovers() {

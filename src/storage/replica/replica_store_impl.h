@@ -64,6 +64,7 @@ class ReplicaStoreImpl final : public ReplicaStore {
  private:
   ReplicaStoreImpl(const ReplicaStoreOptions& options, Env* env);
   Status Recover();
+  Status CheckCurrentExists() const;
   Status RemoveLeftovers();
   StatusOr<std::unique_ptr<StoreImpl>> OpenState(const std::string& state_dir_name) const;
   // The (lsn, term) of a snapshot must be past what is applied.

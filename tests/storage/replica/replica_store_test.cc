@@ -516,6 +516,34 @@ TEST_CASE("The hard state is durable once saved", "[replica]") {
   CHECK(replica->hard_state() == ReplicaHardState{5, 3, 0});
 }
 
+TEST_CASE("A damaged HARDSTATE or CURRENT is DataLoss at Open", "[replica]") {
+  MemEnv env;
+  auto options = MemReplicaOptions(&env);
+  {
+    auto replica = OpenReplicaOrDie(options);
+    AppendAndApply(replica.get(), {CommandRecord(1, 1, PutCommand("a", "1"))});
+    REQUIRE(replica->SaveHardState({1, 1, 1}).ok());
+  }
+  for (const char* name : {"/replica/HARDSTATE", "/replica/CURRENT"}) {
+    INFO(name);
+    StatusOr<std::string> before = env.ReadFileToString(name);
+    REQUIRE(before.ok());
+    REQUIRE(env.FlipBit(name, 8, 1).ok());
+    CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+    REQUIRE(env.WriteFileAtomically(name, *before).ok());
+    auto replica = OpenReplicaOrDie(options);
+    CHECK(*replica->store()->Get("a") == "1");
+  }
+  // A well-formed CURRENT that names a missing state directory.
+  REQUIRE(env.WriteFileAtomically("/replica/CURRENT", "state-0000000009 0000000000000000\n").ok());
+  CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+  REQUIRE(WriteCurrent(&env, "/replica", "state-0000000009").ok());
+  CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+  REQUIRE(WriteCurrent(&env, "/replica", StateDirName(1)).ok());
+  auto replica = OpenReplicaOrDie(options);
+  CHECK(*replica->store()->Get("a") == "1");
+}
+
 TEST_CASE("A second open of the same replica directory is refused", "[replica]") {
   MemEnv env;
   auto options = MemReplicaOptions(&env);
