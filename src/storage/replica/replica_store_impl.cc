@@ -120,7 +120,7 @@ Status ReplicaStoreImpl::AppendLog(std::span<const WalRecord> records) {
     if (record.type == kWalRecordNoop) {
       if (!record.payload.empty()) s = absl::InvalidArgumentError("a no-op record has a payload");
     } else if (record.type == kWalRecordCommand) {
-      StatusOr<ReplicatedCommand> command = DecodeCommand(record.payload);
+      StatusOr<CommandView> command = DecodeCommandView(record.payload);
       s = command.ok() ? ValidateCommand(*command, options_.store)
                        : absl::InvalidArgumentError(std::string(command.status().message()));
     } else {

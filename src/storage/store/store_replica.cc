@@ -216,7 +216,7 @@ Status StoreImpl::ApplyReplicated(const WalRecord& record, ApplyResult* result) 
 }
 
 Status StoreImpl::ApplyCommand(const WalRecord& record, ApplyResult* r) {
-  StatusOr<ReplicatedCommand> command = DecodeCommand(record.payload);
+  StatusOr<CommandView> command = DecodeCommandView(record.payload);
   if (!command.ok()) return command.status();
   // AppendLog refused commands over the limits: one here is damage, and
   // applying it could break the index (16-bit key lengths).
@@ -252,9 +252,7 @@ Status StoreImpl::ApplyCommand(const WalRecord& record, ApplyResult* r) {
     }
   }
   if (r->status.ok()) {
-    absl::InlinedVector<BatchOpView, 1> ops;
-    for (const WriteBatch::Op& op : command->ops) ops.push_back({op.type, op.key, op.value});
-    if (Status s = ApplyOps(record.lsn, ops); !s.ok()) {
+    if (Status s = ApplyOps(record.lsn, command->ops); !s.ok()) {
       // The record stays in the log; the next Open applies it again.
       SetReadOnly(s);
       return read_only_cause_;
