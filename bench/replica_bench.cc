@@ -75,7 +75,8 @@ void BM_StorePut(benchmark::State& state) {
     auto store = Store::Open(Options("store"));
     Check(store.status(), "Store::Open");
     state.ResumeTiming();
-    for (uint64_t i = 0; i < KeyCount(); ++i) Check((*store)->Put({}, Key(i), value).status(), "Put");
+    for (uint64_t i = 0; i < KeyCount(); ++i)
+      Check((*store)->Put({}, Key(i), value).status(), "Put");
     state.PauseTiming();
     store->reset();
     state.ResumeTiming();

@@ -96,8 +96,8 @@ Status ValidateCommand(const CommandView& command, const StoreOptions& limits) {
     bytes += op.key.size() + op.value.size();
   }
   if (bytes > limits.batch_bytes_max) {
-    return absl::InvalidArgumentError(fmt::format("command has {} bytes; the limit is {}", bytes,
-                                                  limits.batch_bytes_max));
+    return absl::InvalidArgumentError(
+        fmt::format("command has {} bytes; the limit is {}", bytes, limits.batch_bytes_max));
   }
   return absl::OkStatus();
 }

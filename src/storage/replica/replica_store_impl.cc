@@ -22,8 +22,7 @@ StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(const ReplicaStoreOpt
 ReplicaStoreImpl::ReplicaStoreImpl(const ReplicaStoreOptions& options, Env* env)
     : options_(options), env_(env), dir_(options.store.dir), staging_(env, options.store.dir) {}
 
-StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStoreImpl::Open(
-    const ReplicaStoreOptions& options) {
+StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStoreImpl::Open(const ReplicaStoreOptions& options) {
   if (Status s = options.store.Validate(); !s.ok()) return s;
   if (options.session_count_max < 1) {
     return absl::InvalidArgumentError("ReplicaStoreOptions.session_count_max must be at least 1");
@@ -128,9 +127,10 @@ Status ReplicaStoreImpl::AppendLog(std::span<const WalRecord> records) {
           fmt::format("record type {} is not a replica's", static_cast<int>(record.type)));
     }
     if (!s.ok()) {
-      return absl::InvalidArgumentError(fmt::format("log record at LSN {} refused, nothing "
-                                                    "appended: {}",
-                                                    record.lsn, std::string(s.message())));
+      return absl::InvalidArgumentError(
+          fmt::format("log record at LSN {} refused, nothing "
+                      "appended: {}",
+                      record.lsn, std::string(s.message())));
     }
   }
   return impl()->ReplicaAppend(records);
@@ -147,9 +147,9 @@ StatusOr<std::unique_ptr<SnapshotSource>> ReplicaStoreImpl::MakeSnapshot() {
 Status ReplicaStoreImpl::CheckSnapshotIsNewer(Lsn lsn) const {
   const Lsn applied = impl()->AppliedLsn();
   if (lsn > applied) return absl::OkStatus();
-  return absl::FailedPreconditionError(fmt::format(
-      "snapshot at LSN {} is not past the applied LSN {}: it would take the state back", lsn,
-      applied));
+  return absl::FailedPreconditionError(
+      fmt::format("snapshot at LSN {} is not past the applied LSN {}: it would take the state back",
+                  lsn, applied));
 }
 
 Status ReplicaStoreImpl::ReceiveSnapshotChunk(Lsn lsn, Term term, uint64_t offset,

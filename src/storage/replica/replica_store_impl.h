@@ -52,8 +52,7 @@ class ReplicaStoreImpl final : public ReplicaStore {
   uint64_t ReceivedSnapshotBytes(Lsn lsn, Term term) override {
     return staging_.ReceivedBytes(lsn, term);
   }
-  Status ReceiveSnapshotChunk(Lsn lsn, Term term, uint64_t offset,
-                              std::string_view data) override;
+  Status ReceiveSnapshotChunk(Lsn lsn, Term term, uint64_t offset, std::string_view data) override;
   Status InstallSnapshot(Lsn lsn, Term term, uint64_t size, uint64_t checksum) override;
 
   Status RunBackgroundWork() override { return impl()->RunBackgroundWork(); }

@@ -161,8 +161,8 @@ Status StoreImpl::ReplicaApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* res
   {
     MutexLock wal_lock(&wal_mu_);
     if (commit_lsn > wal_->last_lsn()) {
-      return absl::InvalidArgumentError(fmt::format(
-          "cannot apply up to LSN {}: the log ends at {}", commit_lsn, wal_->last_lsn()));
+      return absl::InvalidArgumentError(fmt::format("cannot apply up to LSN {}: the log ends at {}",
+                                                    commit_lsn, wal_->last_lsn()));
     }
   }
   std::vector<WalRecord> records;
@@ -221,8 +221,8 @@ Status StoreImpl::ApplyCommand(const WalRecord& record, ApplyResult* r) {
   // AppendLog refused commands over the limits: one here is damage, and
   // applying it could break the index (16-bit key lengths).
   if (Status s = ValidateCommand(*command, options_); !s.ok()) {
-    return absl::DataLossError(fmt::format("replica log record at LSN {}: {}", record.lsn,
-                                           std::string(s.message())));
+    return absl::DataLossError(
+        fmt::format("replica log record at LSN {}: {}", record.lsn, std::string(s.message())));
   }
   r->client_id = command->client_id;
   r->sequence = command->sequence;
