@@ -41,14 +41,16 @@ Status ReplicaStoreImpl::Recover() {
   if (!lock.ok()) return lock.status();
   lock_ = std::move(*lock);
   StatusOr<std::string> current = ReadCurrent(env_, dir_);
-  if (absl::IsNotFound(current.status())) {
-    // A new replica; the state directory is created by its store's Open.
-    current = StateDirName(1);
-    if (Status s = WriteCurrent(env_, dir_, *current); !s.ok()) return s;
-  }
+  const bool new_replica = absl::IsNotFound(current.status());
+  if (new_replica) current = StateDirName(1);
   if (!current.ok()) return current.status();
   current_ = *current;
-  if (Status s = CheckCurrentExists(); !s.ok()) return s;
+  // Checked before anything is written: an Open that fails changes nothing.
+  if (Status s = CheckCurrentExists(new_replica); !s.ok()) return s;
+  if (new_replica) {
+    // The state directory is created by its store's Open.
+    if (Status s = WriteCurrent(env_, dir_, current_); !s.ok()) return s;
+  }
   StatusOr<ReplicaHardState> hard_state = ReadHardState(env_, dir_);
   if (!hard_state.ok()) return hard_state.status();
   hard_state_ = *hard_state;
@@ -60,19 +62,20 @@ Status ReplicaStoreImpl::Recover() {
 }
 
 // CURRENT is written before the store creates its directory, so a missing
-// directory is a new replica's, unless another state directory exists: then
-// CURRENT is wrong, and opening would start an empty state and remove the
-// real one as a leftover.
-Status ReplicaStoreImpl::CheckCurrentExists() const {
-  if (env_->FileExists(JoinPath(dir_, current_))) return absl::OkStatus();
+// directory is a new replica's, unless a state directory exists: then
+// CURRENT is wrong (or lost), and opening would start an empty state (or an
+// old one) and remove the real one as a leftover.
+Status ReplicaStoreImpl::CheckCurrentExists(bool new_replica) const {
+  if (!new_replica && env_->FileExists(JoinPath(dir_, current_))) return absl::OkStatus();
   StatusOr<std::vector<std::string>> names = env_->GetChildren(dir_);
   if (!names.ok()) return names.status();
   for (const std::string& name : *names) {
     uint64_t number = 0;
     if (ParseStateDirName(name, &number)) {
       return absl::DataLossError(fmt::format(
-          "{}/CURRENT names {}, which does not exist, while {} does; nothing was changed", dir_,
-          current_, name));
+          "{}/CURRENT is missing or names {}, which does not exist, while {} does; nothing was "
+          "changed",
+          dir_, current_, name));
     }
   }
   return absl::OkStatus();

@@ -63,7 +63,9 @@ class ReplicaStoreImpl final : public ReplicaStore {
  private:
   ReplicaStoreImpl(const ReplicaStoreOptions& options, Env* env);
   Status Recover();
-  Status CheckCurrentExists() const;
+  // DataLoss if CURRENT is lost (`new_replica`) or names a missing
+  // directory while some state directory exists.
+  Status CheckCurrentExists(bool new_replica) const;
   Status RemoveLeftovers();
   StatusOr<std::unique_ptr<StoreImpl>> OpenState(const std::string& state_dir_name) const;
   // The (lsn, term) of a snapshot must be past what is applied.

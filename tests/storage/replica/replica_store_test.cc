@@ -542,6 +542,10 @@ TEST_CASE("A damaged HARDSTATE or CURRENT is DataLoss at Open", "[replica]") {
   CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
   REQUIRE(WriteCurrent(&env, "/replica", "state-0000000009").ok());
   CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+  // A lost CURRENT is not a new replica while a state directory exists.
+  REQUIRE(env.RemoveFile("/replica/CURRENT").ok());
+  CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+  CHECK_FALSE(env.FileExists("/replica/CURRENT"));
   REQUIRE(WriteCurrent(&env, "/replica", StateDirName(1)).ok());
   auto replica = OpenReplicaOrDie(options);
   CHECK(*replica->store()->Get("a") == "1");
