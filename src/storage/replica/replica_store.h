@@ -163,10 +163,12 @@ class ReplicaStore {
   // appended, if they do not fit. A write failure other than a full disk
   // turns the store read-only.
   [[nodiscard]] virtual Status AppendLog(std::span<const WalRecord> records) = 0;
-  // Makes every appended record durable (one fdatasync, whatever the sync
-  // policy: the protocol acknowledges only durable records; the policy
-  // governs the store's own background syncs). synced_lsn() becomes
-  // last_lsn(). A failure turns the store read-only.
+  // Makes every appended record durable as the sync policy defines it: under
+  // kEveryWrite one fdatasync (synced_lsn() becomes last_lsn()); under
+  // kInterval and kNone nothing is done here (the store's background work
+  // syncs on its period, or the OS does), so a replica acknowledges what its
+  // policy calls durable, and a power cut may lose it. A failure turns the
+  // store read-only.
   [[nodiscard]] virtual Status SyncLog() = 0;
   // Drops every record after `lsn`, durably (nothing if lsn >= last_lsn()).
   // FailedPrecondition if `lsn` is below applied_lsn() (applied records are
@@ -188,6 +190,12 @@ class ReplicaStore {
   // it stay unapplied. A failure (a full disk) turns the store read-only, as
   // the Store does; what was applied stays applied.
   [[nodiscard]] virtual Status ApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* results) = 0;
+  // The same, for committed records the caller already holds in memory (the
+  // protocol's committed entries, the log's newest): `records` must start at
+  // applied_lsn() + 1 with dense LSNs, and be the very records of the log at
+  // those LSNs (the caller vouches for it). Saves reading them back.
+  [[nodiscard]] virtual Status ApplyRecords(std::span<const WalRecord> records,
+                                            std::vector<ApplyResult>* results) = 0;
 
   // --- Reads: the applied state. Writes through it are FailedPrecondition
   // (a replica's state changes only by apply). Owned by this ReplicaStore;

@@ -45,6 +45,10 @@ class ReplicaStoreImpl final : public ReplicaStore {
   Status ApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* results) override {
     return impl()->ReplicaApplyUpTo(commit_lsn, results);
   }
+  Status ApplyRecords(std::span<const WalRecord> records,
+                      std::vector<ApplyResult>* results) override {
+    return impl()->ReplicaApplyRecords(records, results);
+  }
 
   Store* store() override { return front_.get(); }
 

@@ -90,6 +90,9 @@ class StoreImpl final : public Store {
   Lsn AppliedLsn() ABSL_LOCKS_EXCLUDED(mu_);
   Status ReplicaApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* results)
       ABSL_LOCKS_EXCLUDED(mu_, wal_mu_);
+  // The same from records in memory, which must start at applied_lsn_ + 1.
+  Status ReplicaApplyRecords(std::span<const WalRecord> records, std::vector<ApplyResult>* results)
+      ABSL_LOCKS_EXCLUDED(mu_, wal_mu_);
   // A snapshot of the applied state with the session table at its LSN,
   // captured together.
   struct ReplicaSnapshot {

@@ -87,6 +87,9 @@ Status StoreImpl::ReplicaAppend(std::span<const WalRecord> records) {
 
 Status StoreImpl::ReplicaSync() {
   Status s;
+  // Under kInterval the background work syncs on its period, under kNone
+  // the OS does: a replica acknowledges what its policy calls durable.
+  if (options_.sync_policy != SyncPolicy::kEveryWrite) return s;
   {
     MutexLock wal_lock(&wal_mu_);
     if (wal_->synced_lsn() == wal_->last_lsn()) return s;
@@ -185,6 +188,25 @@ Status StoreImpl::ReplicaApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* res
     }
     MutexLock lock(&mu_);
     for (size_t i = 0; s.ok() && i < records.size() && records[i].lsn <= commit_lsn; ++i) {
+      ApplyResult result;
+      s = ApplyReplicated(records[i], &result);
+      if (s.ok()) results->push_back(std::move(result));
+    }
+  }
+  QueueReadOnlyEvent();
+  DeliverEvents();
+  return s;
+}
+
+Status StoreImpl::ReplicaApplyRecords(std::span<const WalRecord> records,
+                                      std::vector<ApplyResult>* results) {
+  Status s;
+  {
+    MutexLock lock(&mu_);
+    if (!read_only_cause_.ok()) return read_only_cause_;
+    TOYDB_CHECK(records.empty() || records.front().lsn == applied_lsn_ + 1,
+                fmt::format("applying LSN {} after LSN {}", records.front().lsn, applied_lsn_));
+    for (size_t i = 0; s.ok() && i < records.size(); ++i) {
       ApplyResult result;
       s = ApplyReplicated(records[i], &result);
       if (s.ok()) results->push_back(std::move(result));
