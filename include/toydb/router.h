@@ -126,7 +126,9 @@ struct WriteResult {
 };
 
 // A write that ran out of time. Retrying it reuses its session, so the
-// replicas apply it at most once.
+// replicas apply it at most once. If the write's answer arrives after it
+// timed out, the letter is updated with it (outcome kCommitted and an OK
+// status, or kNotWritten and the refusal) and stays until dropped.
 struct DeadLetter {
   uint64_t id = 0;
   PartitionId partition = 0;
@@ -170,6 +172,7 @@ struct RouterStats {
   uint64_t dead_letters = 0;      // now in the queue
   uint64_t dead_letters_added = 0;
   uint64_t dead_letters_dropped = 0;  // pushed out of a full queue
+  uint64_t dead_letters_settled = 0;  // updated by an answer that came late
   uint64_t late_answers = 0;  // answers for requests already finished
   std::vector<RouterNodeHealth> nodes;
   std::vector<RouterPartitionState> partitions;

@@ -290,6 +290,7 @@ void RouterCore::OnClientResponse(NodeId from, const ClientResponse& response, i
   auto found = by_session_.find({response.client_id, response.sequence});
   if (found == by_session_.end()) {
     stats_.late_answers++;
+    SettleLetter(response);
     return;
   }
   Op& op = ops_.at(found->second);
@@ -307,6 +308,36 @@ void RouterCore::OnClientResponse(NodeId from, const ClientResponse& response, i
   // A failure of an attempt already given up says nothing new.
   if (from != op.target) return;
   AttemptFailed(op, from, maybe_applied, StatusOf(response), response.leader_hint, now);
+}
+
+// An answer to a write that already timed out into the dead-letter queue:
+// if it is final, the letter now says what became of the write (the host
+// sees it applied there), and stays until the host drops it.
+void RouterCore::SettleLetter(const ClientResponse& response) {
+  for (auto& [id, letter] : letters_) {
+    DeadLetter& d = letter.letter;
+    if (d.request.client_id != response.client_id || d.request.sequence != response.sequence) {
+      continue;
+    }
+    const absl::StatusCode code = CodeOf(response);
+    const bool committed = code == absl::StatusCode::kOk ||
+                           (code == absl::StatusCode::kDeadlineExceeded && response.lsn != 0);
+    const bool refused = code == absl::StatusCode::kAborted ||
+                         code == absl::StatusCode::kInvalidArgument ||
+                         (code == absl::StatusCode::kFailedPrecondition && response.lsn != 0);
+    if (committed) {
+      d.outcome = WriteOutcome::kCommitted;
+      d.status = code == absl::StatusCode::kOk
+                     ? absl::OkStatus()
+                     : WithWriteOutcome(StatusOf(response), WriteOutcome::kCommitted, response.lsn);
+      stats_.dead_letters_settled++;
+    } else if (refused) {
+      d.outcome = WriteOutcome::kNotWritten;
+      d.status = StatusOf(response);
+      stats_.dead_letters_settled++;
+    }
+    return;
+  }
 }
 
 // Sorts an answer: final, or worth another attempt. For a write, also

@@ -156,6 +156,7 @@ class RouterCore {
   NodeId ChooseTarget(Op& op);
   NodeId NextMember(Partition& p, NodeId avoid, bool prefer_up);
   void OnClientResponse(NodeId from, const ClientResponse& response, int64_t now);
+  void SettleLetter(const ClientResponse& response);
   Verdict Judge(const Op& op, const ClientResponse& response, bool* maybe_applied) const;
   void AttemptFailed(Op& op, NodeId node, bool maybe_applied, const Status& error, NodeId hint,
                      int64_t now);

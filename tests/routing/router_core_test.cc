@@ -404,6 +404,24 @@ TEST_CASE("RouterCore: a dead letter is retried with its own session and leaves 
   CHECK(absl::IsNotFound(h.core().RetryDeadLetter(letter, 0, h.now()).status()));
 }
 
+TEST_CASE("RouterCore: an answer that comes after the deadline settles the dead letter",
+          "[router]") {
+  Harness h;
+  const uint64_t op = h.Put(h.KeyIn(1), "v", /*deadline_ms=*/50);
+  const Message slow = h.OneRequest();
+  while (h.Done(op) == nullptr) {
+    REQUIRE(h.AdvanceToNextWake());
+    h.TakeUnsent();
+  }
+  REQUIRE(h.Done(op)->write.outcome == WriteOutcome::kUnknown);
+  h.AnswerOk(slow, 33);  // it was applied after all
+  const std::vector<DeadLetter> letters = h.core().DeadLetters();
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].outcome == WriteOutcome::kCommitted);
+  CHECK(letters[0].status.ok());
+  CHECK(h.core().Stats().dead_letters_settled == 1);
+}
+
 TEST_CASE("RouterCore: writes in flight to one partition each hold their own client id",
           "[router]") {
   RouterOptions options = Options();
