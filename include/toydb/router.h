@@ -18,9 +18,14 @@
 // The host owns the Router; the Transport must outlive it. Thread-safe: any
 // number of threads may share one Router and call any method. Callbacks run
 // on one of the Router's threads (the transport's delivery thread, the
-// Router's timer thread) or, for a request refused at once, on the caller's
+// Router's timer thread), for a request refused at once on the caller's
+// thread, and for requests still held at destruction on the destroying
 // thread; they must not block and must not call the Router's blocking
-// methods (they may call the *Async ones).
+// methods (they may call the *Async ones, except during destruction).
+//
+// Inside, a deterministic core (src/routing/router_core.h) makes every
+// protocol decision; this class feeds it under one mutex, with the time from
+// RouterOptions::clock, and sends and completes what it produces.
 
 #include <cstdint>
 #include <functional>

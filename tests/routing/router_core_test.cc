@@ -171,6 +171,26 @@ TEST_CASE("RouterCore: follows a leader hint at once and caches the primary", "[
   CHECK(h.core().Stats().redirects == 1);
 }
 
+TEST_CASE("RouterCore: hints that name each other are followed a bounded number of times",
+          "[router]") {
+  Harness h;
+  h.Put(h.KeyIn(1), "v");
+  Message m = h.OneRequest();
+  int immediate = 0;
+  while (true) {
+    // Two nodes in an election each name the other.
+    h.AnswerNotPrimary(m, m.to == 1 ? 2 : 1);
+    std::vector<Message> sent = h.TakeUnsent();
+    if (sent.empty()) break;  // it backs off instead
+    REQUIRE(sent.size() == 1);
+    m = sent[0];
+    ++immediate;
+    REQUIRE(immediate <= 10);
+  }
+  CHECK(immediate == 3);  // one per member, then a backoff
+  CHECK(h.core().Stats().retries == 1);
+}
+
 TEST_CASE("RouterCore: without a hint it tries the members in turn", "[router]") {
   Harness h;
   const uint64_t op = h.Put(h.KeyIn(1), "v");
