@@ -106,13 +106,13 @@ void KvOracle::ObserveApplied(NodeId node, replication::Replica& replica) {
       }
       break;
     }
-    for (const WalRecord& record : records) RecordApplied(node, partition, record);
+    for (const WalRecord& record : records) OnApplied(node, partition, record);
     from = records.back().lsn + 1;
   }
   cursor = applied;
 }
 
-void KvOracle::RecordApplied(NodeId node, PartitionId partition, const WalRecord& record) {
+void KvOracle::OnApplied(NodeId node, PartitionId partition, const WalRecord& record) {
   ++counts_.entries_checked;
   AppliedEntry entry{DigestOf(record), record.term, IdentityOf(record), node};
   auto [it, inserted] = applied_[partition].try_emplace(record.lsn, entry);

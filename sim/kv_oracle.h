@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "sim/kv_node.h"
+#include "src/storage/wal/wal_format.h"
 #include "toydb/message.h"
 
 namespace toydb::sim {
@@ -112,7 +113,10 @@ class KvOracle final : public KvObserver {
   void CheckFinal(const std::map<PartitionId, KvContents>& contents,
                   const std::map<PartitionId, Lsn>& applied);
 
-  // For tests: what the oracle saw applied at (partition, lsn), or "".
+  // Replica `node` of `partition` applied `record` (called for each entry
+  // read back after a Process(); public for the oracle's own tests).
+  void OnApplied(NodeId node, PartitionId partition, const WalRecord& record);
+  // What the oracle saw applied at (partition, lsn), or "".
   std::string AppliedIdentity(PartitionId partition, Lsn lsn) const;
 
  private:
@@ -126,7 +130,6 @@ class KvOracle final : public KvObserver {
 
   void CheckPrimary(NodeId node, replication::Replica& replica);
   void ObserveApplied(NodeId node, replication::Replica& replica);
-  void RecordApplied(NodeId node, PartitionId partition, const WalRecord& record);
   void CheckAckedWrite(const KvWrite& write, const std::map<PartitionId, Lsn>& applied);
   void CheckKey(PartitionId partition, const std::string& key, const KvContents& contents);
   // Whether some issued write could have deleted `key` after LSN `after`.
