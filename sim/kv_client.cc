@@ -37,6 +37,7 @@ void KvClient::ScheduleNext() {
 
 void KvClient::OnTimer(uint64_t timer_id) {
   if (timer_id == kNextOpTimer) return StartOp();
+  if (op_ && timer_id == op_->retry_timer) return Attempt();
   // An attempt's timeout; an answered or superseded attempt's is stale.
   if (!op_ || timer_id != op_->attempt_timer) return;
   // No answer: the target may be down or cut off. A write without a session
@@ -45,7 +46,7 @@ void KvClient::OnTimer(uint64_t timer_id) {
     oracle_->GiveUpWrite(*op_->write);
     return Finish();
   }
-  Retry(RandomMember(op_->request.partition));
+  Retry(RandomMember(op_->request.partition), /*backoff=*/false);
 }
 
 const PartitionConfig& KvClient::PartitionOf(PartitionId id) const {
@@ -146,19 +147,27 @@ void KvClient::SetRead(ClientRequest& request) {
 
 void KvClient::Attempt() {
   ++op_->attempts;
+  op_->retry_timer = 0;
   op_->attempt_timer = next_timer_++;
   Check(ctx_.timers->SetTimer(config_.attempt_timeout_micros, op_->attempt_timer));
   // A refused send (a full network) is a lost request: the timeout retries.
   (void)ctx_.transport->Send(Message{.from = ctx_.id, .to = op_->target, .body = op_->request});
 }
 
-void KvClient::Retry(NodeId target) {
+void KvClient::Retry(NodeId target, bool backoff) {
   if (op_->attempts >= config_.max_attempts) {
     if (op_->write) oracle_->GiveUpWrite(*op_->write);
     return Finish();
   }
   op_->target = target;
-  Attempt();
+  // The attempt's own timeout no longer applies.
+  op_->attempt_timer = 0;
+  if (!backoff) return Attempt();
+  // No primary known (an election is under way) or the group is busy: wait
+  // a little instead of spinning through the attempts.
+  op_->retry_timer = next_timer_++;
+  const int64_t delay = ctx_.rng->Range(config_.min_backoff_micros, config_.max_backoff_micros);
+  Check(ctx_.timers->SetTimer(delay, op_->retry_timer));
 }
 
 void KvClient::Finish() {
@@ -219,9 +228,10 @@ void KvClient::OnFailure(const ClientResponse& response) {
   }
   if (code == absl::StatusCode::kFailedPrecondition) {
     // Not the primary: it proposed nothing. Follow the hint if there is one.
-    if (response.leader_hint != 0) leader_[op_->request.partition] = response.leader_hint;
-    return Retry(response.leader_hint != 0 ? response.leader_hint
-                                           : RandomMember(op_->request.partition));
+    const NodeId hint = response.leader_hint;
+    if (hint != 0) leader_[op_->request.partition] = hint;
+    const bool follow = hint != 0 && hint != op_->target;
+    return Retry(follow ? hint : RandomMember(op_->request.partition), !follow);
   }
   // Unavailable, DeadlineExceeded: the write may have been proposed.
   if (write && op_->request.client_id == 0) {
@@ -229,7 +239,8 @@ void KvClient::OnFailure(const ClientResponse& response) {
     return Finish();
   }
   if (response.leader_hint != 0) leader_[op_->request.partition] = response.leader_hint;
-  Retry(response.leader_hint != 0 ? response.leader_hint : RandomMember(op_->request.partition));
+  Retry(response.leader_hint != 0 ? response.leader_hint : RandomMember(op_->request.partition),
+        /*backoff=*/true);
 }
 
 }  // namespace toydb::sim

@@ -30,8 +30,11 @@ struct KvClientConfig {
   int64_t min_think_micros = 1'000;
   int64_t max_think_micros = 20'000;
   // An attempt without an answer is retried elsewhere after this long.
-  int64_t attempt_timeout_micros = 300'000;
-  uint32_t max_attempts = 10;
+  int64_t attempt_timeout_micros = 400'000;
+  // Wait before retrying where no primary is known.
+  int64_t min_backoff_micros = 10'000;
+  int64_t max_backoff_micros = 40'000;
+  uint32_t max_attempts = 20;
   uint32_t max_value_padding_bytes = 200;
   // The client issues nothing at or after this time (a request in flight
   // still completes).
@@ -59,7 +62,8 @@ class KvClient final : public SimProcess {
     std::optional<size_t> write;  // the oracle's index, for writes
     uint32_t attempts = 0;
     NodeId target = 0;
-    uint64_t attempt_timer = 0;
+    uint64_t attempt_timer = 0;  // 0: no timeout pending
+    uint64_t retry_timer = 0;    // 0: no backoff pending
   };
 
   KvClient(const NodeContext& ctx, const KvClientConfig& config, KvOracle* oracle);
@@ -69,7 +73,7 @@ class KvClient final : public SimProcess {
   void SetWrite(ClientRequest& request);
   void SetRead(ClientRequest& request);
   void Attempt();
-  void Retry(NodeId target);
+  void Retry(NodeId target, bool backoff);
   void Finish();
   void OnResponse(const ClientResponse& response);
   void OnSuccess(const ClientResponse& response);
