@@ -27,8 +27,8 @@ struct KvClientConfig {
   std::vector<PartitionConfig> partitions;
   uint32_t keys_per_partition = 6;
   // Simulated time between the end of one request and the next.
-  int64_t min_think_micros = 1'000;
-  int64_t max_think_micros = 20'000;
+  int64_t min_think_micros = 0;
+  int64_t max_think_micros = 10'000;
   // An attempt without an answer is retried elsewhere after this long.
   int64_t attempt_timeout_micros = 400'000;
   // Wait before retrying where no primary is known.

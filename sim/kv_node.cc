@@ -8,6 +8,46 @@
 #include "src/replication/wire_messages.h"
 
 namespace toydb::sim {
+namespace {
+
+// A WAL file whose Sync() lies: it reports success and syncs nothing.
+class LyingSyncFile final : public WritableFile {
+ public:
+  explicit LyingSyncFile(std::unique_ptr<WritableFile> file) : file_(std::move(file)) {}
+  Status Append(std::string_view data) override { return file_->Append(data); }
+  Status Sync() override { return absl::OkStatus(); }
+  Status Close() override { return file_->Close(); }
+  uint64_t Position() const override { return file_->Position(); }
+
+ private:
+  std::unique_ptr<WritableFile> file_;
+};
+
+// The broken disk of KvClusterConfig::log_sync_lies: WAL files (under a
+// store's wal/ directory) get LyingSyncFiles; everything else is honest.
+class LyingLogSyncEnv final : public EnvWrapper {
+ public:
+  explicit LyingLogSyncEnv(Env* disk) : EnvWrapper(disk) {}
+  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
+    return Wrap(p, EnvWrapper::NewWritableFile(p));
+  }
+  StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p) override {
+    return Wrap(p, EnvWrapper::NewAppendableFile(p));
+  }
+  StatusOr<std::unique_ptr<WritableFile>> ReuseWritableFile(const std::string& p,
+                                                            uint64_t offset) override {
+    return Wrap(p, EnvWrapper::ReuseWritableFile(p, offset));
+  }
+
+ private:
+  static StatusOr<std::unique_ptr<WritableFile>> Wrap(
+      const std::string& path, StatusOr<std::unique_ptr<WritableFile>> file) {
+    if (!file.ok() || path.find("/wal/") == std::string::npos) return file;
+    return std::unique_ptr<WritableFile>(new LyingSyncFile(std::move(*file)));
+  }
+};
+
+}  // namespace
 
 std::vector<PartitionConfig> SpreadPartitions(uint32_t partitions, uint32_t replicas,
                                               uint32_t nodes) {
@@ -31,6 +71,7 @@ StatusOr<std::unique_ptr<SimProcess>> KvNode::Create(const NodeContext& ctx,
                                                      const KvClusterConfig& config,
                                                      int64_t tick_micros, KvObserver* observer) {
   std::unique_ptr<KvNode> node(new KvNode(ctx, tick_micros, observer));
+  if (config.log_sync_lies) node->lying_disk_ = std::make_unique<LyingLogSyncEnv>(ctx.disk);
   if (Status s = node->OpenReplicas(config); !s.ok()) return s;
   if (Status s = node->ArmTick(); !s.ok()) return s;
   return std::unique_ptr<SimProcess>(std::move(node));
@@ -42,7 +83,7 @@ Status KvNode::OpenReplicas(const KvClusterConfig& config) {
     ReplicaStoreOptions store_options;
     store_options.store = config.store;
     store_options.store.dir = fmt::format("/kv/partition-{}", partition.id);
-    store_options.store.env = ctx_.disk;
+    store_options.store.env = lying_disk_ ? lying_disk_.get() : ctx_.disk;
     store_options.store.clock = ctx_.clock;
     store_options.store.background_threads = false;
     if (Status s = ctx_.disk->CreateDir("/kv"); !s.ok()) return s;

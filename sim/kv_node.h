@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "sim/sim_node.h"
+#include "toydb/env.h"
 #include "src/replication/replica.h"
 #include "toydb/options.h"
 #include "toydb/partition.h"
@@ -37,6 +38,10 @@ struct KvClusterConfig {
   StoreOptions store;
   // Simulated time between two ticks of a node's replicas, before skew.
   int64_t tick_micros = 10'000;
+  // A deliberately broken disk, for the checker's own tests: syncs of the
+  // replicas' log (WAL) files report success without making anything
+  // durable, so replicas acknowledge entries that a crash then loses.
+  bool log_sync_lies = false;
 };
 
 // Sees every replica after each of its Process() calls. Implemented by the
@@ -90,6 +95,9 @@ class KvNode final : public SimProcess {
   void Process(replication::Replica& replica);
 
   NodeContext ctx_;
+  // Wraps ctx.disk when config.log_sync_lies; declared before the replicas,
+  // so that it outlives them.
+  std::unique_ptr<Env> lying_disk_;
   const int64_t tick_micros_;
   KvObserver* const observer_;
   std::map<PartitionId, std::unique_ptr<replication::Replica>> replicas_;

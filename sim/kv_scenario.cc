@@ -38,7 +38,7 @@ KvClusterConfig ClusterConfig(const KvFaultPlan& plan, const KvScenarioOptions& 
   config.store.cache_bytes_max = 64 << 10;
   config.store.value_bytes_max = 4 << 10;
   config.store.batch_bytes_max = config.store.key_bytes_max + config.store.value_bytes_max;
-  if (options.broken_no_sync) config.store.sync_policy = SyncPolicy::kNone;
+  config.log_sync_lies = options.broken_log_sync;
   return config;
 }
 
@@ -63,7 +63,7 @@ class KvRun {
   NodeId Pick(const std::vector<NodeId>& ids) { return ids[sim_.rng().Uniform(ids.size())]; }
   void CrashOne();
   void RestartOne();
-  void DiskFaultOne(uint64_t kind);
+  void DiskFaultOne(bool sync_fails);
   void ClearDiskFaults(NodeId id);
   void Heal();
   void CheckConvergence();
@@ -135,38 +135,75 @@ void KvRun::ScheduleNemesis() {
   Check(sim_.scheduler().After(delay, [this] { NemesisStep(); }).status());
 }
 
+// The nemesis's acts and their weights. Crashes and restarts weigh most:
+// losing a replica's unsynced tail while another replica is away is what
+// puts acknowledged writes at risk.
+enum class Act : uint8_t {
+  kCrash,
+  kRestart,
+  kCut,
+  kCutOneWay,
+  kIsolate,
+  kHeal,
+  kSyncFails,
+  kDiskFull,
+  kClearDisk,
+};
+struct WeightedAct {
+  Act act;
+  uint64_t weight;
+  bool disk;  // only in plans with disk faults
+};
+constexpr WeightedAct kActs[] = {
+    {Act::kCrash, 3, false},     {Act::kRestart, 3, false},  {Act::kCut, 1, false},
+    {Act::kCutOneWay, 1, false}, {Act::kIsolate, 1, false},  {Act::kHeal, 1, false},
+    {Act::kSyncFails, 1, true},  {Act::kDiskFull, 1, true},  {Act::kClearDisk, 1, true},
+};
+
+Act DrawAct(Rng& rng, bool disk_faults) {
+  uint64_t total = 0;
+  for (const WeightedAct& a : kActs) total += (disk_faults || !a.disk) ? a.weight : 0;
+  uint64_t draw = rng.Uniform(total);
+  for (const WeightedAct& a : kActs) {
+    if (!disk_faults && a.disk) continue;
+    if (draw < a.weight) return a.act;
+    draw -= a.weight;
+  }
+  return Act::kHeal;
+}
+
 void KvRun::NemesisStep() {
   if (sim_.scheduler().Now() >= options_.faulty_phase_micros) return;
   const std::vector<NodeId> ids = Servers(sim_.node_ids());
   // Draw into locals, one statement each: argument evaluation order differs
   // between compilers (docs/SIMULATION.md).
-  const uint64_t action = sim_.rng().Uniform(plan_.disk_faults ? 9 : 6);
+  const Act act = DrawAct(sim_.rng(), plan_.disk_faults);
   const NodeId a = Pick(ids);
   const NodeId b = Pick(ids);
-  switch (action) {
-    case 0:
+  switch (act) {
+    case Act::kCrash:
       CrashOne();
       break;
-    case 1:
+    case Act::kRestart:
       RestartOne();
       break;
-    case 2:
+    case Act::kCut:
       sim_.network().Cut(a, b);
       break;
-    case 3:
+    case Act::kCutOneWay:
       sim_.network().CutOneWay(a, b);
       break;
-    case 4:
+    case Act::kIsolate:
       sim_.network().Isolate(a);
       break;
-    case 5:
+    case Act::kHeal:
       sim_.network().Heal();
       break;
-    case 6:
-    case 7:
-      DiskFaultOne(action);
+    case Act::kSyncFails:
+    case Act::kDiskFull:
+      DiskFaultOne(act == Act::kSyncFails);
       break;
-    default:
+    case Act::kClearDisk:
       ClearDiskFaults(a);
       break;
   }
@@ -190,13 +227,13 @@ void KvRun::RestartOne() {
   if (!down.empty()) (void)sim_.node(Pick(down))->Start();
 }
 
-void KvRun::DiskFaultOne(uint64_t kind) {
+void KvRun::DiskFaultOne(bool sync_fails) {
   const std::vector<NodeId> up = Servers(sim_.up_node_ids());
   if (up.empty()) return;
   const NodeId id = Pick(up);
   MemEnv& disk = sim_.node(id)->disk();
   DiskFault fault;
-  if (kind == 6) {
+  if (sync_fails) {
     disk.SetSyncFailure(true);
     fault = DiskFault::kSyncFails;
   } else {
@@ -358,7 +395,7 @@ KvFaultPlan RandomKvFaultPlan(Rng& rng) {
   KvFaultPlan plan;
   plan.base = RandomFaultPlan(rng);
   plan.partitions = 1 + static_cast<uint32_t>(rng.Uniform(3));
-  plan.clients = 2 + static_cast<uint32_t>(rng.Uniform(3));
+  plan.clients = 3 + static_cast<uint32_t>(rng.Uniform(6));
   plan.max_clock_skew = static_cast<double>(rng.Uniform(21)) / 100.0;
   plan.disk_faults = rng.Chance(0.5);
   return plan;

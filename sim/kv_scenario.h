@@ -42,14 +42,15 @@ struct KvFaultPlan {
 };
 
 struct KvScenarioOptions {
-  int64_t faulty_phase_micros = 2'000'000;
-  int64_t healed_phase_micros = 1'500'000;
-  int64_t settle_micros = 500'000;
+  int64_t faulty_phase_micros = 6'000'000;
+  int64_t healed_phase_micros = 2'000'000;
+  int64_t settle_micros = 1'000'000;
   bool faults = true;  // false: a clean network and no nemesis
   // A deliberately broken configuration, for the checker's own tests: the
-  // replicas' stores never sync (SyncPolicy::kNone), so replicas acknowledge
-  // entries a crash then loses.
-  bool broken_no_sync = false;
+  // disks acknowledge syncs of the replicas' logs without syncing
+  // (KvClusterConfig::log_sync_lies), so replicas acknowledge entries a
+  // crash then loses.
+  bool broken_log_sync = false;
 };
 
 struct KvScenarioResult {

@@ -37,7 +37,7 @@ struct Flags {
 void Usage() {
   std::fputs(
       "usage: toydb-sim [--scenario kv|ping] [--seed N] [--sweep COUNT] [--faulty-ms MS]\n"
-      "                 [--healed-ms MS] [--settle-ms MS] [--no-faults] [--broken-no-sync]\n"
+      "                 [--healed-ms MS] [--settle-ms MS] [--no-faults] [--broken-log-sync]\n"
       "                 [--trace] [--verbose]\n"
       "  --scenario S      kv (default): replica groups under faults; ping: the network\n"
       "                    and crash model alone\n"
@@ -47,7 +47,7 @@ void Usage() {
       "  --healed-ms MS    simulated length of the healed phase (kv 1500, ping 1000)\n"
       "  --settle-ms MS    kv: clients stopped, before the checks (default 500)\n"
       "  --no-faults       a clean network, no crashes, no disk faults\n"
-      "  --broken-no-sync  kv: replicas never sync their log (proves the checker fails)\n"
+      "  --broken-log-sync kv: the disks lie about syncing the replicas' logs (the\n                    checker must fail such runs)\n"
       "  --trace           print every trace event\n"
       "  --verbose         print the fault plan and counters of each run\n",
       stderr);
@@ -102,9 +102,9 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--no-faults") {
       flags->ping.faults = flags->kv.faults = false;
       flags->scenario_flags += " --no-faults";
-    } else if (arg == "--broken-no-sync") {
-      flags->kv.broken_no_sync = true;
-      flags->scenario_flags += " --broken-no-sync";
+    } else if (arg == "--broken-log-sync") {
+      flags->kv.broken_log_sync = true;
+      flags->scenario_flags += " --broken-log-sync";
     } else if (arg == "--trace") {
       flags->trace = true;
     } else if (arg == "--verbose") {
