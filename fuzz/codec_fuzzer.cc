@@ -3,12 +3,15 @@
 // checksum, so the fuzzer reaches the body decoder instead of stopping at the
 // checksum. Decoding must never crash, read out of bounds or over-allocate
 // (ASan), and anything it accepts must re-encode to exactly the same bytes.
+// A replication message the core accepts (FromWire) must translate back
+// (ToWire) to exactly the message decoded.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "src/replication/wire_messages.h"
 #include "src/transport/codec.h"
 #include "src/util/coding.h"
 
@@ -19,6 +22,8 @@ void CheckCanonical(std::string_view frame) {
   if (!m.ok()) return;
   toydb::StatusOr<std::string> again = toydb::EncodeFrame(*m);
   if (!again.ok() || *again != frame) std::abort();
+  auto core = toydb::replication::FromWire(*m);
+  if (core.ok() && !(toydb::replication::ToWire(core->first, core->second) == *m)) std::abort();
 }
 
 std::string Seal(std::string_view payload) {

@@ -23,7 +23,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== TSan build: tests tagged [threads]"
 # Only the suites with threaded code are built here (add a suite when its
 # code starts threads); the rest is single-threaded and covered above.
-tsan_suites=(storage_tests transport_tests util_tests)
+tsan_suites=(storage_tests transport_tests util_tests replication_tests)
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOYDB_SANITIZE=thread \
   -DTOYDB_BUILD_BENCH=OFF >/dev/null
 cmake --build build-tsan -j "$jobs" --target "${tsan_suites[@]}"

@@ -48,14 +48,29 @@ inline constexpr uint32_t kMaxOpsPerBatch = 4096;
 // Replication. Every message names its partition (a node hosts replicas of
 // many partitions) and carries the sender's term, which fences stale leaders.
 
+// What a log entry holds. Values are part of the wire format.
+enum class LogEntryType : uint8_t {
+  kNormal = 0,  // a client write batch
+  kNoop = 1,    // a new leader's first entry, which commits the earlier terms' tail
+};
+inline constexpr uint8_t kMaxLogEntryType = 1;
+
 // One replicated log entry.
 struct LogEntry {
   Term term = 0;
   Lsn lsn = 0;
+  LogEntryType type = LogEntryType::kNormal;
   std::string payload;  // an encoded write batch, opaque to the transport
   bool operator==(const LogEntry&) const = default;
 };
 
+// The bodies below that name a sender or addressee (leader, candidate,
+// target) repeat the envelope's from/to, so a body read on its own (a trace,
+// a log line) says who it is from; a receiver refuses a body that disagrees
+// with its envelope (src/replication/wire_messages.h).
+
+// Leader -> follower: entries to append after (prev_lsn, prev_term), or none
+// (a probe, or news of a higher commit LSN).
 struct AppendEntries {
   static constexpr MessageType kType = MessageType::kAppendEntries;
   PartitionId partition = 0;
@@ -64,28 +79,42 @@ struct AppendEntries {
   Lsn prev_lsn = 0;  // the entry just before `entries`, for log matching
   Term prev_term = 0;
   Lsn commit_lsn = 0;
-  std::vector<LogEntry> entries;  // at most kMaxEntriesPerAppend
+  std::vector<LogEntry> entries;  // at most kMaxEntriesPerAppend, LSNs prev_lsn + 1, + 2, ...
   bool operator==(const AppendEntries&) const = default;
 };
 
+// Follower -> leader. Accepted: `match_lsn` is the last LSN the follower
+// holds durably and that matches the leader; `accepted_lsn` the last that
+// matches, durable or not. Rejected: `rejected_prev_lsn` names the refused
+// append's prev_lsn, and the hints locate the match point: the follower's
+// last LSN, the term it holds at rejected_prev_lsn (0 if its log is shorter),
+// and the first LSN of that term in its log.
 struct AppendEntriesResponse {
   static constexpr MessageType kType = MessageType::kAppendEntriesResponse;
   PartitionId partition = 0;
   Term term = 0;
-  bool success = false;
-  Lsn match_lsn = 0;     // on success: the last LSN the follower holds durably
-  Lsn conflict_lsn = 0;  // on failure: where the leader should retry from
+  bool reject = false;
+  Lsn match_lsn = 0;
+  Lsn accepted_lsn = 0;
+  Lsn rejected_prev_lsn = 0;
+  Lsn hint_last_lsn = 0;
+  Term hint_conflict_term = 0;
+  Lsn hint_conflict_first_lsn = 0;
   bool operator==(const AppendEntriesResponse&) const = default;
 };
 
+// Candidate -> voter: a vote, or (pre_vote) a poll that changes no state.
 struct VoteRequest {
   static constexpr MessageType kType = MessageType::kVoteRequest;
   PartitionId partition = 0;
   Term term = 0;  // for a pre-vote: the term the candidate would campaign in
   NodeId candidate = 0;
-  Lsn last_lsn = 0;
+  Lsn last_lsn = 0;  // the candidate's last entry
   Term last_term = 0;
   bool pre_vote = false;
+  // A campaign the leader asked for (TransferLeadership): voters honour it
+  // even while they still follow a live leader.
+  bool transfer = false;
   bool operator==(const VoteRequest&) const = default;
 };
 
@@ -94,29 +123,34 @@ struct VoteResponse {
   PartitionId partition = 0;
   Term term = 0;
   bool granted = false;
-  bool pre_vote = false;
+  bool pre_vote = false;  // answers a pre-vote
   bool operator==(const VoteResponse&) const = default;
 };
 
+// Leader -> follower, periodically and for read-index confirmation.
 struct Heartbeat {
   static constexpr MessageType kType = MessageType::kHeartbeat;
   PartitionId partition = 0;
   Term term = 0;
   NodeId leader = 0;
-  Lsn commit_lsn = 0;
-  uint64_t read_index_context = 0;  // echoed back, for read-index confirmation
+  Lsn commit_lsn = 0;    // never above what this follower is known to match
+  uint64_t context = 0;  // echoed back, confirms leadership for reads
   bool operator==(const Heartbeat&) const = default;
 };
 
+// Follower -> leader: echoes the context and repeats the durable
+// acknowledgement (match_lsn, accepted_lsn as in AppendEntriesResponse).
 struct HeartbeatResponse {
   static constexpr MessageType kType = MessageType::kHeartbeatResponse;
   PartitionId partition = 0;
   Term term = 0;
+  uint64_t context = 0;
   Lsn match_lsn = 0;
-  uint64_t read_index_context = 0;
+  Lsn accepted_lsn = 0;
   bool operator==(const HeartbeatResponse&) const = default;
 };
 
+// Leader -> follower: one piece of a snapshot, in offset order.
 struct SnapshotChunk {
   static constexpr MessageType kType = MessageType::kSnapshotChunk;
   PartitionId partition = 0;
@@ -126,10 +160,23 @@ struct SnapshotChunk {
   Term snapshot_term = 0;
   uint64_t offset = 0;  // of `data` within the snapshot
   std::string data;
-  bool last = false;
-  uint64_t snapshot_checksum = 0;  // of the whole snapshot; meaningful if last
+  uint64_t snapshot_bytes = 0;     // the whole snapshot's size
+  uint64_t snapshot_checksum = 0;  // of the whole snapshot
+  bool last = false;               // `data` ends the snapshot
   bool operator==(const SnapshotChunk&) const = default;
 };
+
+// How a follower took a snapshot chunk. Values are part of the wire format.
+enum class SnapshotResult : uint8_t {
+  kAccepted = 0,          // stored; send the chunk at next_offset
+  kInstalled = 1,         // the last chunk: checksum verified, snapshot installed
+  kStaleTerm = 2,         // the sender's term is old (see `term`)
+  kWrongOffset = 3,       // not the chunk expected: resend from next_offset
+  kChecksumMismatch = 4,  // the whole snapshot failed its checksum: start again
+  kNotNeeded = 5,         // the follower already holds snapshot_lsn in its log
+  kStorageFailed = 6,     // the follower could not store it: try later
+};
+inline constexpr uint8_t kMaxSnapshotResult = 6;
 
 struct SnapshotResponse {
   static constexpr MessageType kType = MessageType::kSnapshotResponse;
@@ -137,11 +184,12 @@ struct SnapshotResponse {
   Term term = 0;
   Lsn snapshot_lsn = 0;
   uint64_t next_offset = 0;  // the follower wants the chunk at this offset
-  bool success = false;
+  SnapshotResult result = SnapshotResult::kAccepted;
   bool operator==(const SnapshotResponse&) const = default;
 };
 
-// Leader -> caught-up follower: campaign now, without waiting for a timeout.
+// Leader -> caught-up follower: campaign now, without waiting for a timeout
+// and without a pre-vote.
 struct TransferLeadership {
   static constexpr MessageType kType = MessageType::kTransferLeadership;
   PartitionId partition = 0;

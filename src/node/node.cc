@@ -14,6 +14,7 @@
 #include "src/replication/replica.h"
 #include "src/replication/wire_messages.h"
 #include "src/util/mutex.h"
+#include "toydb/env.h"
 
 namespace toydb {
 
@@ -47,7 +48,7 @@ struct Node::State final : public Transport::Handler {
   void ProcessAll();
   void Dispatch(const Message& message);
   void Serve(ClientRequest request, Callback done);
-  void Send(PartitionId partition, const replication::Message& message);
+  void Send(const Message& message);
   Replica* Find(PartitionId partition) {
     auto it = replicas.find(partition);
     return it == replicas.end() ? nullptr : it->second.get();
@@ -102,10 +103,10 @@ void Node::State::ProcessAll() {
   for (auto& [id, replica] : replicas) replica->Process();
 }
 
-void Node::State::Send(PartitionId partition, const replication::Message& message) {
+void Node::State::Send(const Message& message) {
   // A refused send (a full queue, an unknown peer) is a lost message, which
   // the protocol recovers from by its timeouts and retries.
-  (void)options.transport->Send(replication::ToWire(partition, message));
+  (void)options.transport->Send(message);
 }
 
 void Node::State::Dispatch(const Message& message) {
@@ -120,11 +121,11 @@ void Node::State::Dispatch(const Message& message) {
     });
     return;
   }
-  StatusOr<std::pair<PartitionId, replication::Message>> decoded = replication::FromWire(message);
-  if (!decoded.ok()) return;  // not a replication message this node serves
-  Replica* replica = Find(decoded->first);
+  PartitionId partition = 0;
+  if (!replication::PartitionOf(message, &partition)) return;  // not for a replica
+  Replica* replica = Find(partition);
   if (replica == nullptr) return;  // a partition this node does not host
-  (void)replica->Step(decoded->second);
+  (void)replica->Receive(message);
 }
 
 void Node::State::Serve(ClientRequest request, Callback done) {
@@ -164,13 +165,12 @@ StatusOr<std::unique_ptr<Node>> Node::Open(const NodeOptions& options) {
     ReplicaStoreOptions store_options;
     store_options.store = options.store;
     store_options.store.dir = JoinPath(options.dir, fmt::format("partition-{}", partition.id));
-    const PartitionId id = partition.id;
     StatusOr<std::unique_ptr<Replica>> replica = Replica::Open(
         partition, options.id, options.replica, store_options, seed * 31 + partition.id,
-        [raw, id](const replication::Message& message) { raw->Send(id, message); });
+        [raw](const Message& message) { raw->Send(message); });
     if (!replica.ok()) {
       return Status(replica.status().code(),
-                    fmt::format("partition {}: {}", partition.id, replica.status().message()));
+                    fmt::format("partition {}: {}", partition.id, std::string(replica.status().message())));
     }
     raw->replicas[partition.id] = std::move(*replica);
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "src/replication/wire_messages.h"
 #include "src/util/check.h"
 
 namespace toydb::replication {
@@ -45,6 +46,7 @@ StatusOr<std::unique_ptr<Replica>> Replica::Open(const PartitionConfig& partitio
   if (Status s = options.Validate(); !s.ok()) return s;
   const ReplicaConfig config = CoreConfig(partition, self, options, seed);
   if (Status s = config.Validate(); !s.ok()) return s;
+  if (Status s = ValidateWireLimits(config); !s.ok()) return s;
   ReplicaStoreOptions opened = store_options;
   opened.session_count_max = options.session_count_max;
   StatusOr<std::unique_ptr<ReplicaStore>> store = ReplicaStore::Open(opened);
@@ -73,6 +75,17 @@ Replica::Replica(const PartitionConfig& partition, NodeId self, const ReplicaOpt
       outbox_(std::move(outbox)) {}
 
 Replica::~Replica() = default;
+
+Status Replica::Receive(const toydb::Message& wire) {
+  if (!failure_.ok()) return absl::OkStatus();  // a failed replica is silent
+  StatusOr<std::pair<PartitionId, Message>> message = FromWire(wire);
+  if (!message.ok()) return message.status();
+  if (message->first != partition_.id) {
+    return absl::InvalidArgumentError(fmt::format("a message for partition {} reached partition {}",
+                                                  message->first, partition_.id));
+  }
+  return core_->Step(message->second);
+}
 
 Status Replica::Step(const Message& message) {
   if (!failure_.ok()) return absl::OkStatus();  // a failed replica is silent
@@ -138,7 +151,7 @@ void Replica::HandleReady(Ready ready) {
   if (ready.log_write) {
     if (Status s = log_.Write(*ready.log_write); !s.ok()) return Fail(s);
   }
-  for (const Message& message : ready.messages) outbox_(message);
+  for (const Message& message : ready.messages) outbox_(ToWire(partition_.id, message));
   if (!ready.committed.empty()) {
     if (Status s = ApplyCommitted(ready.committed); !s.ok()) return Fail(s);
   }

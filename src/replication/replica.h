@@ -9,8 +9,9 @@
 //
 // Deterministic and single-threaded: it reacts to calls (Step, Tick, Submit,
 // TransferLeadership) and does the resulting work in Process(); it never
-// starts a thread, sleeps or reads a clock. Messages for peers go to the
-// outbox function given at Open, on the calling thread. The Node runs it on
+// starts a thread, sleeps or reads a clock. Messages for peers, already in
+// their wire form (toydb::Message, addressed and naming the partition), go
+// to the outbox function given at Open, on the calling thread. The Node runs it on
 // its event loop on real time; the simulator runs it on simulated time.
 //
 // A storage failure (a failed sync or write: the store turned read-only)
@@ -39,7 +40,7 @@ namespace toydb::replication {
 class Replica {
  public:
   using Reply = std::function<void(ClientResponse)>;
-  using Outbox = std::function<void(const Message&)>;
+  using Outbox = std::function<void(const toydb::Message&)>;
 
   // Opens the replica of `partition` held by node `self`, its storage in
   // store_options.store.dir. `seed` randomizes its election timeouts.
@@ -52,8 +53,12 @@ class Replica {
   Replica& operator=(const Replica&) = delete;
 
   // Inputs. Each is handled in part at once; call Process() after them.
-  // InvalidArgument for a message the core refuses (not addressed to this
-  // replica, from a non-member); stale messages are ignored, not errors.
+  // A message from a peer, as it came off the wire: a protocol message or a
+  // snapshot chunk or answer. InvalidArgument for one the replica refuses
+  // (malformed, not addressed to it, from a non-member, another
+  // partition's); stale messages are ignored, not errors.
+  Status Receive(const toydb::Message& message);
+  // The same for a protocol message already translated (tests).
   Status Step(const Message& message);
   void Tick();
   // A client request (a read or a write) for this partition. `reply` is

@@ -6,8 +6,9 @@
 // results, the Ready bundle, and the core's configuration. Plain values,
 // freely copied; no thread-safety concerns.
 //
-// The messages here are the core's own; the wire codec (src/transport/) will
-// carry them once the protocol settles.
+// The messages here are the core's own; wire_messages.h translates them to
+// and from the wire's (toydb/message.h), which the codec (src/transport/)
+// frames.
 
 #include <cstdint>
 #include <optional>
@@ -171,7 +172,7 @@ struct ReplicaConfig {
   bool pre_vote = true;                        // ask for a pre-vote before raising the term
   bool check_quorum = true;                    // a primary steps down without a majority's contact
   uint64_t random_seed = 1;                    // the core's only randomness (election timeouts)
-  uint64_t max_append_bytes = 4 << 20;         // entry bytes per append message
+  uint64_t max_append_bytes = 2 << 20;         // entry bytes per append; see ValidateWireLimits
   uint32_t max_append_entries = 1024;          // entries per append message
   uint32_t max_inflight_appends = 64;          // unacknowledged appends per peer
   uint64_t max_inflight_bytes = 16 << 20;      // unacknowledged entry bytes per peer

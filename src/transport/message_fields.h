@@ -19,7 +19,7 @@ concept MessageOf = std::same_as<std::remove_const_t<M>, T>;
 
 template <MessageOf<LogEntry> M>
 auto Fields(M& m) {
-  return std::tie(m.term, m.lsn, m.payload);
+  return std::tie(m.term, m.lsn, m.type, m.payload);
 }
 
 template <MessageOf<WriteConcern> M>
@@ -39,12 +39,14 @@ auto Fields(M& m) {
 
 template <MessageOf<AppendEntriesResponse> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.success, m.match_lsn, m.conflict_lsn);
+  return std::tie(m.partition, m.term, m.reject, m.match_lsn, m.accepted_lsn, m.rejected_prev_lsn,
+                  m.hint_last_lsn, m.hint_conflict_term, m.hint_conflict_first_lsn);
 }
 
 template <MessageOf<VoteRequest> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.candidate, m.last_lsn, m.last_term, m.pre_vote);
+  return std::tie(m.partition, m.term, m.candidate, m.last_lsn, m.last_term, m.pre_vote,
+                  m.transfer);
 }
 
 template <MessageOf<VoteResponse> M>
@@ -54,23 +56,23 @@ auto Fields(M& m) {
 
 template <MessageOf<Heartbeat> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.leader, m.commit_lsn, m.read_index_context);
+  return std::tie(m.partition, m.term, m.leader, m.commit_lsn, m.context);
 }
 
 template <MessageOf<HeartbeatResponse> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.match_lsn, m.read_index_context);
+  return std::tie(m.partition, m.term, m.context, m.match_lsn, m.accepted_lsn);
 }
 
 template <MessageOf<SnapshotChunk> M>
 auto Fields(M& m) {
   return std::tie(m.partition, m.term, m.leader, m.snapshot_lsn, m.snapshot_term, m.offset, m.data,
-                  m.last, m.snapshot_checksum);
+                  m.snapshot_bytes, m.snapshot_checksum, m.last);
 }
 
 template <MessageOf<SnapshotResponse> M>
 auto Fields(M& m) {
-  return std::tie(m.partition, m.term, m.snapshot_lsn, m.next_offset, m.success);
+  return std::tie(m.partition, m.term, m.snapshot_lsn, m.next_offset, m.result);
 }
 
 template <MessageOf<TransferLeadership> M>
@@ -101,6 +103,8 @@ auto Fields(M& m) {
 }
 
 // Largest valid value of each enum field; the decoder refuses larger ones.
+inline constexpr uint8_t MaxEnumValue(LogEntryType) { return kMaxLogEntryType; }
+inline constexpr uint8_t MaxEnumValue(SnapshotResult) { return kMaxSnapshotResult; }
 inline constexpr uint8_t MaxEnumValue(OpType) { return kMaxOpType; }
 inline constexpr uint8_t MaxEnumValue(ReadConsistency) { return kMaxReadConsistency; }
 inline constexpr uint8_t MaxEnumValue(WriteConcernKind) { return kMaxWriteConcernKind; }

@@ -163,6 +163,7 @@ void Cluster::CheckAckSurvived(SimReplica& replica) {
 }
 
 void Cluster::Enqueue(const Message& message) {
+  if (on_send_) on_send_(message);
   if (rng_.Chance(faults_.drop)) return;
   int copies = rng_.Chance(faults_.duplicate) ? 2 : 1;
   for (int i = 0; i < copies; ++i) {

@@ -63,6 +63,9 @@ class Cluster {
   void set_auto_sync(bool on) { auto_sync_ = on; }
   // When on, every delivered message is printed (for replaying a seed).
   void set_trace(bool on) { trace_ = on; }
+  // Called with every message a replica sends, before the network's faults
+  // (drop, duplicate, delay) apply to it.
+  void set_on_send(std::function<void(const Message&)> on_send) { on_send_ = std::move(on_send); }
 
   // Driving.
   void Tick(NodeId id);
@@ -134,6 +137,7 @@ class Cluster {
   NetworkFaults faults_;
   bool auto_sync_ = true;
   bool trace_ = false;
+  std::function<void(const Message&)> on_send_;
   uint64_t now_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t rng_seed_salt_ = 0;  // gives each incarnation its own timeouts

@@ -123,7 +123,7 @@ TEST_CASE("Codec refuses forged counts and lengths larger than the frame", "[cod
   CHECK(absl::IsDataLoss(DecodeFrame(Reseal(frame)).status()));
   // The single entry's payload length claims 4 GiB.
   EncodeFixed32(frame.data() + count_at, 1);
-  EncodeFixed32(frame.data() + count_at + 4 + 16, UINT32_MAX);
+  EncodeFixed32(frame.data() + count_at + 4 + 17, UINT32_MAX);  // term, lsn, type
   CHECK(absl::IsDataLoss(DecodeFrame(Reseal(frame)).status()));
 }
 
@@ -133,6 +133,14 @@ TEST_CASE("Codec refuses out-of-range enums and bools", "[codec]") {
   REQUIRE(frame[granted_at] == 1);
   frame[granted_at] = 2;
   CHECK(absl::IsDataLoss(DecodeFrame(Reseal(frame)).status()));
+
+  AppendEntries append;
+  append.entries.resize(1);
+  append.entries[0].type = static_cast<LogEntryType>(kMaxLogEntryType + 1);
+  CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = append})).status()));
+  SnapshotResponse snapshot;
+  snapshot.result = static_cast<SnapshotResult>(kMaxSnapshotResult + 1);
+  CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = snapshot})).status()));
 
   ClientResponse response;
   response.code = 17;  // not an absl::StatusCode
@@ -163,6 +171,16 @@ TEST_CASE("Codec refuses to encode beyond the frame and repeated-field limits", 
   CHECK(absl::IsInvalidArgument(EncodeFrame(Message{.body = append}).status()));
   append.entries.resize(kMaxEntriesPerAppend);
   CHECK(EncodeFrame(Message{.body = append}).ok());
+}
+
+TEST_CASE("Replication bodies have the documented fixed sizes", "[codec]") {
+  // docs/WIRE_FORMAT.md: what a sender must leave room for besides entries or data.
+  const size_t frame_fixed = kFrameHeaderBytes + kFrameEnvelopeBytes;
+  CHECK(Encode(Message{.body = AppendEntries{}}).size() == frame_fixed + 4 + 8 * 5 + 4);
+  CHECK(Encode(Message{.body = SnapshotChunk{}}).size() == frame_fixed + 4 + 8 * 7 + 4 + 1);
+  AppendEntries one;
+  one.entries.push_back(LogEntry{.payload = "abc"});
+  CHECK(Encode(Message{.body = one}).size() == frame_fixed + 4 + 8 * 5 + 4 + 8 + 8 + 1 + 4 + 3);
 }
 
 TEST_CASE("PeekFrameSize reads frames from a stream", "[codec]") {

@@ -18,7 +18,14 @@
 //
 // Owned by one Replica. Not thread-safe for writes: one thread (the
 // replica's) calls everything but the reads of `store()`, which any thread may
-// call while that thread works (the Store's own locking covers them).
+// call while that thread works (the Store's own locking covers them, and a
+// snapshot install waits for calls in flight before it swaps the store).
+//
+// On disk (state_dir.h): the replica's directory holds HARDSTATE, CURRENT
+// naming the live state directory (a Store directory: data segments, the
+// log in wal/, CHECKPOINT with the session table), and staged snapshots.
+// Implemented by ReplicaStoreImpl (replica_store_impl.h) over StoreImpl's
+// replica mode (store_replica.cc).
 
 #include <cstdint>
 #include <memory>
@@ -51,14 +58,20 @@ struct ReplicatedCommand {
   uint64_t client_id = 0;
   uint64_t sequence = 0;
   // Compare-and-set: the command applies only if the key of its single put
-  // has this version (0: the key must be absent).
+  // has this version (0: the key must be absent). A command with one must
+  // have exactly one operation, a put.
   std::optional<Lsn> expected_version;
-  std::vector<WriteBatch::Op> ops;  // puts and deletes, applied atomically
+  // Puts and deletes, applied atomically; at least one, within the store's
+  // limits (AppendLog refuses others).
+  std::vector<WriteBatch::Op> ops;
   bool operator==(const ReplicatedCommand& other) const;
 };
 
 std::string EncodeCommand(const ReplicatedCommand& command);
-// DataLoss if malformed (it passed the WAL's checksum: a bug, not a torn write).
+// DataLoss if malformed (it passed the WAL's checksum: a bug, not a torn write):
+// truncated, trailing bytes, unknown flags, no operation, an operation count
+// or length beyond the payload, a compare-and-set that is not a single put.
+// Nothing is reserved beyond the payload's size.
 StatusOr<ReplicatedCommand> DecodeCommand(std::string_view payload);
 
 // The outcome of applying one committed record, the same on every replica.
@@ -91,7 +104,8 @@ struct ReplicaStoreOptions {
   // work, as for a single-node Store.
   StoreOptions store;
   // Sessions kept; beyond it, the session with the lowest last-applied LSN
-  // is evicted (a rule every replica applies alike). At least 1.
+  // is evicted (a rule every replica applies alike). At least 1. Every
+  // replica of a group must use the same value, or their states diverge.
   uint32_t session_count_max = 100000;
 };
 
@@ -114,7 +128,10 @@ class ReplicaStore {
  public:
   // Opens or creates the replica's store in options.store.dir and recovers
   // it: the log as it was durably written, the state applied up to the
-  // applied LSN it had recorded (never beyond), the hard state.
+  // applied LSN it had recorded (never beyond), the hard state. The applied
+  // LSN recorded is max(the checkpoint's, the hard state's commit_lsn),
+  // capped at the log's last LSN; the records after it stay in the log,
+  // unapplied. Removes what an interrupted install or transfer left.
   [[nodiscard]] static StatusOr<std::unique_ptr<ReplicaStore>> Open(
       const ReplicaStoreOptions& options);
   virtual ~ReplicaStore() = default;
@@ -130,55 +147,75 @@ class ReplicaStore {
   virtual Lsn last_lsn() const = 0;
   virtual Term last_term() const = 0;
   virtual Lsn synced_lsn() const = 0;
-  // For first_lsn() - 1 <= lsn <= last_lsn(); OutOfRange outside.
+  // For first_lsn() - 1 <= lsn <= last_lsn(); OutOfRange outside. (At
+  // first_lsn() - 1: the term of the last compacted or snapshot record.)
   [[nodiscard]] virtual StatusOr<Term> TermAt(Lsn lsn) = 0;
   // Records from `from` to `to` inclusive, stopping after `max_bytes` of
-  // payload (at least one if any is in range). OutOfRange outside the log.
+  // payload (at least one if any is in range), appended to *out.
+  // OutOfRange if `from` < first_lsn() or `to` > last_lsn(); nothing if
+  // `from` > `to`.
   [[nodiscard]] virtual Status ReadLog(Lsn from, Lsn to, uint64_t max_bytes,
                                        std::vector<WalRecord>* out) = 0;
   // Appends records at their (term, LSN): the first must be last_lsn() + 1,
   // LSNs dense, terms not decreasing, types kWalRecordCommand or
-  // kWalRecordNoop. Not durable until SyncLog(). InvalidArgument, and nothing
-  // appended, if they do not fit.
+  // kWalRecordNoop (empty payload), each command well formed and within the
+  // store's limits. Not durable until SyncLog(). InvalidArgument, and nothing
+  // appended, if they do not fit. A write failure other than a full disk
+  // turns the store read-only.
   [[nodiscard]] virtual Status AppendLog(std::span<const WalRecord> records) = 0;
-  // Makes every appended record durable (as the sync policy allows: under
-  // SyncPolicy::kNone it only writes). synced_lsn() becomes last_lsn().
+  // Makes every appended record durable (one fdatasync, whatever the sync
+  // policy: the protocol acknowledges only durable records; the policy
+  // governs the store's own background syncs). synced_lsn() becomes
+  // last_lsn(). A failure turns the store read-only.
   [[nodiscard]] virtual Status SyncLog() = 0;
-  // Drops every record after `lsn`, durably. FailedPrecondition if `lsn` is
-  // below applied_lsn() (applied records are committed and never cut).
+  // Drops every record after `lsn`, durably (nothing if lsn >= last_lsn()).
+  // FailedPrecondition if `lsn` is below applied_lsn() (applied records are
+  // committed and never cut); the log is then unchanged.
   [[nodiscard]] virtual Status TruncateLogAfter(Lsn lsn) = 0;
   // The log keeps every record from `lsn` on (a follower still to be caught
-  // up from it), besides the byte-based retention window.
+  // up from it), besides the byte-based retention window: checkpoints
+  // release the WAL only up to lsn - 1. 0 removes the floor. Not persisted
+  // (the replica sets it again after a restart); kept across installs.
   virtual void SetRetentionFloor(Lsn lsn) = 0;
 
   // --- Apply.
   virtual Lsn applied_lsn() const = 0;
   // Applies the logged records after applied_lsn() up to `commit_lsn`, in
   // order, appending one result per record to `results`. The caller vouches
-  // that they are committed. A failure (a full disk) turns the store
-  // read-only, as the Store does; what was applied stays applied.
+  // that they are committed. InvalidArgument, nothing applied, if
+  // `commit_lsn` is past last_lsn(). A record that cannot be applied (an
+  // unknown type, a malformed command) is DataLoss: it and the records after
+  // it stay unapplied. A failure (a full disk) turns the store read-only, as
+  // the Store does; what was applied stays applied.
   [[nodiscard]] virtual Status ApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* results) = 0;
 
   // --- Reads: the applied state. Writes through it are FailedPrecondition
-  // (a replica's state changes only by apply). Owned by this ReplicaStore.
+  // (a replica's state changes only by apply). Owned by this ReplicaStore;
+  // the pointer stays valid across snapshot installs.
   virtual Store* store() = 0;
 
   // --- Snapshots.
-  // A snapshot of the applied state at applied_lsn().
+  // A snapshot of the applied state at applied_lsn(), and the term of the
+  // record there. Written to a file in the replica's directory, removed when
+  // the source is destroyed.
   [[nodiscard]] virtual StatusOr<std::unique_ptr<SnapshotSource>> MakeSnapshot() = 0;
   // Receiving a snapshot: chunks are written in order at their offset into a
   // staging file, which survives restarts, so a transfer resumes at
   // ReceivedSnapshotBytes(). A chunk at another offset than that is
   // InvalidArgument. A snapshot of another (lsn, term) than the staged one
-  // replaces it.
+  // replaces it. Each chunk is synced before this returns. FailedPrecondition
+  // for a snapshot whose lsn is not past applied_lsn().
   virtual uint64_t ReceivedSnapshotBytes(Lsn lsn, Term term) = 0;
   [[nodiscard]] virtual Status ReceiveSnapshotChunk(Lsn lsn, Term term, uint64_t offset,
                                                     std::string_view data) = 0;
   // Installs the staged snapshot once all `size` bytes arrived and their
   // checksum is `checksum` (DataLoss otherwise, and the staged bytes are
-  // dropped). Crash-atomic: after a crash at any point the replica's state is
-  // either the old one or exactly the snapshot's, with the original versions
-  // and sessions, and the log restarts after the snapshot's (lsn, term).
+  // dropped; also for a stream that is malformed or of another (lsn, term)).
+  // FailedPrecondition while bytes are missing (they stay staged) or if lsn
+  // is not past applied_lsn(). Crash-atomic: after a crash at any point the
+  // replica's state is either the old one or exactly the snapshot's, with the
+  // original versions and sessions, and the log restarts after the
+  // snapshot's (lsn, term). OK means the new state is durable.
   [[nodiscard]] virtual Status InstallSnapshot(Lsn lsn, Term term, uint64_t size,
                                                uint64_t checksum) = 0;
 

@@ -9,13 +9,14 @@ namespace toydb {
 namespace {
 constexpr uint32_t kMagic = 0x50434454;  // "TDCP"
 constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersionWithReplicaState = 2;
 constexpr size_t kSegmentBytes = 4 + 8 + 8 + 8 + 1;
 }  // namespace
 
 std::string EncodeCheckpoint(const CheckpointState& state) {
   std::string out;
   PutFixed32(&out, kMagic);
-  PutFixed8(&out, kVersion);
+  PutFixed8(&out, state.replica_state.empty() ? kVersion : kVersionWithReplicaState);
   PutFixed64(&out, state.applied_lsn);
   PutFixed32(&out, state.next_segment_id);
   PutFixed32(&out, static_cast<uint32_t>(state.segments.size()));
@@ -26,6 +27,7 @@ std::string EncodeCheckpoint(const CheckpointState& state) {
     PutFixed64(&out, s.max_lsn);
     PutFixed8(&out, s.sealed ? 1 : 0);
   }
+  if (!state.replica_state.empty()) PutBytes(&out, state.replica_state);
   PutFixed64(&out, Checksum64(out));
   return out;
 }
@@ -42,7 +44,9 @@ StatusOr<CheckpointState> DecodeCheckpoint(std::string_view bytes) {
   uint8_t version = 0;
   CheckpointState state;
   if (!d.U32(&magic) || magic != kMagic) return damaged("bad magic");
-  if (!d.U8(&version) || version != kVersion) return damaged("unknown version");
+  if (!d.U8(&version) || (version != kVersion && version != kVersionWithReplicaState)) {
+    return damaged("unknown version");
+  }
   if (!d.U64(&state.applied_lsn) || !d.U32(&state.next_segment_id) || !d.U32(&count)) {
     return damaged("truncated header");
   }
@@ -56,6 +60,10 @@ StatusOr<CheckpointState> DecodeCheckpoint(std::string_view bytes) {
     d.U64(&s.max_lsn);
     d.U8(&sealed);
     s.sealed = sealed != 0;
+  }
+  if (version == kVersionWithReplicaState &&
+      (!d.Bytes(&state.replica_state) || state.replica_state.empty())) {
+    return damaged("bad replica state");
   }
   if (!d.done()) return damaged("trailing bytes");
   return state;

@@ -7,10 +7,13 @@
 // atomically (Env::WriteFileAtomically) to the file CHECKPOINT.
 //
 //   checkpoint := magic:u32 version:u8 applied_lsn:u64 next_segment_id:u32
-//                 count:u32 segment{count} checksum:u64
+//                 count:u32 segment{count} [replica_state] checksum:u64
 //   segment    := id:u32 length:u64 min_lsn:u64 max_lsn:u64 sealed:u8
+//   replica_state := length:u32 bytes   (version 2 only)
 //
-// checksum is XXH3-64 of every byte before it.
+// checksum is XXH3-64 of every byte before it. Version 1 has no
+// replica_state; version 2 is written only when it is not empty, so a
+// single-node store's checkpoint keeps version 1.
 
 #include <cstdint>
 #include <string>
@@ -34,6 +37,10 @@ struct CheckpointState {
   uint64_t applied_lsn = 0;
   uint32_t next_segment_id = 1;
   std::vector<CheckpointSegment> segments;  // The last one may be unsealed.
+  // State of a replica's store that must match applied_lsn exactly (its
+  // session table, encoded by src/storage/replica/session_table.h): kept in
+  // the same file so that one atomic rename records both. Empty otherwise.
+  std::string replica_state;
   friend bool operator==(const CheckpointState&, const CheckpointState&) = default;
 };
 

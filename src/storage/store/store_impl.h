@@ -29,6 +29,7 @@
 #include "src/storage/datalog/data_segment.h"
 #include "src/storage/datalog/hint_file.h"
 #include "src/storage/index/key_index.h"
+#include "src/storage/replica/session_table.h"
 #include "src/storage/store/batch_codec.h"
 #include "src/storage/store/checkpoint.h"
 #include "src/storage/store/group_commit.h"
@@ -40,9 +41,66 @@
 
 namespace toydb {
 
+struct ApplyResult;
+
 class StoreImpl final : public Store {
  public:
   static StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  // --- Replica mode (store_replica.cc), the engine under ReplicaStore
+  // (src/storage/replica/). The log takes records at the (term, LSN) the
+  // replication protocol gives them; records are applied only when the
+  // owner says they are committed (ReplicaApplyUpTo), and the record's LSN is
+  // every written key's version. Commands carry their compare-and-set and
+  // client session (replica_store.h), evaluated at apply against the index
+  // and the session table, which is kept with each checkpoint. The public
+  // write calls are FailedPrecondition. Reads, snapshots, checkpoints and
+  // background work are the Store's.
+  struct ReplicaMode {
+    uint32_t session_count_max = 1;
+    // Open applies the log up to max(checkpoint's applied LSN, this), capped
+    // at the log's end, and leaves the records after it unapplied.
+    Lsn commit_lsn = 0;
+  };
+  static StatusOr<std::unique_ptr<StoreImpl>> OpenReplica(const StoreOptions& options,
+                                                          const ReplicaMode& mode);
+  bool replica_mode() const { return replica_.has_value(); }
+  // The WAL's options for a store with `options` (a replica's records carry
+  // a command header besides the batch).
+  static WalOptions WalOptionsFor(const StoreOptions& options, bool replica);
+  // The log (only for a store in replica mode).
+  struct LogPosition {
+    Lsn first_lsn = 0;
+    Lsn last_lsn = 0;
+    Term last_term = 0;
+    Lsn synced_lsn = 0;
+  };
+  LogPosition ReplicaLogPosition() ABSL_LOCKS_EXCLUDED(wal_mu_);
+  Status ReplicaAppend(std::span<const WalRecord> records) ABSL_LOCKS_EXCLUDED(mu_, wal_mu_);
+  Status ReplicaSync() ABSL_LOCKS_EXCLUDED(mu_, wal_mu_);
+  // Records from `from` on, up to `to`, at most `max_bytes` of payload (at
+  // least one record).
+  Status ReplicaRead(Lsn from, Lsn to, uint64_t max_bytes, std::vector<WalRecord>* out)
+      ABSL_LOCKS_EXCLUDED(wal_mu_);
+  StatusOr<Term> ReplicaTermAt(Lsn lsn) ABSL_LOCKS_EXCLUDED(wal_mu_);
+  // FailedPrecondition below the applied LSN.
+  Status ReplicaTruncateAfter(Lsn lsn) ABSL_LOCKS_EXCLUDED(mu_, wal_mu_);
+  // Checkpoints keep the WAL from `lsn` on (0: no floor).
+  void SetWalRetentionFloor(Lsn lsn) ABSL_LOCKS_EXCLUDED(wal_mu_);
+  Lsn AppliedLsn() ABSL_LOCKS_EXCLUDED(mu_);
+  Status ReplicaApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* results)
+      ABSL_LOCKS_EXCLUDED(mu_, wal_mu_);
+  // A snapshot of the applied state with the session table at its LSN,
+  // captured together.
+  struct ReplicaSnapshot {
+    std::unique_ptr<Snapshot> data;
+    std::string sessions;  // SessionTable::Encode()
+    Lsn lsn = 0;
+    Term term = 0;  // Of the record at lsn.
+  };
+  StatusOr<ReplicaSnapshot> MakeReplicaSnapshot() ABSL_LOCKS_EXCLUDED(mu_, wal_mu_);
+  // For tests: the session table's encoding.
+  std::string EncodedSessionsForTesting() ABSL_LOCKS_EXCLUDED(mu_);
   // Store::Repair (store_repair.cc).
   static StatusOr<RepairReport> Repair(const StoreOptions& options);
   ~StoreImpl() override;
@@ -95,7 +153,26 @@ class StoreImpl final : public Store {
     Status Finish();
   };
 
-  explicit StoreImpl(const StoreOptions& options);
+  StoreImpl(const StoreOptions& options, std::optional<ReplicaMode> replica);
+  static StatusOr<std::unique_ptr<StoreImpl>> OpenImpl(const StoreOptions& options,
+                                                       std::optional<ReplicaMode> replica);
+
+  // --- Replica mode (store_replica.cc)
+  // Loads the session table kept with the checkpoint.
+  Status LoadSessions(const CheckpointState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The last LSN Open applies.
+  Lsn ReplayLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, wal_mu_);
+  // Applies one committed record of a replica's log (*result, if given,
+  // tells the outcome). Errors: DataLoss for a record that cannot be
+  // applied (unknown type, malformed); a data-log failure.
+  Status ApplyReplicated(const WalRecord& record, ApplyResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status ApplyCommand(const WalRecord& record, ApplyResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Consumes `lsn` without writing (a no-op, a failed condition, a
+  // duplicate): the applied LSN moves on all the same.
+  void SkipLsn(Lsn lsn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status RefuseReplicaWrite() const;
 
   // --- Opening (store_open.cc)
   // What the data directory holds, read before anything is changed.
@@ -103,7 +180,6 @@ class StoreImpl final : public Store {
     uint32_t max_segment_id = 0;  // Highest id of a data segment file (0: none).
     bool holds_data = false;      // Some data segment file is not empty.
   };
-  static WalOptions WalOptionsFor(const StoreOptions& options);
   Status Recover();
   StatusOr<DataDirScan> ScanDataDir(const CheckpointState& state);
   // Opens the WAL, after checking that it holds every write after the
@@ -153,6 +229,8 @@ class StoreImpl final : public Store {
                              std::shared_ptr<DataSegment>* segment, std::string* scratch,
                              data_format::Record* record, uint64_t* applied_lsn)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  StatusOr<std::unique_ptr<Snapshot>> GetSnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Maintenance (store_maintenance.cc)
   Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
@@ -207,6 +285,8 @@ class StoreImpl final : public Store {
   Clock* const clock_;
   const std::string wal_dir_;
   std::unique_ptr<FileLock> dir_lock_;
+  // Set for a replica's store (see ReplicaMode); fixed at construction.
+  const std::optional<ReplicaMode> replica_;
   // Set once Open has recovered the store; a failed Open closes without a checkpoint.
   bool recovered_ = false;
 
@@ -219,6 +299,8 @@ class StoreImpl final : public Store {
   // which need no lock. Set once by Open.
   Wal* wal_preparer_ = nullptr;
   int64_t last_wal_sync_micros_ ABSL_GUARDED_BY(wal_mu_) = 0;
+  // Checkpoints release the WAL only below this LSN (0: no floor).
+  Lsn wal_retention_floor_ ABSL_GUARDED_BY(wal_mu_) = 0;
 
   // The writers waiting to commit (group_commit.h).
   GroupCommitQueue queue_ ABSL_GUARDED_BY(mu_);
@@ -243,6 +325,8 @@ class StoreImpl final : public Store {
   uint64_t last_lsn_ ABSL_GUARDED_BY(mu_) = 0;     // Last LSN assigned.
   uint64_t applied_lsn_ ABSL_GUARDED_BY(mu_) = 0;  // Last LSN in the data log and index.
   Status read_only_cause_ ABSL_GUARDED_BY(mu_);
+  // Replica mode: the client sessions as of applied_lsn_ (null otherwise).
+  std::unique_ptr<SessionTable> sessions_ ABSL_GUARDED_BY(mu_);
   CheckpointState last_checkpoint_ ABSL_GUARDED_BY(mu_);
   uint64_t wal_bytes_at_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   StoreStats stats_ ABSL_GUARDED_BY(mu_);

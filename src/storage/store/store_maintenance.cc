@@ -7,6 +7,7 @@
 #include <set>
 
 #include "src/storage/datalog/hint_file.h"
+#include "src/storage/replica/session_table.h"
 #include "src/storage/store/store_impl.h"
 #include "src/util/check.h"
 
@@ -24,6 +25,8 @@ CheckpointState StoreImpl::CurrentCheckpointState() {
   CheckpointState state;
   state.applied_lsn = applied_lsn_;
   state.next_segment_id = next_segment_id_;
+  // The sessions as of applied_lsn, captured under the same hold of mu_.
+  if (sessions_ != nullptr) state.replica_state = sessions_->Encode();
   for (const auto& [id, segment] : segments_) {
     state.segments.push_back(CheckpointSegment{id, segment->size(), segment->min_lsn,
                                                segment->max_lsn, !segment->writable()});
@@ -138,7 +141,10 @@ Status StoreImpl::CheckpointLocked() {
   }
   QueueEvent(CheckpointInfo{state.applied_lsn, state.segments.size()});
   MutexLock wal_lock(&wal_mu_);
-  return wal_->ReleaseUpTo(state.applied_lsn);
+  // A replica keeps the log a lagging follower still needs.
+  uint64_t release = state.applied_lsn;
+  if (wal_retention_floor_ > 0) release = std::min(release, wal_retention_floor_ - 1);
+  return wal_->ReleaseUpTo(release);
 }
 
 Status StoreImpl::Compact(bool force) {

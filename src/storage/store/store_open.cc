@@ -8,6 +8,7 @@
 
 #include "src/storage/datalog/hint_file.h"
 #include "src/storage/datalog/segment_file_pool.h"
+#include "src/storage/replica/command_codec.h"
 #include "src/storage/store/store_impl.h"
 #include "src/storage/wal/wal_format.h"
 
@@ -22,19 +23,27 @@ StatusOr<RepairReport> Store::Repair(const StoreOptions& options) {
   return StoreImpl::Repair(options);
 }
 
-StoreImpl::StoreImpl(const StoreOptions& options)
+StoreImpl::StoreImpl(const StoreOptions& options, std::optional<ReplicaMode> replica)
     : options_(options),
       env_(options.env != nullptr ? options.env : Env::Default()),
       clock_(options.clock != nullptr ? options.clock : Clock::Default()),
       wal_dir_(JoinPath(options.dir, "wal")),
+      replica_(replica),
       queue_(GroupCommitOptions(options)),
       cache_(options.cache_bytes_max) {
   file_pool_ = std::make_shared<SegmentFilePool>(env_, options.dir);
 }
 
 StatusOr<std::unique_ptr<Store>> StoreImpl::Open(const StoreOptions& options) {
+  StatusOr<std::unique_ptr<StoreImpl>> store = OpenImpl(options, std::nullopt);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Store>(std::move(*store));
+}
+
+StatusOr<std::unique_ptr<StoreImpl>> StoreImpl::OpenImpl(const StoreOptions& options,
+                                                         std::optional<ReplicaMode> replica) {
   if (Status s = options.Validate(); !s.ok()) return s;
-  std::unique_ptr<StoreImpl> store(new StoreImpl(options));
+  std::unique_ptr<StoreImpl> store(new StoreImpl(options, replica));
   if (Status s = store->Recover(); !s.ok()) return s;
   store->recovered_ = true;
   if (options.background_threads) {
@@ -45,7 +54,7 @@ StatusOr<std::unique_ptr<Store>> StoreImpl::Open(const StoreOptions& options) {
     }
     store->background_ = std::thread([s = store.get()] { s->BackgroundLoop(); });
   }
-  return std::unique_ptr<Store>(std::move(store));
+  return store;
 }
 
 StoreImpl::~StoreImpl() {
@@ -80,13 +89,14 @@ Status NeedsRepair(const Status& cause) {
 
 }  // namespace
 
-WalOptions StoreImpl::WalOptionsFor(const StoreOptions& options) {
+WalOptions StoreImpl::WalOptionsFor(const StoreOptions& options, bool replica) {
   WalOptions wal_options;
   wal_options.dir = JoinPath(options.dir, "wal");
   wal_options.segment_bytes_max = options.wal_segment_bytes_max;
   wal_options.retention_bytes = options.wal_retention_bytes;
   wal_options.record_bytes_max =
-      MaxBatchPayloadBytes(options.batch_ops_max, options.batch_bytes_max);
+      MaxBatchPayloadBytes(options.batch_ops_max, options.batch_bytes_max) +
+      (replica ? kCommandHeaderBytesMax : 0);
   wal_options.write_buffer_bytes =
       options.sync_policy == SyncPolicy::kEveryWrite ? 0 : options.wal_write_buffer_bytes;
   // Only a log synced per write gains from preallocation; without per-write
@@ -134,7 +144,8 @@ Status StoreImpl::Recover() {
     return e.tombstone;
   });
   last_checkpoint_ = *state;
-  Status s = CreateActiveIfNone();
+  Status s = LoadSessions(*state);
+  if (s.ok()) s = CreateActiveIfNone();
   if (s.ok()) s = ReplayWal();
   if (!s.ok()) {
     DiscardSegmentsFrom(first_new_id);
@@ -174,7 +185,7 @@ StatusOr<StoreImpl::DataDirScan> StoreImpl::ScanDataDir(const CheckpointState& s
 }
 
 Status StoreImpl::OpenWal(const CheckpointState& state, bool data_present, bool has_checkpoint) {
-  WalOptions wal_options = WalOptionsFor(options_);
+  WalOptions wal_options = WalOptionsFor(options_, replica_.has_value());
   // Recovery needs the log from the checkpoint on; older retained segments
   // are verified when they are first read.
   wal_options.verify_from_lsn = state.applied_lsn + 1;
@@ -349,16 +360,19 @@ Status StoreImpl::ReplayWal() {
   MutexLock wal_lock(&wal_mu_);
   constexpr uint64_t kReplayChunkBytes = 8u << 20;
   std::vector<WalRecord> records;
-  while (applied_lsn_ < wal_->last_lsn()) {
+  const uint64_t limit = ReplayLimit();
+  while (applied_lsn_ < limit) {
     records.clear();
     if (Status s = wal_->Read(applied_lsn_ + 1, kReplayChunkBytes, &records); !s.ok()) return s;
     if (records.empty()) break;
     for (const WalRecord& record : records) {
+      if (record.lsn > limit) break;
       if (record.lsn != applied_lsn_ + 1) {
         return absl::DataLossError(
             fmt::format("WAL replay expected LSN {} and read {}", applied_lsn_ + 1, record.lsn));
       }
-      if (Status s = ApplyRecord(record); !s.ok()) return s;
+      Status s = replica_.has_value() ? ApplyReplicated(record, nullptr) : ApplyRecord(record);
+      if (!s.ok()) return s;
     }
   }
   last_lsn_ = applied_lsn_;

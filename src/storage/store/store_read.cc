@@ -187,6 +187,10 @@ class StoreSnapshot final : public Snapshot {
 
 StatusOr<std::unique_ptr<Snapshot>> StoreImpl::GetSnapshot() {
   MutexLock lock(&mu_);
+  return GetSnapshotLocked();
+}
+
+StatusOr<std::unique_ptr<Snapshot>> StoreImpl::GetSnapshotLocked() {
   // The snapshot reads without the lock, so everything must be in the files.
   if (Status s = active_->Flush(); !s.ok()) {
     SetReadOnly(s);

@@ -182,7 +182,7 @@ StatusOr<RepairReport> StoreImpl::Repair(const StoreOptions& options) {
                               old->applied_lsn));
   }
 
-  StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env, WalOptionsFor(options));
+  StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(env, WalOptionsFor(options, /*replica=*/false));
   if (!wal.ok()) return wal.status();
   const bool wal_empty = (*wal)->last_lsn() < (*wal)->first_lsn();
   report.wal_first_lsn = (*wal)->first_lsn();

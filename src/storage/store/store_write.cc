@@ -95,6 +95,8 @@ StatusOr<uint64_t> StoreImpl::CompareAndSet(const WriteOptions& options, std::st
 }
 
 StatusOr<uint64_t> StoreImpl::Commit(Writer* writer) {
+  // A replica's state changes only by applying its log.
+  if (replica_.has_value()) return RefuseReplicaWrite();
   if (Status s = ValidateWriter(*writer); !s.ok()) return s;
   mu_.Lock();
   if (!queue_.Join(writer)) {
