@@ -87,12 +87,11 @@ Status KvNode::OpenReplicas(const KvClusterConfig& config) {
     store_options.store.clock = ctx_.clock;
     store_options.store.background_threads = false;
     if (Status s = ctx_.disk->CreateDir("/kv"); !s.ok()) return s;
-    const PartitionId id = partition.id;
     // Each incarnation draws new election timeouts, from its own stream.
     const uint64_t seed = ctx_.rng->Next();
     StatusOr<std::unique_ptr<replication::Replica>> replica = replication::Replica::Open(
         partition, ctx_.id, config.replica, store_options, seed,
-        [this, id](const replication::Message& message) { SendReplication(id, message); });
+        [this](const Message& message) { SendReplication(message); });
     if (!replica.ok()) {
       return Status(replica.status().code(),
                     fmt::format("node {} partition {}: {}", ctx_.id, partition.id,
@@ -113,20 +112,22 @@ bool KvNode::AnyReplicaFailed() const {
   return false;
 }
 
-void KvNode::SendReplication(PartitionId partition, const replication::Message& message) {
+void KvNode::SendReplication(const Message& message) {
   // A refused send is a lost message: the protocol's retries cover it.
-  (void)ctx_.transport->Send(replication::ToWire(partition, message));
+  (void)ctx_.transport->Send(message);
 }
 
 void KvNode::OnMessage(const Message& message) {
   if (const auto* request = std::get_if<ClientRequest>(&message.body)) {
     return Serve(message, *request);
   }
-  StatusOr<std::pair<PartitionId, replication::Message>> decoded = replication::FromWire(message);
-  if (!decoded.ok()) return;  // not a replication message the replicas speak
-  auto it = replicas_.find(decoded->first);
+  PartitionId partition = 0;
+  if (!replication::PartitionOf(message, &partition)) return;  // not for a replica
+  auto it = replicas_.find(partition);
   if (it == replicas_.end()) return;
-  (void)it->second->Step(decoded->second);
+  // A message the replica refuses (damaged past the codec, or from a
+  // non-member) is dropped, as the real Node drops it.
+  (void)it->second->Receive(message);
   Process(*it->second);
 }
 

@@ -7,7 +7,7 @@
 // simulated disk with background work done inline (no threads); ticks every
 // replica from a timer; runs the stores' background work (checkpoints, WAL
 // release, compaction) from the ticks; translates the replicas' messages to
-// and from the wire (wire_messages.h); and serves ClientRequests that arrive
+// and from the wire (Replica::Receive and its outbox); and serves ClientRequests that arrive
 // over the network, answering each with a ClientResponse to its sender.
 // After every input it lets the replicas Process() and shows each one to a
 // KvObserver, which checks invariants as the run goes.
@@ -90,7 +90,7 @@ class KvNode final : public SimProcess {
   Status OpenReplicas(const KvClusterConfig& config);
   Status ArmTick();
   void Serve(const Message& message, const ClientRequest& request);
-  void SendReplication(PartitionId partition, const replication::Message& message);
+  void SendReplication(const Message& message);
   void ProcessAll();
   void Process(replication::Replica& replica);
 
