@@ -67,6 +67,7 @@ class KvRun {
   void ClearDiskFaults(NodeId id);
   void Heal();
   void CheckConvergence();
+  void CollectStorageStats(KvScenarioResult* result);
   void CheckLiveness();
   KvNode* Process(NodeId id);
   void Note(Phase phase);
@@ -352,6 +353,20 @@ void KvRun::CheckConvergence() {
   oracle_.CheckFinal(contents, applied);
 }
 
+void KvRun::CollectStorageStats(KvScenarioResult* result) {
+  for (NodeId id : Servers(sim_.node_ids())) {
+    KvNode* node = Process(id);
+    if (node == nullptr) continue;
+    for (const auto& [partition, replica] : node->replicas()) {
+      const StoreStats stats = replica->store()->GetStats();
+      result->checkpoints += stats.checkpoints;
+      result->compactions += stats.compactions;
+      result->snapshots_installed += replica->GetStats().snapshots_received;
+      result->logs_released += replica->replica_store()->first_lsn() > 1;
+    }
+  }
+}
+
 void KvRun::Note(Phase phase) {
   sim_.trace().Record(
       {sim_.scheduler().Now(), TraceKind::kNote, static_cast<uint64_t>(phase), 0, 0});
@@ -386,6 +401,7 @@ KvScenarioResult KvRun::Run(std::function<void(std::string_view)> sink) {
   result.counts = oracle_.counts();
   result.crashes = crashes_;
   result.disk_faults = disk_faults_;
+  CollectStorageStats(&result);
   return result;
 }
 

@@ -65,6 +65,13 @@ struct KvScenarioResult {
   KvOracleCounts counts;
   uint64_t crashes = 0;
   uint64_t disk_faults = 0;
+  // Storage work seen at the end, summed over the replicas' last
+  // incarnations: proof that the runs reach checkpoints, compaction, WAL
+  // release and snapshot catch-up.
+  uint64_t checkpoints = 0;
+  uint64_t compactions = 0;
+  uint64_t snapshots_installed = 0;
+  uint64_t logs_released = 0;  // replicas whose log no longer starts at LSN 1
 };
 
 KvFaultPlan RandomKvFaultPlan(Rng& rng);

@@ -165,11 +165,13 @@ bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_vie
   if (flags.verbose) {
     fmt::print(
         "  plan: {}\n  events={} unknown={} cas_refused={} entries_checked={} primaries={} "
-        "disk_faults={} sent={} lost={} partitioned={} node_down={} duplicated={} rejected={}\n",
+        "disk_faults={} sent={} lost={} partitioned={} node_down={} duplicated={} rejected={}\n"
+        "  checkpoints={} compactions={} snapshots_installed={} logs_released={}\n",
         r.plan.Describe(), r.trace_events, c.writes_unknown, c.cas_refused, c.entries_checked,
         c.primaries, r.disk_faults, r.network.sent, r.network.dropped_loss,
         r.network.dropped_partition, r.network.dropped_node_down, r.network.duplicated,
-        r.network.rejected);
+        r.network.rejected, r.checkpoints, r.compactions, r.snapshots_installed,
+        r.logs_released);
   }
   return true;
 }
