@@ -16,6 +16,9 @@ class LogView {
  public:
   explicit LogView(const ReplicaLog* stored) : stored_(stored) {}
 
+  // The host's log's first entry: the overlay never reaches below it, since
+  // the core truncates only after its commit LSN.
+  Lsn FirstLsn() const { return stored_->FirstLsn(); }
   Lsn LastLsn() const;
   Term LastTerm() const;
   StatusOr<Term> TermAt(Lsn lsn) const;
@@ -25,6 +28,10 @@ class LogView {
   // Replaces every entry after `after` by `entries` (which follow on).
   void AppendAfter(Lsn after, std::vector<Entry> entries);
   bool HasPendingWrite() const { return pending_.truncate || !pending_.entries.empty(); }
+  const ReplicaLog& stored() const { return *stored_; }
+  // Forgets the pending write: the host's log was replaced (a snapshot was
+  // installed) and is the whole truth again.
+  void DiscardPendingWrite() { pending_ = LogWrite{}; }
   // Hands the pending write to the host under `write_id`; from then on the
   // host's log is expected to hold it.
   LogWrite TakePendingWrite(uint64_t write_id);

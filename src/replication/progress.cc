@@ -18,12 +18,14 @@ void PeerProgress::AckContext(uint64_t context) {
 }
 
 bool PeerProgress::Paused() const {
+  if (mode_ == Mode::kSnapshot) return true;
   if (mode_ == Mode::kProbe) return probe_sent_;
   bool full = in_flight_.size() >= max_inflight_appends_ || in_flight_bytes_ >= max_inflight_bytes_;
   return full && !one_past_window_;
 }
 
 void PeerProgress::OnAppendSent(size_t count, uint64_t bytes, Lsn last_lsn) {
+  TOYDB_CHECK(mode_ != Mode::kSnapshot, "no appends to a peer waiting for a snapshot");
   if (mode_ == Mode::kProbe) {
     probe_sent_ = true;
     return;
@@ -41,7 +43,14 @@ bool PeerProgress::OnAppendAccepted(Lsn match, Lsn accepted) {
   bool grew = match > match_lsn_;
   match_lsn_ = std::max(match_lsn_, match);
   Lsn known = std::max(match_lsn_, accepted);
-  if (mode_ == Mode::kProbe) {
+  if (mode_ == Mode::kSnapshot) {
+    // Answers that predate the snapshot's arrival show less; they change
+    // nothing but the match.
+    if (known < pending_snapshot_lsn_) return grew;
+    mode_ = Mode::kReplicate;
+    pending_snapshot_lsn_ = 0;
+    next_lsn_ = known + 1;
+  } else if (mode_ == Mode::kProbe) {
     // Every success is true for the whole term: the follower's log matches up
     // to `accepted`, so pipelining can start right after it.
     mode_ = Mode::kReplicate;
@@ -54,6 +63,8 @@ bool PeerProgress::OnAppendAccepted(Lsn match, Lsn accepted) {
 }
 
 bool PeerProgress::OnAppendRejected(Lsn rejected_prev, Lsn retry_next) {
+  // Rejections in kSnapshot mode answer appends sent before it began.
+  if (mode_ == Mode::kSnapshot) return false;
   if (mode_ == Mode::kReplicate) {
     // A rejection at or below the match point answers an append sent before
     // the follower caught up: the follower has since matched past it.
@@ -66,6 +77,26 @@ bool PeerProgress::OnAppendRejected(Lsn rejected_prev, Lsn retry_next) {
     return false;
   }
   BecomeProbe(std::clamp(retry_next, match_lsn_ + 1, std::max(rejected_prev, match_lsn_ + 1)));
+  return true;
+}
+
+void PeerProgress::BecomeSnapshot(Lsn lsn) {
+  TOYDB_CHECK(lsn > match_lsn_, "a snapshot only for a peer behind it");
+  BecomeProbe(match_lsn_ + 1);
+  mode_ = Mode::kSnapshot;
+  pending_snapshot_lsn_ = lsn;
+}
+
+bool PeerProgress::OnSnapshotReported(bool delivered) {
+  if (mode_ != Mode::kSnapshot) return false;
+  Lsn pending = pending_snapshot_lsn_;
+  pending_snapshot_lsn_ = 0;
+  if (delivered) {
+    BecomeProbe(pending + 1);
+  } else {
+    BecomeProbe(match_lsn_ + 1);
+    probe_sent_ = true;  // wait for a heartbeat answer before asking again
+  }
   return true;
 }
 

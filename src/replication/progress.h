@@ -5,11 +5,16 @@
 // send to it. Owned by the primary's ReplicaCore, one per peer, rebuilt at
 // each election. Not thread-safe; driven by one thread.
 //
-// Two sending modes:
+// Three sending modes:
 //   kProbe      the match point is unknown: one append at a time, each
 //               answered (or a heartbeat answer) before the next;
 //   kReplicate  the follower matched: appends are pipelined, bounded by a
-//               window of in-flight appends and bytes (flow control).
+//               window of in-flight appends and bytes (flow control);
+//   kSnapshot   the follower needs entries the primary's log no longer holds:
+//               no appends (heartbeats only) while the host sends it a
+//               snapshot at or after `pending_snapshot_lsn`. Left when an
+//               answer shows the follower matches up to that LSN, or when the
+//               host reports the transfer's end.
 // `match_lsn` only grows within a term: it is what the follower reported
 // durable, and a late or duplicated answer can only repeat an older value.
 
@@ -22,7 +27,7 @@ namespace toydb::replication {
 
 class PeerProgress {
  public:
-  enum class Mode : uint8_t { kProbe, kReplicate };
+  enum class Mode : uint8_t { kProbe, kReplicate, kSnapshot };
 
   PeerProgress(Lsn next_lsn, uint32_t max_inflight_appends, uint64_t max_inflight_bytes);
 
@@ -34,12 +39,17 @@ class PeerProgress {
   uint64_t acked_context() const { return acked_context_; }
   void AckContext(uint64_t context);
 
-  // True if no append may be sent now (a probe is out, or the window is full).
+  // Only in kSnapshot mode: the oldest snapshot LSN that will do.
+  Lsn pending_snapshot_lsn() const { return pending_snapshot_lsn_; }
+
+  // True if no append may be sent now (a probe is out, the window is full, or
+  // a snapshot is due).
   bool Paused() const;
   // Records an append of `count` entries (`bytes` of them) ending at `last_lsn`.
   void OnAppendSent(size_t count, uint64_t bytes, Lsn last_lsn);
   // A successful answer: `match` durable, `accepted` matching. Returns true if
-  // the match LSN grew.
+  // the match LSN grew. In kSnapshot mode, an answer that matches up to the
+  // pending snapshot's LSN resumes replication right after it.
   bool OnAppendAccepted(Lsn match, Lsn accepted);
   // A rejection of the append whose previous entry was `rejected_prev`;
   // `retry_next` is where the primary wants to resume. Returns false (and
@@ -47,11 +57,20 @@ class PeerProgress {
   // an append the progress has moved past.
   bool OnAppendRejected(Lsn rejected_prev, Lsn retry_next);
   // A heartbeat answer lets a paused peer take one more append: if appends
-  // were lost, that one is refused and the peer goes back to probing.
+  // were lost, that one is refused and the peer goes back to probing. It
+  // does not end kSnapshot mode: only the snapshot's arrival does.
   void OnHeartbeatAnswered() {
     probe_sent_ = false;
     one_past_window_ = true;
   }
+  // The follower needs a snapshot at or after `lsn` (the primary's log base).
+  void BecomeSnapshot(Lsn lsn);
+  // The host reports the end of the transfer. Delivered: probe right after
+  // the snapshot. Failed: probe from the match point, but only after the next
+  // heartbeat answer, so a peer that keeps failing is asked at most once per
+  // heartbeat round. Returns false (and changes nothing) outside kSnapshot
+  // mode: the report is late.
+  bool OnSnapshotReported(bool delivered);
 
  private:
   struct InFlight {
@@ -64,6 +83,7 @@ class PeerProgress {
   Mode mode_ = Mode::kProbe;
   Lsn match_lsn_ = 0;
   Lsn next_lsn_;
+  Lsn pending_snapshot_lsn_ = 0;
   bool probe_sent_ = false;
   bool one_past_window_ = false;
   bool recent_active_ = false;

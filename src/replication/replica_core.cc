@@ -103,6 +103,10 @@ StatusOr<std::unique_ptr<ReplicaCore>> ReplicaCore::Open(const ReplicaConfig& co
         fmt::format("commit LSN {} or applied LSN {} beyond the log's last LSN {}",
                     hard_state.commit_lsn, applied_lsn, log->LastLsn()));
   }
+  if (applied_lsn + 1 < log->FirstLsn()) {
+    return absl::DataLossError(fmt::format("the log starts at LSN {} but only {} was applied",
+                                           log->FirstLsn(), applied_lsn));
+  }
   StatusOr<Term> last_term = log->TermAt(log->LastLsn());
   if (!last_term.ok()) return last_term.status();
   if (*last_term > hard_state.term) {
@@ -185,6 +189,7 @@ void ReplicaCore::ResetForTerm(Term term) {
   leader_match_lsn_ = commit_lsn_;
   leader_commit_lsn_ = 0;
   acked_match_lsn_ = 0;
+  snapshot_requests_.clear();  // a deposed primary's transfers would be refused
   FailPendingReads(absl::UnavailableError("leadership changed before the read was confirmed"));
 }
 
@@ -562,14 +567,98 @@ void ReplicaCore::HandleHeartbeat(const Message& m) {
 }
 
 // ---------------------------------------------------------------------------
+// Follower side of snapshots.
+
+Status ReplicaCore::OnSnapshotChunk(NodeId from, Term term, Lsn lsn, Term snapshot_term) {
+  if (from == config_.id ||
+      std::find(config_.members.begin(), config_.members.end(), from) == config_.members.end()) {
+    return absl::InvalidArgumentError(fmt::format("snapshot from non-member {}", from));
+  }
+  if (lsn == 0 || snapshot_term > term) {
+    return absl::InvalidArgumentError(fmt::format(
+        "snapshot at (LSN {}, term {}) from a primary of term {}", lsn, snapshot_term, term));
+  }
+  if (term < term_) {
+    Message stale;
+    stale.kind = MessageKind::kAppend;  // answered as a stale append is
+    stale.from = from;
+    stale.term = term;
+    AnswerStaleTerm(stale);
+    return absl::AbortedError(fmt::format("snapshot of stale term {} (now {})", term, term_));
+  }
+  if (term > term_) {
+    BecomeFollower(term, from);
+  } else if (role_ == Role::kPrimary) {
+    return absl::AbortedError(
+        fmt::format("replica {} is the primary of term {}", config_.id, term));
+  } else if (role_ != Role::kFollower) {
+    BecomeFollower(term_, from);
+  }
+  leader_ = from;
+  election_elapsed_ = 0;
+  if (!SnapshotNeeded(lsn, snapshot_term)) {
+    AnswerAppend(from);  // the primary stops waiting for the snapshot
+    return absl::AbortedError(fmt::format("no snapshot needed at LSN {} (commit {}, last {})", lsn,
+                                          commit_lsn_, last_lsn()));
+  }
+  return absl::OkStatus();
+}
+
+// A snapshot at or below the commit LSN would rewind applied state; one whose
+// last entry the log already holds would needlessly drop the entries after
+// it, which may be acknowledged as durable. In the second case the log
+// matches the primary's up to `lsn` (same entry, same term), and `lsn` is
+// committed (it is in the primary's applied state).
+bool ReplicaCore::SnapshotNeeded(Lsn lsn, Term snapshot_term) {
+  if (lsn <= commit_lsn_) return false;
+  StatusOr<Term> held = log_->TermAt(lsn);
+  if (!held.ok() || *held != snapshot_term) return true;
+  leader_match_lsn_ = std::max(leader_match_lsn_, lsn);
+  leader_commit_lsn_ = std::max(leader_commit_lsn_, lsn);
+  AdvanceFollowerCommit();
+  return false;
+}
+
+Status ReplicaCore::OnSnapshotInstalled(Lsn lsn, Term term) {
+  if (role_ != Role::kFollower || lsn <= commit_lsn_) {
+    return absl::FailedPreconditionError(
+        fmt::format("snapshot at LSN {} installed by a {} whose commit LSN is {}", lsn,
+                    RoleName(role_), commit_lsn_));
+  }
+  const ReplicaLog& stored = log_->stored();
+  StatusOr<Term> base_term = stored.TermAt(lsn);
+  if (term > term_ || stored.LastLsn() != lsn || stored.FirstLsn() != lsn + 1 || !base_term.ok() ||
+      *base_term != term) {
+    return absl::InvalidArgumentError(
+        fmt::format("snapshot (LSN {}, term {}) but the log holds [{}, {}] (now term {})", lsn,
+                    term, stored.FirstLsn(), stored.LastLsn(), term_));
+  }
+  // The host's log is the whole truth now: the core's unwritten entries and
+  // the writes in flight were replaced by the snapshot.
+  log_->DiscardPendingWrite();
+  durable_lsn_ = lsn;
+  for (IssuedWrite& write : issued_writes_) write.durable_cap = std::min(write.durable_cap, lsn);
+  SetCommit(lsn);
+  applied_lsn_ = lsn;  // the host's state is the snapshot's
+  leader_match_lsn_ = std::max(leader_match_lsn_, lsn);
+  leader_commit_lsn_ = std::max(leader_commit_lsn_, lsn);
+  if (leader_ != kNoNode) AnswerAppend(leader_);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
 // Primary side of replication.
 
 bool ReplicaCore::SendAppend(NodeId peer, bool send_if_empty) {
   PeerProgress& progress = progress_.at(peer);
   if (progress.Paused()) return false;
   Lsn prev = progress.next_lsn() - 1;
+  if (prev + 1 < log_->FirstLsn()) {
+    RequestSnapshot(peer);  // the peer needs entries compacted away
+    return false;
+  }
   StatusOr<Term> prev_term = log_->TermAt(prev);
-  if (!prev_term.ok()) return false;  // compacted away: needs a snapshot (not built yet)
+  if (!prev_term.ok()) return false;
   Message m;
   m.kind = MessageKind::kAppend;
   m.to = peer;
@@ -588,6 +677,38 @@ bool ReplicaCore::SendAppend(NodeId peer, bool send_if_empty) {
   bool sent_entries = !m.entries.empty();
   Send(std::move(m));
   return sent_entries;
+}
+
+// The oldest snapshot that will do is the log's base: the peer can be caught
+// up by appends from there.
+void ReplicaCore::RequestSnapshot(NodeId peer) {
+  Lsn base = log_->FirstLsn() - 1;
+  StatusOr<Term> base_term = log_->TermAt(base);
+  TOYDB_CHECK(base_term.ok(), "the log keeps its base's term");
+  progress_.at(peer).BecomeSnapshot(base);
+  snapshot_requests_.push_back({peer, base, *base_term});
+}
+
+Status ReplicaCore::ReportSnapshot(NodeId peer, bool delivered) {
+  if (role_ != Role::kPrimary) {
+    return absl::FailedPreconditionError(
+        fmt::format("replica {} is not the primary; leader hint: {}", config_.id, leader_));
+  }
+  auto progress = progress_.find(peer);
+  if (progress == progress_.end()) {
+    return absl::InvalidArgumentError(fmt::format("replica {} is not a peer", peer));
+  }
+  if (progress->second.OnSnapshotReported(delivered)) SendAppends(peer, /*send_if_empty=*/true);
+  return absl::OkStatus();
+}
+
+Lsn ReplicaCore::PendingSnapshotLsn(NodeId peer) const {
+  if (role_ != Role::kPrimary) return 0;
+  auto progress = progress_.find(peer);
+  if (progress == progress_.end()) return 0;
+  return progress->second.mode() == PeerProgress::Mode::kSnapshot
+             ? progress->second.pending_snapshot_lsn()
+             : 0;
 }
 
 // Sends as much as the peer's flow control allows.
@@ -804,6 +925,7 @@ HardState ReplicaCore::CurrentHardState() const { return {term_, vote_, commit_l
 bool ReplicaCore::HasReady() const {
   if (CurrentHardState() != persisted_hard_state_ || log_->HasPendingWrite()) return true;
   if (!outbox_.empty() || applied_lsn_ < commit_lsn_ || !read_results_.empty()) return true;
+  if (!snapshot_requests_.empty()) return true;
   return std::any_of(confirmed_reads_.begin(), confirmed_reads_.end(),
                      [&](const PendingRead& read) { return read.read_lsn <= applied_lsn_; });
 }
@@ -831,6 +953,8 @@ Ready ReplicaCore::TakeReady() {
   }
   ready.messages = std::move(outbox_);
   outbox_.clear();
+  ready.snapshots = std::move(snapshot_requests_);
+  snapshot_requests_.clear();
   ReleaseReads();
   ready.reads = std::move(read_results_);
   read_results_.clear();
@@ -842,7 +966,12 @@ StatusOr<Term> ReplicaCore::TermAt(Lsn lsn) const { return log_->TermAt(lsn); }
 ReplicaStatus ReplicaCore::GetStatus() const {
   ReplicaStatus status{config_.id, role_,        term_,       leader_,
                        last_lsn(), durable_lsn_, commit_lsn_, applied_lsn_};
-  for (const auto& [peer, progress] : progress_) status.peer_match_lsn[peer] = progress.match_lsn();
+  status.first_lsn = log_->FirstLsn();
+  for (const auto& [peer, progress] : progress_) {
+    status.peer_match_lsn[peer] = progress.match_lsn();
+    if (Lsn pending = PendingSnapshotLsn(peer); pending != 0)
+      status.peer_snapshot_lsn[peer] = pending;
+  }
   return status;
 }
 

@@ -12,9 +12,34 @@
 //   Propose(payload)       a client write (primary only); returns its LSN
 //   ReadIndex(request_id)  a linearizable read (primary only)
 //   TransferLeadership(to) hand the primary role to `to`
+//   ReportSnapshot(peer, delivered)        (primary) a snapshot transfer ended
+//   OnSnapshotChunk(from, term, lsn, st)   (follower) a snapshot chunk arrived
+//   OnSnapshotInstalled(lsn, term)         (follower) a snapshot is installed
 // Outputs, collected until the host calls TakeReady(): the hard state to
-// persist, the log write to perform, messages to send, committed entries to
-// apply and read results to answer (see Ready in replica_types.h).
+// persist, the log write to perform, messages to send, snapshots to send,
+// committed entries to apply and read results to answer (see Ready in
+// replica_types.h).
+//
+// Snapshots. The host may compact its log: drop entries it has applied, the
+// last one dropped staying as the log's base (ReplicaLog::FirstLsn() - 1, with
+// its term). A primary that would need a dropped entry to catch a peer up
+// asks its host for a snapshot instead (Ready::snapshots) and sends that peer
+// only heartbeats until the transfer ends. The bytes travel out of band, sent
+// and installed by the hosts; the core only decides and tracks:
+//   primary host:  on a SnapshotRequest, send a snapshot of its applied state
+//                  at some (lsn', term') with lsn' >= request.lsn, in chunks
+//                  tagged with the primary's term; when the transfer ends,
+//                  call ReportSnapshot(peer, delivered).
+//   follower host: for every chunk, first call OnSnapshotChunk; stage the
+//                  chunk only if it returns OK. After the last chunk's OK (and
+//                  its Ready handled), with no other call to the core in
+//                  between, install the snapshot durably (state at lsn', log
+//                  empty after (lsn', term')), then call OnSnapshotInstalled.
+// The follower then answers the primary with match = lsn', which resumes
+// replication right after it.
+//
+// The host compacts its log only up to its applied LSN, so that the core
+// never needs an entry below the base except to catch a peer up.
 //
 // Nothing here touches a thread, socket, file or clock; randomness (election
 // timeouts) comes from the seed in ReplicaConfig. The same inputs give the
@@ -56,7 +81,9 @@ struct ReplicaStatus {
   Lsn durable_lsn = 0;
   Lsn commit_lsn = 0;
   Lsn applied_lsn = 0;
+  Lsn first_lsn = 1;                     // the log's first entry; below it, the base
   std::map<NodeId, Lsn> peer_match_lsn;  // filled on the primary only
+  std::map<NodeId, Lsn> peer_snapshot_lsn;  // peers waiting for a snapshot (primary only)
 };
 
 class ReplicaCore {
@@ -91,6 +118,42 @@ class ReplicaCore {
   Status TransferLeadership(NodeId to);
   // Starts an election now (as if the election timeout had passed).
   void Campaign();
+
+  // Primary: the host's transfer of the snapshot asked for by a
+  // SnapshotRequest for `peer` ended; `delivered` when the peer installed it,
+  // false if the transfer failed or was given up. After a failure the peer is
+  // probed again (at the next heartbeat answer), and asked a snapshot again
+  // if it still needs one. A report that finds the peer no longer waiting (it
+  // already resumed) is ignored. Reports are not matched to requests: a late
+  // one that finds the peer waiting again is taken for the current transfer,
+  // which costs a probe or a repeated request, never safety (the peer's
+  // answers alone decide where replication resumes). FailedPrecondition on a
+  // non-primary; InvalidArgument for a non-peer.
+  Status ReportSnapshot(NodeId peer, bool delivered);
+  // Follower: a chunk of a snapshot at (lsn, snapshot_term) arrived from
+  // `from`, sent as primary of `term`. OK: stage the chunk (the call counts as
+  // the primary's contact: the election timer restarts; a higher term is
+  // adopted, as an append's would be). Aborted: drop it, because `term` is
+  // stale (the sender is told the newer term, so a deposed primary steps
+  // down), or this replica is primary, or the snapshot is not needed: its
+  // LSN is at or below the commit LSN, or the log already holds (lsn,
+  // snapshot_term); then the core answers the primary with its current match,
+  // which ends the primary's wait. InvalidArgument for a non-member sender,
+  // LSN 0, or snapshot_term above term.
+  Status OnSnapshotChunk(NodeId from, Term term, Lsn lsn, Term snapshot_term);
+  // Follower: the host installed, durably, the snapshot at (lsn, term) whose
+  // chunks OnSnapshotChunk accepted: its applied state is the snapshot's and
+  // its log (the ReplicaLog) is now empty after (lsn, term). The core's view
+  // restarts there: durable, commit and applied LSNs become lsn, writes in
+  // flight no longer make anything past lsn durable, and the primary is
+  // answered with match = lsn. FailedPrecondition, and nothing changes, if
+  // lsn is not above the commit LSN (OnSnapshotChunk would have refused it);
+  // InvalidArgument if the log does not end at (lsn, term) or the term is
+  // above the current one.
+  Status OnSnapshotInstalled(Lsn lsn, Term term);
+  // Primary: the snapshot LSN `peer` waits for (0 when it waits for none):
+  // a host may give up a transfer the core no longer waits for.
+  Lsn PendingSnapshotLsn(NodeId peer) const;
 
   bool HasReady() const;
   Ready TakeReady();
@@ -152,6 +215,7 @@ class ReplicaCore {
   void HandleAppendResponse(const Message& m);
   void HandleHeartbeatResponse(const Message& m);
   void HandleTimeoutNow(const Message& m);
+  bool SnapshotNeeded(Lsn lsn, Term snapshot_term);
 
   // Follower side of replication.
   void RejectAppend(const Message& m);
@@ -161,6 +225,7 @@ class ReplicaCore {
 
   // Primary side of replication.
   bool SendAppend(NodeId peer, bool send_if_empty);
+  void RequestSnapshot(NodeId peer);
   void SendAppends(NodeId peer, bool send_if_empty);
   void BroadcastAppend(bool send_if_empty);
   void BroadcastHeartbeat();
@@ -221,6 +286,7 @@ class ReplicaCore {
   std::vector<IssuedWrite> issued_writes_;  // not yet reported durable
   std::vector<Message> outbox_;
   std::vector<ReadResult> read_results_;
+  std::vector<SnapshotRequest> snapshot_requests_;
 };
 
 // Whether a write at `lsn` of the primary's current term meets `concern`:

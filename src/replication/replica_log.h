@@ -38,19 +38,22 @@ class ReplicaLog {
 // MemReplicaLog: a ReplicaLog in memory that models durability. Write()
 // applies a LogWrite at once; Sync() makes everything written so far durable;
 // Crash() throws away what was not synced, as a power cut would, and keeps the
-// log exactly as it was at the last sync. Owned by the test or simulated node.
-// Not thread-safe; driven by one thread.
+// log exactly as it was at the last sync. Compact() and InstallSnapshot()
+// change the log's base (FirstLsn() - 1 and its term) and are durable when
+// they return, as the store's checkpoint and snapshot installation are.
+// Owned by the test or simulated node. Not thread-safe; driven by one thread.
 class MemReplicaLog final : public ReplicaLog {
  public:
   MemReplicaLog() = default;
 
-  Lsn FirstLsn() const override { return 1; }
-  Lsn LastLsn() const override { return entries_.size(); }
+  Lsn FirstLsn() const override { return live_.base_lsn + 1; }
+  Lsn LastLsn() const override { return live_.LastLsn(); }
   StatusOr<Term> TermAt(Lsn lsn) const override;
   Status Entries(Lsn from, Lsn to, uint64_t max_bytes, std::vector<Entry>* out) const override;
 
   // Applies `write`. InvalidArgument, and nothing changes, if it does not fit
-  // the log (a truncation past the end, or entries that do not follow on).
+  // the log (a truncation past the end or below the base, or entries that do
+  // not follow on).
   Status Write(const LogWrite& write);
   // Makes every write so far durable; returns the id of the last one (the
   // value to pass to ReplicaCore::OnLogDurable), 0 if none was ever written.
@@ -58,15 +61,33 @@ class MemReplicaLog final : public ReplicaLog {
   // Drops everything written since the last Sync(), and forgets write ids:
   // the core restarted on this log numbers its writes from 1 again.
   void Crash();
+  // Drops the entries up to `lsn`, durably; `lsn` becomes the base and keeps
+  // its term for log matching. The host compacts only what it has applied
+  // (so never what a truncation could still cut). No-op at or below the base;
+  // InvalidArgument, and nothing changes, past the last synced entry.
+  Status Compact(Lsn lsn);
+  // Replaces the whole log, durably, by an empty one after (lsn, term): what
+  // the host does once it installed a snapshot at (lsn, term). Writes not yet
+  // synced are lost, as the snapshot's installation replaces them.
+  void InstallSnapshot(Lsn lsn, Term term);
 
   // The id of the last write applied (synced or not).
   uint64_t last_write_id() const { return last_write_id_; }
   uint64_t synced_write_id() const { return synced_write_id_; }
-  const std::vector<Entry>& entries() const { return entries_; }
+  // The entries held, from FirstLsn().
+  const std::vector<Entry>& entries() const { return live_.entries; }
 
  private:
-  std::vector<Entry> entries_;  // entries_[i] has LSN i + 1
-  std::vector<Entry> synced_;   // entries_ as of the last Sync()
+  struct State {
+    Lsn base_lsn = 0;  // entries up to here were compacted or came in a snapshot
+    Term base_term = 0;
+    std::vector<Entry> entries;  // entries[i] has LSN base_lsn + 1 + i
+    Lsn LastLsn() const { return base_lsn + entries.size(); }
+    void DropUpTo(Lsn lsn);
+  };
+
+  State live_;
+  State synced_;  // live_ as of the last Sync(), Compact() or InstallSnapshot()
   uint64_t last_write_id_ = 0;
   uint64_t synced_write_id_ = 0;
 };

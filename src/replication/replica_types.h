@@ -124,6 +124,21 @@ struct LogWrite {
   std::vector<Entry> entries;
 };
 
+// A snapshot the primary asks its host to send to `peer`, whose log would
+// need entries the primary's log no longer holds. (lsn, term) is the primary's
+// log base (FirstLsn() - 1 and its term): the oldest snapshot that will do.
+// The host may send any snapshot of its applied state at (lsn', term') with
+// lsn' >= lsn (a newer one saves log entries later), and reports the end of
+// the transfer through ReplicaCore::ReportSnapshot. Until then, or until the
+// peer's answers show it holds lsn, the primary sends that peer heartbeats
+// only.
+struct SnapshotRequest {
+  NodeId peer = kNoNode;
+  Lsn lsn = 0;
+  Term term = 0;
+  bool operator==(const SnapshotRequest&) const = default;
+};
+
 // The answer to ReplicaCore::ReadIndex. When ok, the read may be served once
 // the host has applied up to `read_lsn` (which the core guarantees by the time
 // it hands the result out). Otherwise the read failed (leadership lost) and
@@ -142,7 +157,7 @@ const char* RoleName(Role role);
 // Ready completely, in this order, before it calls the core again:
 //   1. persist `hard_state` durably (if set),
 //   2. perform `log_write` on the log (written; it need not be synced yet),
-//   3. send `messages`,
+//   3. send `messages` (and start the transfers of `snapshots`),
 //   4. apply `committed` in LSN order,
 //   5. answer `reads`.
 // Step 1 before step 3 is the rule that makes votes and terms safe: a replica
@@ -153,9 +168,11 @@ struct Ready {
   std::vector<Message> messages;
   std::vector<Entry> committed;
   std::vector<ReadResult> reads;
+  std::vector<SnapshotRequest> snapshots;
 
   bool empty() const {
-    return !hard_state && !log_write && messages.empty() && committed.empty() && reads.empty();
+    return !hard_state && !log_write && messages.empty() && committed.empty() && reads.empty() &&
+           snapshots.empty();
   }
 };
 

@@ -6,7 +6,8 @@
 
 namespace toydb::replication::testing {
 
-Cluster::Cluster(size_t size, uint64_t seed, ReplicaConfig base) : base_(base), rng_(seed) {
+Cluster::Cluster(size_t size, uint64_t seed, ReplicaConfig base)
+    : base_(base), rng_(seed), snapshot_rng_(seed ^ 0x5eed5eed5eed5eedULL) {
   base_.members.clear();
   for (NodeId id = 1; id <= size; ++id) base_.members.push_back(id);
   for (NodeId id = 1; id <= size; ++id) {
@@ -68,6 +69,8 @@ void Cluster::Process(NodeId id) {
       Enqueue(message);
     }
     Apply(replica, ready.committed);
+    Compact(replica);
+    StartTransfers(replica, ready.snapshots);
     for (ReadResult& read : ready.reads) {
       CheckRead(replica, read);
       replica.reads.push_back(std::move(read));
@@ -79,6 +82,16 @@ void Cluster::Process(NodeId id) {
       if (!status.ok()) Fail(fmt::format("replica {}: {}", id, status.ToString()));
     }
   }
+}
+
+// A host compacts only what it applied: the core never needs an entry below
+// the base except to catch a peer up, and that is what snapshots are for.
+void Cluster::Compact(SimReplica& replica) {
+  if (!compact_keep_ || replica.applied.size() <= *compact_keep_) return;
+  Lsn upto = replica.applied.size() - *compact_keep_;
+  if (upto < replica.log.FirstLsn()) return;
+  Status status = replica.log.Compact(upto);
+  if (!status.ok()) Fail(fmt::format("replica {} compaction: {}", replica.id, status.ToString()));
 }
 
 void Cluster::Persist(SimReplica& replica, Ready& ready) {
@@ -136,6 +149,9 @@ void Cluster::CheckPrimary(SimReplica& replica) {
   for (const auto& [lsn, entry] : committed_) {
     if (commit_term_bound_.at(lsn) >= term) continue;
     StatusOr<Term> held = replica.core->TermAt(lsn);
+    if (lsn < replica.log.FirstLsn() - 1 && lsn <= replica.applied.size()) {
+      held = replica.applied[lsn - 1].term;  // compacted: in the applied state
+    }
     if (!held.ok() || *held != entry.term) {
       Fail(fmt::format("new primary {} of term {} lacks committed LSN {}", replica.id, term, lsn));
       return;
@@ -156,6 +172,10 @@ void Cluster::RecordAck(SimReplica& replica, const Message& message) {
 void Cluster::CheckAckSurvived(SimReplica& replica) {
   if (replica.acked_in_term != replica.hard_state.term) return;
   StatusOr<Term> term = replica.log.TermAt(replica.acked_lsn);
+  if (replica.acked_lsn < replica.log.FirstLsn() - 1 &&
+      replica.acked_lsn <= replica.applied.size()) {
+    term = replica.applied[replica.acked_lsn - 1].term;  // compacted: in the applied state
+  }
   if (!term.ok() || *term != replica.acked_entry_term) {
     Fail(fmt::format("replica {} lost LSN {} that it acknowledged as durable in term {}",
                      replica.id, replica.acked_lsn, replica.acked_in_term));
@@ -211,17 +231,158 @@ void Cluster::RunTick() {
   ++now_;
   TickAll();
   DeliverDue();
+  StepTransfers();
 }
 
 void Cluster::Stabilize(int max_rounds) {
   for (int round = 0; round < max_rounds; ++round) {
     for (NodeId id : ids()) Sync(id);
-    if (in_flight_.empty()) return;
+    if (in_flight_.empty() && (transfers_.empty() || hold_snapshots_)) return;
     uint64_t next = now_;
     for (const InFlightMessage& m : in_flight_) next = std::max(next, m.deliver_at);
+    for (const SnapshotTransfer& t : transfers_) next = std::max(next, t.next_at);
     now_ = next;  // deliver everything, even the delayed, without ticking
     DeliverDue();
+    StepTransfers();
   }
+}
+
+// ---------------------------------------------------------------------------
+// Snapshot transfers, as the hosts would run them.
+
+// The sender snapshots its applied state at the LSN asked for, at its
+// applied LSN (as the store's MakeSnapshot does), or in between.
+void Cluster::StartTransfers(SimReplica& sender, const std::vector<SnapshotRequest>& requests) {
+  for (const SnapshotRequest& request : requests) {
+    snapshot_requests_.emplace_back(sender.id, request);
+    StatusOr<Term> base_term = sender.core->TermAt(request.lsn);
+    if (request.lsn > sender.applied.size() || !base_term.ok() || *base_term != request.term ||
+        sender.core->role() != Role::kPrimary) {
+      Fail(fmt::format("replica {} asked a snapshot at (LSN {}, term {}) with {} applied",
+                       sender.id, request.lsn, request.term, sender.applied.size()));
+      continue;
+    }
+    SnapshotTransfer transfer;
+    transfer.from = sender.id;
+    transfer.to = request.peer;
+    transfer.from_incarnation = sender.incarnation;
+    transfer.primary_term = sender.core->term();
+    Lsn newest = sender.applied.size();
+    switch (snapshot_rng_.Uniform(3)) {
+      case 0:
+        transfer.lsn = request.lsn;
+        break;
+      case 1:
+        transfer.lsn = newest;
+        break;
+      default:
+        transfer.lsn = request.lsn + snapshot_rng_.Uniform(newest - request.lsn + 1);
+        break;
+    }
+    transfer.term = sender.core->TermAt(transfer.lsn).value_or(0);
+    transfer.state.assign(sender.applied.begin(),
+                          sender.applied.begin() + static_cast<ptrdiff_t>(transfer.lsn));
+    transfer.chunks_left = 1 + static_cast<uint32_t>(snapshot_rng_.Uniform(
+                                   std::max<uint32_t>(snapshot_faults_.max_chunks, 1)));
+    transfer.next_at = now_ + snapshot_rng_.Uniform(snapshot_faults_.max_delay_ticks + 1);
+    if (trace_) {
+      fmt::print("t={} snapshot {}->{} at ({}, {}) asked ({}, {})\n", now_, transfer.from,
+                 transfer.to, transfer.lsn, transfer.term, request.lsn, request.term);
+    }
+    transfers_.push_back(std::move(transfer));
+  }
+}
+
+void Cluster::StepTransfers() {
+  if (hold_snapshots_) return;
+  // Transfers started while stepping wait for the next call.
+  std::vector<SnapshotTransfer> due;
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    if (it->next_at <= now_) {
+      due.push_back(std::move(*it));
+      it = transfers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (SnapshotTransfer& transfer : due) {
+    if (StepTransfer(transfer)) transfers_.push_back(std::move(transfer));
+  }
+}
+
+bool Cluster::StepTransfer(SnapshotTransfer& transfer) {
+  SimReplica& sender = replicas_.at(transfer.from);
+  // A crash of the sender ends its transfers, and nobody is left to report.
+  if (!sender.up || sender.incarnation != transfer.from_incarnation) return false;
+  SimReplica& receiver = replicas_.at(transfer.to);
+  if (!receiver.up || !Linked(transfer.from, transfer.to) ||
+      snapshot_rng_.Chance(snapshot_faults_.fail)) {
+    ReportSnapshot(transfer, /*delivered=*/false);
+    return false;
+  }
+  Status chunk = receiver.core->OnSnapshotChunk(transfer.from, transfer.primary_term, transfer.lsn,
+                                                transfer.term);
+  if (trace_) {
+    fmt::print("t={} snapshot chunk {}->{} ({}, {}) term {}: {}\n", now_, transfer.from,
+               transfer.to, transfer.lsn, transfer.term, transfer.primary_term, chunk.ToString());
+  }
+  Process(receiver.id);
+  if (!chunk.ok()) {
+    if (chunk.code() != absl::StatusCode::kAborted) {
+      Fail(fmt::format("replica {} snapshot chunk: {}", receiver.id, chunk.ToString()));
+    }
+    ReportSnapshot(transfer, /*delivered=*/false);
+    return false;
+  }
+  if (--transfer.chunks_left > 0) {
+    transfer.next_at = now_ + snapshot_rng_.Uniform(snapshot_faults_.max_delay_ticks + 1);
+    return true;
+  }
+  InstallSnapshot(receiver, transfer);
+  ReportSnapshot(transfer, /*delivered=*/receiver.up);
+  return false;
+}
+
+// The receiver's applied state must be a prefix of the snapshot's (a snapshot
+// never rewinds or contradicts what was applied), and the snapshot holds only
+// entries applied somewhere before.
+void Cluster::InstallSnapshot(SimReplica& receiver, const SnapshotTransfer& transfer) {
+  if (receiver.applied.size() > transfer.state.size() ||
+      !std::equal(receiver.applied.begin(), receiver.applied.end(), transfer.state.begin())) {
+    Fail(fmt::format("replica {} with {} applied got a snapshot at LSN {} that contradicts them",
+                     receiver.id, receiver.applied.size(), transfer.lsn));
+    return;
+  }
+  for (const Entry& entry : transfer.state) {
+    auto committed = committed_.find(entry.lsn);
+    if (committed == committed_.end() || !(committed->second == entry)) {
+      Fail(fmt::format("snapshot at LSN {} holds an entry at LSN {} never committed", transfer.lsn,
+                       entry.lsn));
+      return;
+    }
+  }
+  receiver.applied = transfer.state;
+  receiver.log.InstallSnapshot(transfer.lsn, transfer.term);
+  ++snapshots_installed_;
+  if (snapshot_rng_.Chance(snapshot_faults_.crash_after_install)) {
+    Crash(receiver.id);
+    return;
+  }
+  Status status = receiver.core->OnSnapshotInstalled(transfer.lsn, transfer.term);
+  if (!status.ok()) {
+    Fail(fmt::format("replica {} snapshot install: {}", receiver.id, status.ToString()));
+  }
+  Process(receiver.id);
+}
+
+void Cluster::ReportSnapshot(const SnapshotTransfer& transfer, bool delivered) {
+  if (!delivered) ++snapshots_failed_;
+  SimReplica& sender = replicas_.at(transfer.from);
+  if (!sender.up || sender.incarnation != transfer.from_incarnation) return;
+  // A report reaching a replica that is no longer primary is refused; that is
+  // fine, the transfer was for a term that is over.
+  (void)sender.core->ReportSnapshot(transfer.to, delivered);
+  Process(sender.id);
 }
 
 std::optional<NodeId> Cluster::ElectWithin(uint64_t max_ticks) {
@@ -262,6 +423,7 @@ void Cluster::Restart(NodeId id) {
   }
   replica.core = std::move(*core);
   replica.up = true;
+  ++replica.incarnation;
 }
 
 void Cluster::Cut(NodeId a, NodeId b) {
@@ -350,7 +512,9 @@ std::string Cluster::CheckConverged() const {
                          id, reference->applied.size(), replica.applied.size());
     }
     Lsn commit = replica.core->commit_lsn();
-    for (Lsn lsn = 1; lsn <= commit; ++lsn) {
+    // Below the logs' bases, the applied states were compared above.
+    Lsn first = std::max(replica.log.FirstLsn(), reference->log.FirstLsn());
+    for (Lsn lsn = first; lsn <= commit; ++lsn) {
       if (replica.core->TermAt(lsn).value_or(0) != reference->core->TermAt(lsn).value_or(0)) {
         return fmt::format("replicas {} and {} disagree at committed LSN {}", reference->id, id,
                            lsn);

@@ -5,7 +5,9 @@
 // group in one thread over a tiny in-memory network that can drop, duplicate,
 // delay (and so reorder) and cut messages, crashes and restarts replicas
 // keeping only their persisted hard state and the synced part of their log,
-// and checks the protocol's safety properties as it goes. Every random choice
+// compacts their logs, moves snapshots between them as a host would (in
+// chunks, delayed, sometimes failing), and checks the protocol's safety
+// properties as it goes. Every random choice
 // comes from one seed. Owned by a test; not thread-safe; driven by one thread.
 //
 // Unit tests drive it step by step (Deliver, Sync, Tick); the randomized
@@ -30,6 +32,21 @@ struct NetworkFaults {
   uint32_t max_delay_ticks = 0;  // delays drawn from [0, max]: reorders
 };
 
+// How the bench's hosts move snapshots. The sender snapshots its applied
+// state at an LSN between the one asked for and its applied LSN. A transfer
+// sends 1..max_chunks
+// chunks, one every [0, max_delay_ticks] ticks (0: all within the tick);
+// each chunk is lost, failing the transfer, with probability `fail`; a cut
+// link or a receiver that is down fails it too.
+struct SnapshotFaults {
+  double fail = 0;
+  uint32_t max_delay_ticks = 0;
+  uint32_t max_chunks = 1;
+  // Probability the receiver crashes once the snapshot is installed in its
+  // storage but before its core hears of it (the restart must find it).
+  double crash_after_install = 0;
+};
+
 // One replica and what survives its crashes.
 struct SimReplica {
   NodeId id = kNoNode;
@@ -37,7 +54,8 @@ struct SimReplica {
   std::unique_ptr<ReplicaCore> core;
   MemReplicaLog log;
   HardState hard_state;        // as persisted
-  std::vector<Entry> applied;  // applied[i] has LSN i + 1
+  std::vector<Entry> applied;  // applied[i] has LSN i + 1 (the state; survives crashes)
+  uint64_t incarnation = 0;    // grows at each restart: a crash ends its transfers
   std::vector<ReadResult> reads;
   // The last durable acknowledgement it sent: (term, LSN, term of that entry).
   Term acked_in_term = 0;
@@ -66,6 +84,19 @@ class Cluster {
   // Called with every message a replica sends, before the network's faults
   // (drop, duplicate, delay) apply to it.
   void set_on_send(std::function<void(const Message&)> on_send) { on_send_ = std::move(on_send); }
+  // When set, each replica compacts its log after applying, keeping only the
+  // last `keep` applied entries (and the base). Unset (the default): never.
+  void set_compact_keep(std::optional<uint64_t> keep) { compact_keep_ = keep; }
+  void set_snapshot_faults(const SnapshotFaults& faults) { snapshot_faults_ = faults; }
+  // While held, snapshot transfers wait (unit tests look at them first).
+  void set_hold_snapshots(bool on) { hold_snapshots_ = on; }
+  // Every snapshot request a primary made: (sender, request).
+  const std::vector<std::pair<NodeId, SnapshotRequest>>& snapshot_requests() const {
+    return snapshot_requests_;
+  }
+  uint64_t snapshots_installed() const { return snapshots_installed_; }
+  uint64_t snapshots_failed() const { return snapshots_failed_; }
+  size_t transfers_in_progress() const { return transfers_.size(); }
 
   // Driving.
   void Tick(NodeId id);
@@ -75,10 +106,13 @@ class Cluster {
   void Process(NodeId id);
   // Delivers every message due now (and those they cause), in order.
   void DeliverDue();
-  // Advances time one tick: ticks every live replica, then delivers.
+  // Sends the snapshot chunks due now (installing the last ones).
+  void StepTransfers();
+  // Advances time one tick: ticks every live replica, then delivers and
+  // moves snapshot chunks.
   void RunTick();
-  // Runs until no message is in flight and no replica has work (at most
-  // `max_rounds` delivery rounds), syncing every log as it goes.
+  // Runs until no message or snapshot is in flight and no replica has work
+  // (at most `max_rounds` delivery rounds), syncing every log as it goes.
   void Stabilize(int max_rounds = 1000);
   // Runs ticks until some replica is primary and a majority follows it, or
   // `max_ticks` pass. Returns the primary.
@@ -120,6 +154,24 @@ class Cluster {
     uint64_t seq;
     Message message;
   };
+  // A snapshot on its way, as the primary's host would stream it.
+  struct SnapshotTransfer {
+    NodeId from = kNoNode;
+    NodeId to = kNoNode;
+    uint64_t from_incarnation = 0;
+    Term primary_term = 0;  // the sender's term when asked: tags every chunk
+    Lsn lsn = 0;
+    Term term = 0;
+    std::vector<Entry> state;  // the sender's applied entries up to lsn
+    uint32_t chunks_left = 1;
+    uint64_t next_at = 0;
+  };
+  void StartTransfers(SimReplica& sender, const std::vector<SnapshotRequest>& requests);
+  // Sends the transfer's next chunk; returns false once it is over.
+  bool StepTransfer(SnapshotTransfer& transfer);
+  void InstallSnapshot(SimReplica& receiver, const SnapshotTransfer& transfer);
+  void ReportSnapshot(const SnapshotTransfer& transfer, bool delivered);
+  void Compact(SimReplica& replica);
   ReplicaConfig ConfigFor(NodeId id) const;
   void Persist(SimReplica& replica, Ready& ready);
   void Apply(SimReplica& replica, const std::vector<Entry>& entries);
@@ -143,6 +195,16 @@ class Cluster {
   uint64_t rng_seed_salt_ = 0;  // gives each incarnation its own timeouts
   std::vector<InFlightMessage> in_flight_;
   std::set<std::pair<NodeId, NodeId>> cut_;
+  std::optional<uint64_t> compact_keep_;
+  SnapshotFaults snapshot_faults_;
+  // Snapshot decisions draw from their own stream, so that a run without
+  // compaction makes exactly the choices it made before snapshots existed.
+  sim::Rng snapshot_rng_;
+  std::vector<SnapshotTransfer> transfers_;
+  bool hold_snapshots_ = false;
+  std::vector<std::pair<NodeId, SnapshotRequest>> snapshot_requests_;
+  uint64_t snapshots_installed_ = 0;
+  uint64_t snapshots_failed_ = 0;
 
   std::map<uint64_t, Lsn> read_floors_;  // request id -> LSN the read must reach
   uint64_t next_read_id_ = 1;

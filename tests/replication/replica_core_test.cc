@@ -1,7 +1,9 @@
 // Tests of ReplicaCore: elections (votes, terms, pre-vote, check-quorum, the
 // lower-id preference), log replication (conflicts, hints, stale answers,
-// flow control), commit and durability, write concerns, leadership transfer
-// and read-index. Each drives a small Cluster step by step.
+// flow control), commit and durability, write concerns, leadership transfer,
+// read-index, and catching up by snapshot (compacted logs, the primary's
+// snapshot mode, the follower's chunk and installation calls). Each drives a
+// small Cluster, or one core, step by step.
 #include "src/replication/replica_core.h"
 
 #include <catch2/catch.hpp>
@@ -600,6 +602,417 @@ TEST_CASE("A single-replica group commits on its own durable append", "[replicat
   cluster.Process(1);
   REQUIRE(cluster.replica(1).reads.size() == 1);
   REQUIRE(cluster.replica(1).reads[0].read_lsn == lsn);
+}
+
+}  // namespace
+}  // namespace toydb::replication
+
+// ---------------------------------------------------------------------------
+// Snapshots: compacted logs, the primary's snapshot mode, and the follower's
+// chunk and installation calls.
+
+namespace toydb::replication {
+namespace {
+
+using testing::Cluster;
+using testing::SimReplica;
+
+Entry At(Term term, Lsn lsn) { return Entry{term, lsn, EntryType::kNormal, "e"}; }
+
+Message AppendFrom(NodeId from, NodeId to, Term term, Lsn prev_lsn, Term prev_term,
+                   std::vector<Entry> entries, Lsn commit) {
+  Message m;
+  m.kind = MessageKind::kAppend;
+  m.from = from;
+  m.to = to;
+  m.term = term;
+  m.prev_lsn = prev_lsn;
+  m.prev_term = prev_term;
+  m.entries = std::move(entries);
+  m.commit_lsn = commit;
+  return m;
+}
+
+ReplicaConfig MemberConfig(NodeId id) {
+  ReplicaConfig config = TestConfig();
+  config.id = id;
+  config.members = {1, 2, 3};
+  return config;
+}
+
+// Elects a primary in a group whose logs keep `keep` applied entries, then
+// commits `count` entries while one follower is down: the primary's log no
+// longer holds what that follower needs. Returns {primary, follower}.
+std::pair<NodeId, NodeId> LagBehindCompaction(Cluster& cluster, int count, uint64_t keep = 2) {
+  cluster.set_compact_keep(keep);
+  NodeId primary = ElectPrimary(cluster);
+  NodeId follower = primary == 1 ? 2 : 1;
+  cluster.Crash(follower);
+  for (int i = 0; i < count; ++i) REQUIRE(cluster.Propose("v" + std::to_string(i)).ok());
+  cluster.Stabilize();
+  REQUIRE(cluster.replica(primary).log.FirstLsn() > cluster.replica(follower).log.LastLsn() + 1);
+  cluster.Restart(follower);
+  return {primary, follower};
+}
+
+TEST_CASE("MemReplicaLog compacts and installs snapshots durably, keeping the base's term",
+          "[replication][snapshot]") {
+  MemReplicaLog log;
+  REQUIRE(log.Write({1, false, 0, {At(1, 1), At(1, 2), At(2, 3), At(2, 4)}}).ok());
+  // Only what was synced can be compacted.
+  REQUIRE(log.Compact(2).code() == absl::StatusCode::kInvalidArgument);
+  log.Sync();
+  REQUIRE(log.Compact(2).ok());
+  REQUIRE(log.FirstLsn() == 3);
+  REQUIRE(log.LastLsn() == 4);
+  REQUIRE(*log.TermAt(2) == 1);  // the base keeps its term for log matching
+  REQUIRE(log.TermAt(1).status().code() == absl::StatusCode::kOutOfRange);
+  std::vector<Entry> out;
+  REQUIRE(log.Entries(2, 4, 1 << 20, &out).code() == absl::StatusCode::kOutOfRange);
+  REQUIRE(log.Entries(3, 4, 1 << 20, &out).ok());
+  REQUIRE(out.size() == 2);
+  REQUIRE(log.Compact(1).ok());  // at or below the base: nothing to do
+  REQUIRE(log.FirstLsn() == 3);
+  // No truncation below the base.
+  REQUIRE(log.Write({2, true, 1, {}}).code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(log.Write({2, true, 2, {At(3, 3)}}).ok());
+  log.Crash();  // the compaction survives; the unsynced truncation does not
+  REQUIRE(log.FirstLsn() == 3);
+  REQUIRE(*log.TermAt(3) == 2);
+  REQUIRE(log.LastLsn() == 4);
+  // A snapshot replaces the log, durably, unsynced writes included.
+  REQUIRE(log.Write({1, false, 0, {At(2, 5)}}).ok());
+  log.InstallSnapshot(9, 3);
+  log.Crash();
+  REQUIRE(log.FirstLsn() == 10);
+  REQUIRE(log.LastLsn() == 9);
+  REQUIRE(*log.TermAt(9) == 3);
+  REQUIRE(log.TermAt(8).status().code() == absl::StatusCode::kOutOfRange);
+  REQUIRE(log.Write({1, false, 0, {At(3, 10)}}).ok());
+  REQUIRE(log.LastLsn() == 10);
+}
+
+TEST_CASE("PeerProgress in snapshot mode sends nothing until the snapshot is reported or matched",
+          "[replication][snapshot]") {
+  PeerProgress progress(3, 4, 1 << 20);
+  progress.BecomeSnapshot(20);
+  REQUIRE(progress.mode() == PeerProgress::Mode::kSnapshot);
+  REQUIRE(progress.pending_snapshot_lsn() == 20);
+  REQUIRE(progress.Paused());
+  progress.OnHeartbeatAnswered();
+  REQUIRE(progress.Paused());  // heartbeats do not end the wait
+  REQUIRE_FALSE(progress.OnAppendRejected(2, 1));
+  // An older answer raises the match but does not end the wait.
+  REQUIRE(progress.OnAppendAccepted(5, 5));
+  REQUIRE(progress.mode() == PeerProgress::Mode::kSnapshot);
+  // The snapshot's arrival (or anything newer) does: replicate right after.
+  REQUIRE(progress.OnAppendAccepted(24, 24));
+  REQUIRE(progress.mode() == PeerProgress::Mode::kReplicate);
+  REQUIRE(progress.next_lsn() == 25);
+  REQUIRE_FALSE(progress.OnSnapshotReported(true));  // late
+  // A delivered report probes right after the snapshot.
+  progress.BecomeSnapshot(30);
+  REQUIRE(progress.OnSnapshotReported(true));
+  REQUIRE(progress.mode() == PeerProgress::Mode::kProbe);
+  REQUIRE(progress.next_lsn() == 31);
+  REQUIRE_FALSE(progress.Paused());
+  // A failed one probes from the match, once a heartbeat is answered.
+  progress.BecomeSnapshot(40);
+  REQUIRE(progress.OnSnapshotReported(false));
+  REQUIRE(progress.mode() == PeerProgress::Mode::kProbe);
+  REQUIRE(progress.next_lsn() == 25);
+  REQUIRE(progress.Paused());
+  progress.OnHeartbeatAnswered();
+  REQUIRE_FALSE(progress.Paused());
+}
+
+TEST_CASE("A follower behind the primary's compacted log is caught up by a snapshot",
+          "[replication][snapshot]") {
+  Cluster cluster(3, 21, TestConfig());
+  cluster.set_hold_snapshots(true);
+  auto [primary, follower] = LagBehindCompaction(cluster, 20);
+  Term term = cluster.core(primary).term();
+  for (int i = 0; i < 3; ++i) {
+    cluster.RunTick();
+    cluster.Stabilize();
+  }
+  // The primary asks its host once, for a snapshot at its log's base.
+  REQUIRE(cluster.snapshot_requests().size() == 1);
+  auto [sender, request] = cluster.snapshot_requests()[0];
+  REQUIRE(sender == primary);
+  REQUIRE(request.peer == follower);
+  Lsn base = cluster.replica(primary).log.FirstLsn() - 1;
+  REQUIRE(request.lsn == base);
+  REQUIRE(request.term == *cluster.core(primary).TermAt(base));
+  REQUIRE(cluster.core(primary).PendingSnapshotLsn(follower) == base);
+  REQUIRE(cluster.core(primary).GetStatus().peer_snapshot_lsn.at(follower) == base);
+  // While it waits: no appends to that follower, but heartbeats, which keep
+  // it from campaigning; and no second request.
+  for (int i = 0; i < 30; ++i) {
+    REQUIRE(cluster.Propose("more").ok());
+    for (const Message& m : cluster.InFlight()) {
+      if (m.to == follower) REQUIRE(m.kind != MessageKind::kAppend);
+    }
+    cluster.RunTick();
+    cluster.Stabilize();
+  }
+  REQUIRE(cluster.core(follower).term() == term);
+  REQUIRE(cluster.core(follower).leader() == primary);
+  REQUIRE(cluster.snapshot_requests().size() == 1);
+  cluster.set_hold_snapshots(false);
+  for (int i = 0; i < 3; ++i) {
+    cluster.RunTick();
+    cluster.Stabilize();
+  }
+  // The snapshot taken at the old base may be behind the primary's base by
+  // the time it lands (30 more entries were compacted): then a second one.
+  REQUIRE(cluster.snapshots_installed() >= 1);
+  REQUIRE(cluster.snapshots_installed() == cluster.snapshot_requests().size());
+  REQUIRE(cluster.core(primary).PendingSnapshotLsn(follower) == 0);
+  REQUIRE(cluster.replica(follower).log.FirstLsn() > base);
+  REQUIRE(cluster.core(follower).commit_lsn() == cluster.core(primary).commit_lsn());
+  REQUIRE(cluster.CheckConverged() == "");
+  REQUIRE(cluster.violation() == "");
+}
+
+TEST_CASE("A failed snapshot transfer is asked for again after a heartbeat round",
+          "[replication][snapshot]") {
+  Cluster cluster(3, 22, TestConfig());
+  cluster.set_hold_snapshots(true);
+  auto [primary, follower] = LagBehindCompaction(cluster, 20);
+  cluster.RunTick();
+  cluster.Stabilize();
+  REQUIRE(cluster.snapshot_requests().size() == 1);
+  cluster.set_snapshot_faults({.fail = 1.0});
+  cluster.set_hold_snapshots(false);
+  cluster.StepTransfers();
+  REQUIRE(cluster.snapshots_failed() == 1);
+  // Not at once: the peer is probed again after the next heartbeat answer.
+  REQUIRE(cluster.snapshot_requests().size() == 1);
+  REQUIRE(cluster.core(primary).PendingSnapshotLsn(follower) == 0);
+  cluster.set_hold_snapshots(true);
+  cluster.RunTick();
+  cluster.Stabilize();
+  REQUIRE(cluster.snapshot_requests().size() == 2);
+  REQUIRE(cluster.snapshot_requests()[1].second.peer == follower);
+  cluster.set_snapshot_faults({});
+  cluster.set_hold_snapshots(false);
+  cluster.RunTick();
+  cluster.Stabilize();
+  REQUIRE(cluster.snapshots_installed() == 1);
+  REQUIRE(cluster.CheckConverged() == "");
+  REQUIRE(cluster.violation() == "");
+}
+
+TEST_CASE("ReportSnapshot is refused off the primary and for a non-peer; a late one is ignored",
+          "[replication][snapshot]") {
+  Cluster cluster(3, 23, TestConfig());
+  NodeId primary = ElectPrimary(cluster);
+  NodeId follower = primary == 1 ? 2 : 1;
+  REQUIRE(cluster.core(follower).ReportSnapshot(primary, true).code() ==
+          absl::StatusCode::kFailedPrecondition);
+  REQUIRE(cluster.core(primary).ReportSnapshot(9, true).code() ==
+          absl::StatusCode::kInvalidArgument);
+  REQUIRE(cluster.core(primary).ReportSnapshot(follower, false).ok());
+  REQUIRE_FALSE(cluster.core(primary).HasReady());  // nothing was waiting
+  REQUIRE(cluster.core(primary).PendingSnapshotLsn(follower) == 0);
+}
+
+TEST_CASE("OnSnapshotChunk fences stale terms, adopts newer ones and resets the election timer",
+          "[replication][snapshot]") {
+  Cluster cluster(3, 24, TestConfig());
+  NodeId primary = ElectPrimary(cluster);
+  NodeId follower = primary == 1 ? 2 : 1;
+  NodeId third = 6 - primary - follower;
+  ReplicaCore& core = cluster.core(follower);
+  Term term = core.term();
+  Lsn far = core.last_lsn() + 50;
+  // A deposed primary's chunk: refused, and the sender learns the newer term.
+  REQUIRE(term >= 1);
+  REQUIRE(core.OnSnapshotChunk(primary, term - 1, far, term - 1).code() ==
+          absl::StatusCode::kAborted);
+  Ready ready = core.TakeReady();
+  REQUIRE(ready.messages.size() == 1);
+  REQUIRE(ready.messages[0].kind == MessageKind::kAppendResponse);
+  REQUIRE(ready.messages[0].to == primary);
+  REQUIRE(ready.messages[0].term == term);
+  // Bad input.
+  REQUIRE(core.OnSnapshotChunk(9, term, far, term).code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(core.OnSnapshotChunk(primary, term, 0, term).code() ==
+          absl::StatusCode::kInvalidArgument);
+  REQUIRE(core.OnSnapshotChunk(primary, term, far, term + 1).code() ==
+          absl::StatusCode::kInvalidArgument);
+  // Chunks from the current primary count as its contact: with no heartbeat
+  // arriving, the follower still does not campaign while chunks come.
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 9; ++i) core.Tick();
+    REQUIRE(core.OnSnapshotChunk(primary, term, far, term).ok());
+  }
+  REQUIRE(core.role() == Role::kFollower);
+  REQUIRE(core.term() == term);
+  // A chunk of a newer term makes its sender the leader of that term.
+  REQUIRE(core.OnSnapshotChunk(third, term + 1, far, term).ok());
+  REQUIRE(core.term() == term + 1);
+  REQUIRE(core.leader() == third);
+  REQUIRE(core.TakeReady().hard_state->term == term + 1);
+}
+
+TEST_CASE("A snapshot the follower does not need is refused and answered with its match",
+          "[replication][snapshot]") {
+  Cluster cluster(3, 25, TestConfig());
+  NodeId primary = ElectPrimary(cluster);
+  REQUIRE(cluster.Propose("a").ok());
+  cluster.Stabilize();
+  NodeId follower = primary == 1 ? 2 : 1;
+  ReplicaCore& core = cluster.core(follower);
+  Term term = core.term();
+  Lsn commit = core.commit_lsn();
+  // At or below the commit LSN: installing it would rewind applied state.
+  REQUIRE(core.OnSnapshotChunk(primary, term, commit, *core.TermAt(commit)).code() ==
+          absl::StatusCode::kAborted);
+  Ready ready = core.TakeReady();
+  REQUIRE(ready.messages.size() == 1);
+  REQUIRE(ready.messages[0].kind == MessageKind::kAppendResponse);
+  REQUIRE_FALSE(ready.messages[0].reject);
+  REQUIRE(ready.messages[0].match_lsn >= commit);
+  // Above the commit LSN but held with the snapshot's term: installing it
+  // would drop the entries after it for nothing. The answer says the log
+  // matches up to there.
+  cluster.CutOneWay(primary, follower);
+  Lsn lsn = *cluster.Propose("b");
+  cluster.Stabilize();  // committed by the others; the follower never heard
+  cluster.Heal();
+  REQUIRE(core.OnSnapshotChunk(primary, term, lsn - 1, *core.TermAt(lsn - 1)).code() ==
+          absl::StatusCode::kAborted);
+  REQUIRE(core.commit_lsn() == lsn - 1);
+  Lsn last = core.last_lsn();
+  // Give it the entry, unsynced, then a snapshot at it: refused, log kept.
+  cluster.set_auto_sync(false);
+  Message append = AppendFrom(primary, follower, term, lsn - 1, *core.TermAt(lsn - 1),
+                              {Entry{term, lsn, EntryType::kNormal, "b"}}, lsn - 1);
+  REQUIRE(core.Step(append).ok());
+  cluster.Process(follower);
+  REQUIRE(core.last_lsn() == lsn);
+  REQUIRE(core.OnSnapshotChunk(primary, term, lsn, term).code() == absl::StatusCode::kAborted);
+  ready = core.TakeReady();
+  REQUIRE(ready.messages.size() == 1);
+  REQUIRE(ready.messages[0].accepted_lsn == lsn);
+  REQUIRE(ready.messages[0].match_lsn == lsn - 1);  // lsn is not durable yet
+  REQUIRE(core.last_lsn() >= last);
+  REQUIRE(cluster.violation() == "");
+}
+
+TEST_CASE("Installing a snapshot restarts the follower after it and resumes replication",
+          "[replication][snapshot]") {
+  Cluster cluster(3, 26, TestConfig());
+  cluster.set_hold_snapshots(true);
+  auto [primary, follower] = LagBehindCompaction(cluster, 20);
+  cluster.RunTick();
+  cluster.Stabilize();
+  REQUIRE(cluster.snapshot_requests().size() == 1);
+  SnapshotRequest request = cluster.snapshot_requests()[0].second;
+  // The follower's host, by hand: check the chunk, install, report.
+  ReplicaCore& core = cluster.core(follower);
+  Term term = core.term();
+  REQUIRE(core.OnSnapshotChunk(primary, term, request.lsn, request.term).ok());
+  cluster.Process(follower);
+  SimReplica& replica = cluster.replica(follower);
+  const std::vector<Entry>& state = cluster.replica(primary).applied;
+  replica.applied.assign(state.begin(), state.begin() + static_cast<ptrdiff_t>(request.lsn));
+  replica.log.InstallSnapshot(request.lsn, request.term);
+  REQUIRE(core.OnSnapshotInstalled(request.lsn, request.term).ok());
+  REQUIRE(core.durable_lsn() == request.lsn);
+  REQUIRE(core.commit_lsn() == request.lsn);
+  REQUIRE(core.applied_lsn() == request.lsn);
+  REQUIRE(core.last_lsn() == request.lsn);
+  Ready ready = core.TakeReady();
+  REQUIRE(ready.hard_state->commit_lsn == request.lsn);
+  REQUIRE(ready.committed.empty());  // the snapshot is the applied state
+  REQUIRE(ready.messages.size() == 1);
+  const Message& answer = ready.messages[0];
+  REQUIRE(answer.kind == MessageKind::kAppendResponse);
+  REQUIRE(answer.to == primary);
+  REQUIRE_FALSE(answer.reject);
+  REQUIRE(answer.match_lsn == request.lsn);
+  replica.hard_state = *ready.hard_state;
+  // The primary resumes on the answer alone, before any report.
+  REQUIRE(cluster.core(primary).Step(answer).ok());
+  REQUIRE(cluster.core(primary).PendingSnapshotLsn(follower) == 0);
+  REQUIRE(cluster.core(primary).GetStatus().peer_match_lsn.at(follower) >= request.lsn);
+  cluster.Process(primary);
+  // Installing again, or below the commit LSN, is refused.
+  REQUIRE(core.OnSnapshotInstalled(request.lsn, request.term).code() ==
+          absl::StatusCode::kFailedPrecondition);
+  cluster.Stabilize();
+  cluster.RunTick();
+  cluster.Stabilize();
+  REQUIRE(cluster.CheckConverged() == "");
+  // A restart finds the snapshot's base and the entries after it.
+  cluster.Crash(follower);
+  cluster.Restart(follower);
+  REQUIRE(cluster.core(follower).commit_lsn() >= request.lsn);
+  REQUIRE(cluster.core(follower).GetStatus().first_lsn == request.lsn + 1);
+  cluster.RunTick();
+  cluster.Stabilize();
+  REQUIRE(cluster.CheckConverged() == "");
+  REQUIRE(cluster.violation() == "");
+}
+
+TEST_CASE("OnSnapshotInstalled refuses a log that does not end at the snapshot",
+          "[replication][snapshot]") {
+  MemReplicaLog log;
+  auto core = *ReplicaCore::Open(MemberConfig(2), &log, {}, 0);
+  REQUIRE(core->OnSnapshotChunk(1, 2, 8, 2).ok());
+  REQUIRE(core->OnSnapshotInstalled(8, 2).code() == absl::StatusCode::kInvalidArgument);
+  log.InstallSnapshot(8, 1);
+  REQUIRE(core->OnSnapshotInstalled(8, 2).code() == absl::StatusCode::kInvalidArgument);
+  log.InstallSnapshot(8, 2);
+  REQUIRE(core->OnSnapshotInstalled(8, 3).code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(core->OnSnapshotInstalled(8, 2).ok());
+  REQUIRE(core->commit_lsn() == 8);
+}
+
+// The follower's host had handed a write of entries 1..10 (term 1) to its log
+// and not synced it when it installed a snapshot at (8, term 2) from a newer
+// primary. Syncing afterwards reports that old write durable: it must not
+// make LSNs 9 and 10 count as durable, for the log holds nothing past 8.
+TEST_CASE("A log write in flight at a snapshot's installation makes nothing past it durable",
+          "[replication][snapshot]") {
+  MemReplicaLog log;
+  auto core = *ReplicaCore::Open(MemberConfig(2), &log, {}, 0);
+  std::vector<Entry> entries;
+  for (Lsn lsn = 1; lsn <= 10; ++lsn) entries.push_back(At(1, lsn));
+  REQUIRE(core->Step(AppendFrom(1, 2, 1, 0, 0, entries, 0)).ok());
+  Ready ready = core->TakeReady();
+  REQUIRE(log.Write(*ready.log_write).ok());  // written, not synced
+  REQUIRE(core->OnSnapshotChunk(3, 2, 8, 2).ok());
+  (void)core->TakeReady();
+  log.InstallSnapshot(8, 2);
+  REQUIRE(core->OnSnapshotInstalled(8, 2).ok());
+  REQUIRE(core->durable_lsn() == 8);
+  REQUIRE(core->OnLogDurable(log.Sync()).ok());
+  REQUIRE(core->durable_lsn() == 8);
+  (void)core->TakeReady();
+  // The next append is accepted but acknowledged only once durable.
+  REQUIRE(core->Step(AppendFrom(3, 2, 2, 8, 2, {At(2, 9)}, 8)).ok());
+  ready = core->TakeReady();
+  REQUIRE(ready.messages.size() == 1);
+  REQUIRE(ready.messages[0].accepted_lsn == 9);
+  REQUIRE(ready.messages[0].match_lsn == 8);
+}
+
+TEST_CASE("Open refuses a log compacted past the applied LSN", "[replication][snapshot]") {
+  MemReplicaLog log;
+  REQUIRE(log.Write({1, false, 0, {At(1, 1), At(1, 2), At(1, 3)}}).ok());
+  log.Sync();
+  REQUIRE(log.Compact(2).ok());
+  HardState hard_state{1, kNoNode, 3};
+  REQUIRE(ReplicaCore::Open(MemberConfig(2), &log, hard_state, 1).status().code() ==
+          absl::StatusCode::kDataLoss);
+  auto core = ReplicaCore::Open(MemberConfig(2), &log, hard_state, 2);
+  REQUIRE(core.ok());
+  REQUIRE((*core)->GetStatus().first_lsn == 3);
+  REQUIRE((*core)->commit_lsn() == 3);
 }
 
 }  // namespace

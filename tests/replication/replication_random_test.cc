@@ -2,10 +2,14 @@
 // of 3 or 5 runs under seeded faults (message loss, duplication, delay and
 // reordering, partitions one- and two-way, crashes that lose unsynced log
 // writes, restarts, leadership transfers, reads), then with the faults healed
-// it must converge and commit a new proposal. Cluster checks safety all along:
-// one primary per term, no two replicas applying different entries at one
-// LSN, every new primary holding every entry applied anywhere, reads never
-// served below what was applied before they began.
+// it must converge and commit a new proposal. Most seeds also compact the
+// logs (keeping the last few applied entries), so lagging replicas are caught
+// up by snapshots, sent in chunks, delayed and sometimes failing. Cluster
+// checks safety all along: one primary per term, no two replicas applying
+// different entries at one LSN, every new primary holding every entry applied
+// anywhere, reads never served below what was applied before they began, no
+// acknowledged durable entry lost, and no snapshot contradicting what its
+// receiver applied or holding an entry never committed.
 //
 // A seed that ever fails stays below as a named regression test.
 // Replay one seed:   TOYDB_REPLICATION_SEED=N replication_tests "[replication-random]"
@@ -34,7 +38,21 @@ struct SeedPlan {
   double crash_chance;      // per tick
   double partition_chance;  // per tick
   double propose_chance;    // per tick
+  std::optional<uint64_t> compact_keep;  // applied entries each log keeps; unset: no compaction
+  testing::SnapshotFaults snapshot_faults;
 };
+
+// Drawn from a stream of their own, so that the plans and runs of seeds that
+// do not compact are exactly what they were before snapshots existed.
+void PlanSnapshots(uint64_t seed, SeedPlan* plan) {
+  sim::Rng rng(seed ^ 0x5a5a5a5a5a5a5a5aULL);
+  if (rng.Chance(0.2)) return;
+  plan->compact_keep = rng.Uniform(25);
+  plan->snapshot_faults.fail = static_cast<double>(rng.Uniform(4)) / 10;
+  plan->snapshot_faults.max_delay_ticks = static_cast<uint32_t>(rng.Uniform(6));
+  plan->snapshot_faults.max_chunks = 1 + static_cast<uint32_t>(rng.Uniform(3));
+  plan->snapshot_faults.crash_after_install = static_cast<double>(rng.Uniform(3)) / 10;
+}
 
 SeedPlan PlanFor(uint64_t seed) {
   sim::Rng rng(seed);
@@ -55,6 +73,7 @@ SeedPlan PlanFor(uint64_t seed) {
   plan.crash_chance = static_cast<double>(rng.Uniform(4)) / 200;
   plan.partition_chance = static_cast<double>(rng.Uniform(4)) / 100;
   plan.propose_chance = 0.1 + static_cast<double>(rng.Uniform(50)) / 100;
+  PlanSnapshots(seed, &plan);
   return plan;
 }
 
@@ -121,9 +140,11 @@ std::string Describe(Cluster& cluster) {
     }
     ReplicaStatus s = cluster.core(id).GetStatus();
     out += fmt::format(
-        "\n  replica {}: {} term {} leader {} last {} durable {} commit {} applied {}", id,
-        RoleName(s.role), s.term, s.leader, s.last_lsn, s.durable_lsn, s.commit_lsn, s.applied_lsn);
+        "\n  replica {}: {} term {} leader {} first {} last {} durable {} commit {} applied {}", id,
+        RoleName(s.role), s.term, s.leader, s.first_lsn, s.last_lsn, s.durable_lsn, s.commit_lsn,
+        s.applied_lsn);
     for (const auto& [peer, match] : s.peer_match_lsn) out += fmt::format(" m{}={}", peer, match);
+    for (const auto& [peer, lsn] : s.peer_snapshot_lsn) out += fmt::format(" s{}={}", peer, lsn);
   }
   return out;
 }
@@ -139,9 +160,13 @@ bool FinalLost(Cluster& cluster, const Entry& entry) {
 
 // Heals everything and runs until a new proposal is applied everywhere. The
 // proposal is made again if a change of primary overwrote it.
-std::string Converge(Cluster& cluster, uint64_t max_ticks) {
+std::string Converge(Cluster& cluster, const SeedPlan& plan, uint64_t max_ticks) {
   cluster.Heal();
   cluster.set_faults({});
+  testing::SnapshotFaults snapshot_faults = plan.snapshot_faults;
+  snapshot_faults.fail = 0;
+  snapshot_faults.crash_after_install = 0;
+  cluster.set_snapshot_faults(snapshot_faults);
   cluster.set_trace(std::getenv("TOYDB_REPLICATION_TRACE") != nullptr);
   for (NodeId id : cluster.ids()) cluster.Restart(id);
   std::optional<Entry> final_entry;
@@ -179,6 +204,8 @@ std::string RunSeed(uint64_t seed, uint64_t fault_ticks = 500) {
   Cluster cluster(plan.size, seed * 7919 + 1, plan.config);
   cluster.set_faults(plan.faults);
   cluster.set_auto_sync(plan.auto_sync);
+  cluster.set_compact_keep(plan.compact_keep);
+  cluster.set_snapshot_faults(plan.snapshot_faults);
   cluster.set_trace(std::getenv("TOYDB_REPLICATION_TRACE") != nullptr);
   uint64_t proposals = 0;
   for (uint64_t tick = 0; tick < fault_ticks && cluster.violation().empty(); ++tick) {
@@ -189,16 +216,18 @@ std::string RunSeed(uint64_t seed, uint64_t fault_ticks = 500) {
   }
   if (!cluster.violation().empty()) return cluster.violation();
   Lsn committed_under_faults = cluster.committed().size();
-  std::string failure = Converge(cluster, 1000);
+  std::string failure = Converge(cluster, plan, 1000);
   if (std::getenv("TOYDB_REPLICATION_VERBOSE") != nullptr) {
     Term term = 0;
     for (NodeId id : cluster.ids()) term = std::max(term, cluster.core(id).term());
     fmt::print(
         "seed {}: {} replicas, drop {:.2f} dup {:.2f} delay {} crash {:.3f}; {} proposals, "
-        "{} committed under faults, {} in all, {} reads served, last term {}\n",
+        "{} committed under faults, {} in all, {} reads served, last term {}, keep {}, "
+        "{} snapshots installed, {} failed\n",
         seed, plan.size, plan.faults.drop, plan.faults.duplicate, plan.faults.max_delay_ticks,
         plan.crash_chance, proposals, committed_under_faults, cluster.committed().size(),
-        cluster.reads_served(), term);
+        cluster.reads_served(), term, plan.compact_keep ? int64_t(*plan.compact_keep) : -1,
+        cluster.snapshots_installed(), cluster.snapshots_failed());
   }
   if (!failure.empty()) return failure;
   return cluster.violation();
