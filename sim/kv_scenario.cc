@@ -67,6 +67,7 @@ class KvRun {
   void ClearDiskFaults(NodeId id);
   void Heal();
   void CheckConvergence();
+  std::string DescribeReplicas(const PartitionConfig& p);
   void CollectStorageStats(KvScenarioResult* result);
   void CheckLiveness();
   KvNode* Process(NodeId id);
@@ -315,6 +316,22 @@ StatusOr<KvContents> ContentsOf(replication::Replica& replica) {
   return contents;
 }
 
+// Each replica's role, term, log bounds, commit and applied LSN.
+std::string KvRun::DescribeReplicas(const PartitionConfig& p) {
+  std::string out;
+  for (NodeId member : p.members) {
+    KvNode* node = Process(member);
+    if (node == nullptr) continue;
+    replication::Replica& replica = *node->replicas().at(p.id);
+    const ReplicaStats stats = replica.GetStats();
+    out += fmt::format("{}node {}: {} term {} leader {} log [{}, {}] commit {} applied {}",
+                       out.empty() ? "" : "; ", member, ReplicaRoleName(stats.role), stats.term,
+                       stats.leader, replica.replica_store()->first_lsn(), stats.last_lsn,
+                       stats.commit_lsn, stats.applied_lsn);
+  }
+  return out;
+}
+
 // Every replica of a partition has applied the same LSN and holds the same
 // keys, values and versions; then the history is judged against that state.
 void KvRun::CheckConvergence() {
@@ -340,8 +357,9 @@ void KvRun::CheckConvergence() {
       }
       if (replica.applied_lsn() != applied[p.id]) {
         return oracle_.Fail(fmt::format(
-            "partition {} did not converge: replica {} applied up to LSN {}, replica {} up to {}",
-            p.id, first, applied[p.id], member, replica.applied_lsn()));
+            "partition {} did not converge: replica {} applied up to LSN {}, replica {} up to {} "
+            "({})",
+            p.id, first, applied[p.id], member, replica.applied_lsn(), DescribeReplicas(p)));
       }
       if (*mine != contents[p.id]) {
         return oracle_.Fail(fmt::format("partition {} diverged at LSN {}: on replica {} (against {}) {}",
