@@ -46,15 +46,17 @@ std::string IdentityOf(const WalRecord& record) {
 
 bool IsSessionRead(ReadConsistency c) { return c != ReadConsistency::kAny; }
 
-// Whether acknowledged write `w` can be what a key holds at `version`. A
-// write without a session that the network delivered twice is proposed and
-// applied twice (nothing deduplicates it), so its value may also sit at a
-// later LSN than the one acknowledged.
-bool VersionFits(const KvWrite& w, Lsn version) {
-  return w.client_id == 0 ? version >= w.version : version == w.version;
-}
-
 }  // namespace
+
+// A write without a session that the network delivered twice is proposed and
+// applied twice (nothing deduplicates it), at LSNs in either order with
+// respect to the one its answer names: its value may sit at any LSN where the
+// same write was applied.
+bool KvOracle::VersionFits(const KvWrite& w, Lsn version) const {
+  if (w.client_id != 0) return version == w.version;
+  const std::string seen = AppliedIdentity(w.partition, version);
+  return seen.empty() || seen == w.Identity();
+}
 
 std::string KvWrite::Identity() const {
   if (client_id != 0) return fmt::format("s:{}.{}", client_id, sequence);
@@ -195,8 +197,12 @@ void KvOracle::OnRead(NodeId client, const ClientRequest& request, const ClientR
     }
     const KvWrite& w = writes_[it->second];
     if (w.outcome == KvWrite::Outcome::kAcked && !VersionFits(w, response.version)) {
-      return Fail(fmt::format("{} returned {} at version {}; it was acknowledged at version {}",
-                              where, w.Identity(), response.version, w.version));
+      return Fail(fmt::format(
+          "{} returned {} at version {}; it was acknowledged at version {} (applied there: {}, "
+          "{})",
+          where, w.Identity(), response.version, w.version,
+          AppliedIdentity(request.partition, response.version),
+          AppliedIdentity(request.partition, w.version)));
     }
     if (w.outcome == KvWrite::Outcome::kRefused) {
       return Fail(fmt::format("{} returned the value of a refused write {}", where, w.Identity()));

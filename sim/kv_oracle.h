@@ -128,6 +128,8 @@ class KvOracle final : public KvObserver {
   };
   using ReplicaKey = std::pair<NodeId, PartitionId>;
 
+  // Whether acknowledged write `w` can be what a key holds at `version`.
+  bool VersionFits(const KvWrite& w, Lsn version) const;
   void CheckPrimary(NodeId node, replication::Replica& replica);
   void ObserveApplied(NodeId node, replication::Replica& replica);
   void CheckAckedWrite(const KvWrite& write, const std::map<PartitionId, Lsn>& applied);
