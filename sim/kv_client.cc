@@ -87,6 +87,7 @@ void KvClient::StartOp() {
                                            .sequence = r.sequence,
                                            .client = ctx_.id});
   }
+  op.issued_micros = ctx_.clock->NowMicros();
   op_ = std::move(op);
   Attempt();
 }
@@ -206,7 +207,8 @@ void KvClient::OnSuccess(const ClientResponse& response) {
     session = std::max(session, response.version);
   } else {
     auto own = own_acked_version_.find(request.key);
-    oracle_->OnRead(ctx_.id, request, response, own == own_acked_version_.end() ? 0 : own->second);
+    oracle_->OnRead(ctx_.id, request, response, own == own_acked_version_.end() ? 0 : own->second,
+                    op_->issued_micros);
     known_version_[request.key] = response.found ? response.version : 0;
   }
   Finish();

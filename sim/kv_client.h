@@ -64,6 +64,7 @@ class KvClient final : public SimProcess {
     NodeId target = 0;
     uint64_t attempt_timer = 0;  // 0: no timeout pending
     uint64_t retry_timer = 0;    // 0: no backoff pending
+    int64_t issued_micros = 0;   // the first attempt's send time
   };
 
   KvClient(const NodeContext& ctx, const KvClientConfig& config, KvOracle* oracle);

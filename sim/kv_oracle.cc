@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
 #include <limits>
 
 #include "src/storage/replica/replica_store.h"
@@ -159,9 +161,21 @@ void KvOracle::AckWrite(size_t index, Lsn version, int64_t now_micros) {
   ++counts_.writes_acked;
   if (w.concern == WriteConcernKind::kLeader) {
     ++counts_.leader_acked;
-  } else {
-    ++counts_.majority_acked;
+    return;
   }
+  ++counts_.majority_acked;
+  auto& history = acked_versions_[{w.partition, w.key}];
+  const Lsn highest = history.empty() ? version : std::max(history.back().second, version);
+  history.emplace_back(now_micros, highest);
+}
+
+Lsn KvOracle::AckedVersionBefore(PartitionId partition, const std::string& key,
+                                 int64_t micros) const {
+  auto it = acked_versions_.find({partition, key});
+  if (it == acked_versions_.end()) return 0;
+  const auto& history = it->second;
+  auto after = std::lower_bound(history.begin(), history.end(), std::make_pair(micros, Lsn{0}));
+  return after == history.begin() ? 0 : std::prev(after)->second;
 }
 
 void KvOracle::RefuseWrite(size_t index) {
@@ -184,7 +198,7 @@ uint64_t KvOracle::AckedSince(PartitionId partition, int64_t since_micros) const
 }
 
 void KvOracle::OnRead(NodeId client, const ClientRequest& request, const ClientResponse& response,
-                      Lsn own_min_version) {
+                      Lsn own_min_version, int64_t issued_micros) {
   ++counts_.reads;
   const std::string where =
       fmt::format("client {} {} read of {} (partition {})", client,
@@ -209,8 +223,19 @@ void KvOracle::OnRead(NodeId client, const ClientRequest& request, const ClientR
     }
   }
   if (IsSessionRead(request.consistency) && response.found && response.version < own_min_version) {
-    Fail(fmt::format("{} returned version {}, older than the client's own acknowledged write at {}",
-                     where, response.version, own_min_version));
+    return Fail(fmt::format(
+        "{} returned version {}, older than the client's own acknowledged write at {}", where,
+        response.version, own_min_version));
+  }
+  const bool fresh = request.consistency == ReadConsistency::kLinearizable ||
+                     request.consistency == ReadConsistency::kQuorum;
+  if (fresh && response.found && issued_micros >= 0) {
+    const Lsn before = AckedVersionBefore(request.partition, request.key, issued_micros);
+    if (response.version < before) {
+      Fail(fmt::format(
+          "{} issued at {} us returned version {}, older than a write acknowledged before it at {}",
+          where, issued_micros, response.version, before));
+    }
   }
 }
 

@@ -101,9 +101,11 @@ class KvOracle final : public KvObserver {
   const KvWrite& write(size_t index) const { return writes_[index]; }
   // A read `client` got. `own_min_version`: the version of the client's own
   // latest acknowledged write to the key that the read's consistency must
-  // show (0: none).
+  // show (0: none). `issued_micros`: when the client first sent it; a
+  // kLinearizable or kQuorum read must show every write acknowledged before
+  // (-1: unknown, not checked).
   void OnRead(NodeId client, const ClientRequest& request, const ClientResponse& response,
-              Lsn own_min_version);
+              Lsn own_min_version, int64_t issued_micros = -1);
   // kMajority writes of `partition` acknowledged at or after `since_micros`.
   uint64_t AckedSince(PartitionId partition, int64_t since_micros) const;
 
@@ -130,6 +132,8 @@ class KvOracle final : public KvObserver {
 
   // Whether acknowledged write `w` can be what a key holds at `version`.
   bool VersionFits(const KvWrite& w, Lsn version) const;
+  // The highest version of `key` acknowledged (not kLeader) before `micros`.
+  Lsn AckedVersionBefore(PartitionId partition, const std::string& key, int64_t micros) const;
   void CheckPrimary(NodeId node, replication::Replica& replica);
   void ObserveApplied(NodeId node, replication::Replica& replica);
   void CheckAckedWrite(const KvWrite& write, const std::map<PartitionId, Lsn>& applied);
@@ -145,6 +149,10 @@ class KvOracle final : public KvObserver {
   std::vector<KvWrite> writes_;
   // (partition, key) -> indexes of the writes issued to it.
   std::map<std::pair<PartitionId, std::string>, std::vector<size_t>> writes_by_key_;
+  // (partition, key) -> (ack time, highest version acknowledged so far) of
+  // its kMajority/kAll/kCount writes, in ack order.
+  std::map<std::pair<PartitionId, std::string>, std::vector<std::pair<int64_t, Lsn>>>
+      acked_versions_;
   // (partition, key, value) -> index of the write that carried it.
   std::map<std::tuple<PartitionId, std::string, std::string>, size_t> writes_by_value_;
 };

@@ -203,5 +203,32 @@ TEST_CASE("Kv oracle catches invented and stale reads", "[kv]") {
   CHECK_FALSE(stale.ok());
 }
 
+TEST_CASE("Kv oracle catches a linearizable read older than an earlier acknowledged write",
+          "[kv]") {
+  KvOracle oracle;
+  const size_t a = oracle.BeginWrite(Put(101, 1, "k", "a"));
+  oracle.AckWrite(a, 5, 1'000);
+  const size_t b = oracle.BeginWrite(Put(102, 1, "k", "b"));
+  oracle.AckWrite(b, 8, 2'000);
+  ClientRequest read{.partition = 1, .op = OpType::kGet, .key = "k"};
+  read.consistency = ReadConsistency::kLinearizable;
+  const ClientResponse old_value{.found = true, .value = "a", .version = 5};
+  // Issued before b was acknowledged: a is a fine answer.
+  oracle.OnRead(103, read, old_value, 0, 1'500);
+  CHECK(oracle.ok());
+  // Issued after: a is stale.
+  oracle.OnRead(103, read, old_value, 0, 2'500);
+  CHECK_FALSE(oracle.ok());
+  // A kAny read may be stale.
+  KvOracle any;
+  const size_t c = any.BeginWrite(Put(101, 1, "k", "a"));
+  any.AckWrite(c, 5, 1'000);
+  const size_t d = any.BeginWrite(Put(102, 1, "k", "b"));
+  any.AckWrite(d, 8, 2'000);
+  read.consistency = ReadConsistency::kAny;
+  any.OnRead(103, read, old_value, 0, 2'500);
+  CHECK(any.ok());
+}
+
 }  // namespace
 }  // namespace toydb::sim
