@@ -147,9 +147,26 @@ bool RunPing(const Flags& flags, uint64_t seed, std::function<void(std::string_v
 
 // --- kv ---
 
-bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_view)> sink) {
+// Totals over a sweep's kv runs.
+struct KvTotals {
+  uint64_t writes = 0;
+  uint64_t acked = 0;
+  uint64_t leader_acked = 0;
+  uint64_t leader_lost = 0;
+  uint64_t reads = 0;
+  uint64_t crashes = 0;
+};
+
+bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_view)> sink,
+           KvTotals* totals) {
   const auto r = toydb::sim::RunKvScenario(seed, flags.kv, std::move(sink));
   const auto& c = r.counts;
+  totals->writes += c.writes_issued;
+  totals->acked += c.writes_acked;
+  totals->leader_acked += c.leader_acked;
+  totals->leader_lost += c.leader_lost;
+  totals->reads += c.reads;
+  totals->crashes += r.crashes;
   if (!r.ok) {
     fmt::print("seed={} FAILED hash={:#018x}: {}\n  plan: {}\n", r.seed, r.trace_hash, r.failure,
                r.plan.Describe());
@@ -186,12 +203,13 @@ int main(int argc, char** argv) {
   }
   const uint64_t count = flags.sweep == 0 ? 1 : flags.sweep;
   std::vector<uint64_t> failed;
+  KvTotals totals;
   const auto start = std::chrono::steady_clock::now();
   for (uint64_t i = 0; i < count; ++i) {
     std::function<void(std::string_view)> sink;
     if (flags.trace) sink = [](std::string_view line) { fmt::print("  {}\n", line); };
     const uint64_t seed = flags.seed + i;
-    const bool ok = flags.scenario == "ping" ? RunPing(flags, seed, sink) : RunKv(flags, seed, sink);
+    const bool ok = flags.scenario == "ping" ? RunPing(flags, seed, sink) : RunKv(flags, seed, sink, &totals);
     if (!ok) failed.push_back(seed);
     std::fflush(stdout);
   }
@@ -205,6 +223,11 @@ int main(int argc, char** argv) {
       for (uint64_t seed : failed) fmt::print(" {}", seed);
     }
     fmt::print("\n");
+    if (flags.scenario == "kv") {
+      fmt::print("writes={} acked={} leader_acked={} leader_lost={} reads={} crashes={}\n",
+                 totals.writes, totals.acked, totals.leader_acked, totals.leader_lost,
+                 totals.reads, totals.crashes);
+    }
   }
   return failed.empty() ? 0 : 1;
 }
