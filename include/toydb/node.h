@@ -55,6 +55,11 @@ struct NodeOptions {
   Clock* clock = nullptr;
   // Randomizes election timeouts; 0 picks one from the clock.
   uint64_t seed = 0;
+  // Receives one line per event that matters: role changes and elections,
+  // snapshots sent and installed, messages refused (with their sender),
+  // storage failures. Called on the node's loop thread; must not block.
+  // nullptr: nothing is logged.
+  std::function<void(std::string_view line)> log;
 };
 
 class Node {

@@ -29,6 +29,8 @@ struct Node::State final : public Transport::Handler {
   CondVar cv;
   std::vector<std::function<void()>> tasks ABSL_GUARDED_BY(mu);
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  // The loop sleeps on cv: only then does a Post need to wake it.
+  bool loop_waiting ABSL_GUARDED_BY(mu) = false;
   std::thread loop;
 
   // Transport::Handler: from the transport's delivery thread.
@@ -40,7 +42,7 @@ struct Node::State final : public Transport::Handler {
   void Post(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu) {
     MutexLock lock(&mu);
     tasks.push_back(std::move(task));
-    cv.Signal();
+    if (loop_waiting) cv.Signal();
   }
 
   void Run() ABSL_LOCKS_EXCLUDED(mu);
@@ -49,6 +51,9 @@ struct Node::State final : public Transport::Handler {
   void Dispatch(const Message& message);
   void Serve(ClientRequest request, Callback done);
   void Send(const Message& message);
+  void Log(const std::string& line) {
+    if (options.log) options.log(fmt::format("node {}: {}", options.id, line));
+  }
   Replica* Find(PartitionId partition) {
     auto it = replicas.find(partition);
     return it == replicas.end() ? nullptr : it->second.get();
@@ -78,7 +83,9 @@ void Node::State::Run() {
       while (!stopping && tasks.empty()) {
         const int64_t wait = next_tick - clock->NowMicros();
         if (wait <= 0) break;
+        loop_waiting = true;
         cv.WaitFor(&mu, std::chrono::microseconds(wait));
+        loop_waiting = false;
       }
       if (stopping) return;
       batch.swap(tasks);
@@ -121,11 +128,35 @@ void Node::State::Dispatch(const Message& message) {
     });
     return;
   }
+  if (const auto* probe = std::get_if<HealthProbe>(&message.body)) {
+    // Healthy: this node's loop is running and no replica it hosts has
+    // stopped after a storage failure.
+    HealthProbeResponse answer;
+    answer.probe_id = probe->probe_id;
+    answer.sent_micros = probe->sent_micros;
+    answer.healthy = true;
+    for (auto& [id, replica] : replicas) answer.healthy = answer.healthy && replica->failure().ok();
+    Message reply;
+    reply.from = options.id;
+    reply.to = message.from;
+    reply.body = answer;
+    (void)options.transport->Send(reply);
+    return;
+  }
   PartitionId partition = 0;
-  if (!replication::PartitionOf(message, &partition)) return;  // not for a replica
+  if (!replication::PartitionOf(message, &partition)) {
+    if (!std::holds_alternative<ClientResponse>(message.body)) {
+      Log(fmt::format("ignored a {} from node {}", MessageTypeName(TypeOf(message)), message.from));
+    }
+    return;
+  }
   Replica* replica = Find(partition);
-  if (replica == nullptr) return;  // a partition this node does not host
-  (void)replica->Receive(message);
+  if (replica == nullptr) {
+    Log(fmt::format("refused a {} from node {} for partition {}, which this node does not host",
+                    MessageTypeName(TypeOf(message)), message.from, partition));
+    return;
+  }
+  (void)replica->Receive(message);  // the replica logs what it refuses
 }
 
 void Node::State::Serve(ClientRequest request, Callback done) {
@@ -167,7 +198,8 @@ StatusOr<std::unique_ptr<Node>> Node::Open(const NodeOptions& options) {
     store_options.store.dir = JoinPath(options.dir, fmt::format("partition-{}", partition.id));
     StatusOr<std::unique_ptr<Replica>> replica = Replica::Open(
         partition, options.id, options.replica, store_options, seed * 31 + partition.id,
-        [raw](const Message& message) { raw->Send(message); });
+        [raw](const Message& message) { raw->Send(message); },
+        [raw](const std::string& line) { raw->Log(line); });
     if (!replica.ok()) {
       return Status(replica.status().code(),
                     fmt::format("partition {}: {}", partition.id, std::string(replica.status().message())));

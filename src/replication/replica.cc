@@ -37,7 +37,7 @@ ReplicaConfig Replica::CoreConfig(const PartitionConfig& partition, NodeId self,
 StatusOr<std::unique_ptr<Replica>> Replica::Open(const PartitionConfig& partition, NodeId self,
                                                  const ReplicaOptions& options,
                                                  const ReplicaStoreOptions& store_options,
-                                                 uint64_t seed, Outbox outbox) {
+                                                 uint64_t seed, Outbox outbox, Logger log) {
   if (Status s = partition.Validate(); !s.ok()) return s;
   if (!partition.Has(self)) {
     return absl::InvalidArgumentError(
@@ -61,6 +61,9 @@ StatusOr<std::unique_ptr<Replica>> Replica::Open(const PartitionConfig& partitio
   replica->core_ = std::move(*core);
   replica->saved_hard_state_ = hard_state;
   replica->last_term_ = hard_state.term;
+  replica->logger_ = std::move(log);
+  replica->Log(fmt::format("opened: term {}, last LSN {}, applied LSN {}", hard_state.term,
+                           replica->store_->last_lsn(), replica->store_->applied_lsn()));
   return replica;
 }
 
@@ -76,8 +79,33 @@ Replica::Replica(const PartitionConfig& partition, NodeId self, const ReplicaOpt
 
 Replica::~Replica() = default;
 
+void Replica::Log(const std::string& line) const {
+  if (logger_) logger_(fmt::format("partition {} replica {}: {}", partition_.id, self_, line));
+}
+
 Status Replica::Receive(const toydb::Message& wire) {
   if (!failure_.ok()) return absl::OkStatus();  // a failed replica is silent
+  Status status = ReceiveWire(wire);
+  if (!status.ok()) {
+    Log(fmt::format("refused a {} from node {}: {}", MessageTypeName(TypeOf(wire)), wire.from,
+                    std::string(status.message())));
+  }
+  return status;
+}
+
+Status Replica::ReceiveWire(const toydb::Message& wire) {
+  if (const auto* chunk = std::get_if<SnapshotChunk>(&wire.body)) {
+    if (chunk->partition != partition_.id) {
+      return absl::InvalidArgumentError("a snapshot chunk for another partition");
+    }
+    return ReceiveSnapshotChunk(wire.from, *chunk);
+  }
+  if (const auto* response = std::get_if<SnapshotResponse>(&wire.body)) {
+    if (response->partition != partition_.id) {
+      return absl::InvalidArgumentError("a snapshot answer for another partition");
+    }
+    return ReceiveSnapshotResponse(wire.from, *response);
+  }
   StatusOr<std::pair<PartitionId, Message>> message = FromWire(wire);
   if (!message.ok()) return message.status();
   if (message->first != partition_.id) {
@@ -96,6 +124,7 @@ void Replica::Tick() {
   if (!failure_.ok()) return;
   ++now_tick_;
   core_->Tick();
+  TickSnapshots();
 }
 
 Status Replica::TransferLeadership(NodeId to) {
@@ -118,11 +147,8 @@ void Replica::AbandonRequests(const Status& status) {
 
 void Replica::Process() {
   while (failure_.ok()) {
-    bool worked = false;
-    while (failure_.ok() && core_->HasReady()) {
-      HandleReady(core_->TakeReady());
-      worked = true;
-    }
+    bool worked = core_->HasReady();
+    HandleReadies();
     if (failure_.ok() && log_.HasUnsynced()) {
       StatusOr<uint64_t> durable = log_.Sync();
       if (!durable.ok()) {
@@ -143,6 +169,10 @@ void Replica::Process() {
   if (failure_.ok()) UpdateRetentionFloor();
 }
 
+void Replica::HandleReadies() {
+  while (failure_.ok() && core_->HasReady()) HandleReady(core_->TakeReady());
+}
+
 // The Ready contract (replica_types.h): persist, write, send, apply, answer.
 void Replica::HandleReady(Ready ready) {
   if (ready.hard_state) {
@@ -152,6 +182,7 @@ void Replica::HandleReady(Ready ready) {
     if (Status s = log_.Write(*ready.log_write); !s.ok()) return Fail(s);
   }
   for (const Message& message : ready.messages) outbox_(ToWire(partition_.id, message));
+  for (const SnapshotRequest& request : ready.snapshots) StartSnapshot(request);
   if (!ready.committed.empty()) {
     if (Status s = ApplyCommitted(ready.committed); !s.ok()) return Fail(s);
   }
@@ -203,9 +234,17 @@ Status Replica::ApplyCommitted(const std::vector<Entry>& committed) {
 
 void Replica::TrackRole() {
   const Role role = core_->role();
-  if (role != last_role_) {
-    if (role == Role::kCandidate) ++elections_started_;
-    if (role == Role::kPrimary) ++elections_won_;
+  if (role != last_role_ || core_->term() != last_term_) {
+    if (role == Role::kCandidate && last_role_ != Role::kCandidate) ++elections_started_;
+    if (role == Role::kPrimary && last_role_ != Role::kPrimary) ++elections_won_;
+    if (role == Role::kPrimary) {
+      Log(fmt::format("primary in term {} (last LSN {}, commit LSN {})", core_->term(),
+                      store_->last_lsn(), core_->commit_lsn()));
+    } else if (role != last_role_) {
+      Log(fmt::format("{} in term {}{}", RoleName(role), core_->term(),
+                      core_->leader() != kNoNode ? fmt::format(", primary {}", core_->leader())
+                                                 : std::string()));
+    }
     last_role_ = role;
   }
   last_term_ = core_->term();
@@ -228,6 +267,7 @@ void Replica::UpdateRetentionFloor() {
 void Replica::Fail(const Status& cause) {
   if (!failure_.ok()) return;
   failure_ = cause;
+  Log(fmt::format("stopped after a storage failure: {}", std::string(cause.message())));
 }
 
 ReplicaStats Replica::GetStats() const {

@@ -41,13 +41,18 @@ class Replica {
  public:
   using Reply = std::function<void(ClientResponse)>;
   using Outbox = std::function<void(const toydb::Message&)>;
+  // Receives one line per event that matters (role changes, refused
+  // messages, snapshots, storage failures), prefixed with the partition and
+  // the replica. Called on the replica's thread.
+  using Logger = std::function<void(const std::string&)>;
 
   // Opens the replica of `partition` held by node `self`, its storage in
   // store_options.store.dir. `seed` randomizes its election timeouts.
   static StatusOr<std::unique_ptr<Replica>> Open(const PartitionConfig& partition, NodeId self,
                                                  const ReplicaOptions& options,
                                                  const ReplicaStoreOptions& store_options,
-                                                 uint64_t seed, Outbox outbox);
+                                                 uint64_t seed, Outbox outbox,
+                                                 Logger log = nullptr);
   ~Replica();
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
@@ -97,6 +102,14 @@ class Replica {
     bool applied = false;
     ApplyResult result;
   };
+  // A snapshot being sent to one follower, a chunk at a time: each chunk is
+  // sent once the previous one is answered (or again after a silence).
+  struct OutgoingSnapshot {
+    std::unique_ptr<SnapshotSource> source;
+    uint64_t offset = 0;          // of the chunk in flight
+    uint64_t sent_tick = 0;       // when it was sent
+    uint32_t silent_resends = 0;  // resends since the last answer
+  };
   struct PendingRead {
     ClientRequest request;
     Reply reply;
@@ -111,6 +124,8 @@ class Replica {
                                   const ReplicaOptions& options, uint64_t seed);
   void TrackRole();
 
+  Status ReceiveWire(const toydb::Message& message);
+
   // Process, by step.
   void HandleReady(Ready ready);
   Status PersistHardState(const HardState& hard_state);
@@ -119,6 +134,18 @@ class Replica {
   void AnswerReads();
   void UpdateRetentionFloor();
   void Fail(const Status& cause);
+  void HandleReadies();
+  void Log(const std::string& line) const;
+
+  // Snapshots (replica_snapshots.cc).
+  void StartSnapshot(const SnapshotRequest& request);
+  void SendSnapshotChunk(NodeId peer, OutgoingSnapshot& transfer);
+  void TickSnapshots();
+  void EndSnapshot(NodeId peer, bool delivered);
+  Status ReceiveSnapshotChunk(NodeId from, const SnapshotChunk& chunk);
+  Status ReceiveSnapshotResponse(NodeId from, const SnapshotResponse& response);
+  void AnswerSnapshot(NodeId to, const SnapshotChunk& chunk, SnapshotResult result,
+                      uint64_t next_offset);
 
   // Requests.
   void SubmitWrite(const ClientRequest& request, Reply reply);
@@ -137,6 +164,7 @@ class Replica {
   StoreLog log_;
   std::unique_ptr<ReplicaCore> core_;
   Outbox outbox_;
+  Logger logger_;
   Status failure_;
 
   uint64_t now_tick_ = 0;
@@ -147,6 +175,7 @@ class Replica {
   std::map<uint64_t, PendingRead> reads_;     // by read id
   uint64_t next_read_id_ = 1;
   std::map<NodeId, uint64_t> peer_caught_up_tick_;
+  std::map<NodeId, OutgoingSnapshot> snapshots_out_;
 
   // Counters.
   uint64_t elections_started_ = 0;

@@ -49,7 +49,9 @@ class Inbox {
     if (bytes_ + event.frame.size() > bytes_max_ && !event.frame.empty()) return false;
     bytes_ += event.frame.size();
     events_.push_back(std::move(event));
-    cv_.Signal();
+    // A busy delivery thread takes this event with its next batch: waking
+    // it costs a system call only when it sleeps.
+    if (waiting_) cv_.Signal();
     return true;
   }
   // Stops delivery; joins the thread unless called from it.
@@ -68,18 +70,29 @@ class Inbox {
   }
 
  private:
+  // Takes every queued event at once, and delivers them in order.
   void Run() {
+    std::deque<Event> batch;
     for (;;) {
-      Event event;
       {
         MutexLock lock(&mu_);
-        while (events_.empty() && !stopping_) cv_.Wait(&mu_);
+        while (events_.empty() && !stopping_) {
+          waiting_ = true;
+          cv_.Wait(&mu_);
+          waiting_ = false;
+        }
         if (stopping_) return;
-        event = std::move(events_.front());
-        events_.pop_front();
-        bytes_ -= event.frame.size();
+        batch.swap(events_);
       }
-      Deliver(event);
+      for (const Event& event : batch) {
+        {
+          MutexLock lock(&mu_);
+          if (stopping_) return;
+          bytes_ -= event.frame.size();
+        }
+        Deliver(event);
+      }
+      batch.clear();
     }
   }
   void Deliver(const Event& event) {
@@ -99,6 +112,7 @@ class Inbox {
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;  // the delivery thread sleeps
   std::thread thread_;
 };
 

@@ -51,10 +51,20 @@ Status ReplicaGroup::Start(NodeId id) {
         StatusOr<std::string> frame = EncodeFrame(message);
         if (!frame.ok()) throw std::runtime_error(std::string(frame.status().message()));
         queue_.push_back({message.from, message.to, std::move(*frame)});
-      });
+      },
+      [this](const std::string& line) { logs_.push_back(line); });
   if (!replica.ok()) return replica.status();
   replicas_[id] = std::move(*replica);
   return absl::OkStatus();
+}
+
+std::vector<toydb::Message> ReplicaGroup::InFlight() const {
+  std::vector<toydb::Message> messages;
+  for (const Queued& queued : queue_) {
+    StatusOr<toydb::Message> message = DecodeFrame(queued.frame);
+    if (message.ok()) messages.push_back(std::move(*message));
+  }
+  return messages;
 }
 
 void ReplicaGroup::Stop(NodeId id) {

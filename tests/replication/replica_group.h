@@ -60,6 +60,11 @@ class ReplicaGroup {
   // The (key -> value, version) contents of a replica's applied state.
   std::map<std::string, std::pair<std::string, Lsn>> Contents(NodeId id);
 
+  // Every line the replicas logged, in order.
+  const std::vector<std::string>& logs() const { return logs_; }
+  // The messages sent and not yet delivered, decoded.
+  std::vector<toydb::Message> InFlight() const;
+
   static ClientRequest Put(std::string key, std::string value,
                            WriteConcern concern = WriteConcern{});
   static ClientRequest Read(std::string key,
@@ -85,6 +90,7 @@ class ReplicaGroup {
   std::set<std::pair<NodeId, NodeId>> cut_;
   std::map<uint64_t, ClientResponse> replies_;
   uint64_t incarnations_ = 0;
+  std::vector<std::string> logs_;
 };
 
 }  // namespace toydb::replication::testing

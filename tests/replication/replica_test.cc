@@ -2,6 +2,7 @@
 // write concerns, reads by consistency level, sessions, CAS, transfer,
 // restarts and storage failures.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "tests/replication/replica_group.h"
 
@@ -255,6 +256,180 @@ TEST_CASE("Replica: writes over a limit are refused and change nothing", "[repli
   REQUIRE(reply.has_value());
   CHECK(static_cast<absl::StatusCode>(reply->code) == absl::StatusCode::kInvalidArgument);
   CHECK(group.Contents(primary).empty());
+}
+
+}  // namespace
+}  // namespace toydb::replication::testing
+
+namespace toydb::replication::testing {
+namespace {
+
+TEST_CASE("Replica: a secondary down past the retained log catches up by snapshot",
+          "[replica][snapshot]") {
+  ReplicaOptions options = ReplicaGroup::DefaultOptions();
+  options.log_catchup_entries_max = 500;
+  options.snapshot_chunk_bytes = 16 << 10;  // many chunks
+  ReplicaGroup group(3, options);
+  std::optional<NodeId> primary = group.ElectWithin(500);
+  REQUIRE(primary.has_value());
+  const NodeId down = *primary == 3 ? 2 : 3;
+  group.Stop(down);
+  // 3,000 writes of ~130 bytes: far past the 256 KiB the WAL retains.
+  for (int i = 0; i < 3000; ++i) {
+    ClientRequest put = ReplicaGroup::Put("key" + std::to_string(i % 1000),
+                                          "value-" + std::to_string(i) + std::string(100, 'x'));
+    put.client_id = 9;
+    put.sequence = i + 1;
+    group.Submit(*primary, put);
+    if (i % 50 == 49) group.Tick();
+  }
+  for (int i = 0; i < 20; ++i) group.Tick();
+  REQUIRE(group.replies().size() == 3000);
+  REQUIRE(group.replica(*primary).replica_store()->first_lsn() > 1);
+
+  REQUIRE(group.Start(down).ok());
+  for (int i = 0; i < 300 && group.replica(down).applied_lsn() <
+                                 group.replica(*primary).applied_lsn();
+       ++i) {
+    group.Tick();
+  }
+  CHECK(group.replica(down).GetStats().snapshots_received >= 1);
+  CHECK(group.replica(*primary).GetStats().snapshots_sent >= 1);
+  CHECK(group.replica(down).applied_lsn() == group.replica(*primary).applied_lsn());
+  CHECK(group.Contents(down) == group.Contents(*primary));
+
+  // The session table came with the snapshot: a retry of the last write is
+  // recognized on the new replica once it is primary.
+  REQUIRE(group.replica(*primary).TransferLeadership(down).ok());
+  for (int i = 0; i < 50 && group.Primary() != down; ++i) group.Tick();
+  REQUIRE(group.Primary() == down);
+  ClientRequest retry = ReplicaGroup::Put("key999", "changed");
+  retry.client_id = 9;
+  retry.sequence = 3000;
+  std::optional<ClientResponse> reply = group.Call(down, retry);
+  REQUIRE(reply.has_value());
+  CHECK(reply->code == 0);
+  CHECK(reply->version == group.replies()[3000].version);
+  CHECK(group.Contents(down)["key999"].first != "changed");
+}
+
+}  // namespace
+}  // namespace toydb::replication::testing
+
+namespace toydb::replication::testing {
+namespace {
+
+bool Logged(const ReplicaGroup& group, std::string_view text) {
+  for (const std::string& line : group.logs()) {
+    if (line.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+toydb::Message HeartbeatFrom(NodeId from, NodeId to, Term term, PartitionId partition = 7) {
+  Heartbeat heartbeat;
+  heartbeat.partition = partition;
+  heartbeat.term = term;
+  heartbeat.leader = from;
+  toydb::Message message;
+  message.from = from;
+  message.to = to;
+  message.body = heartbeat;
+  return message;
+}
+
+TEST_CASE("Replica: bad messages are refused and logged, and nothing is lost",
+          "[replica][bad-input]") {
+  ReplicaGroup group(3);
+  const NodeId primary = Elect(group);
+  std::optional<ClientResponse> put = group.Call(primary, ReplicaGroup::Put("k", "v"));
+  REQUIRE(put.has_value());
+  REQUIRE(put->code == 0);
+  for (int i = 0; i < 5; ++i) group.Tick();
+  const NodeId follower = OtherThan(primary);
+  const Term term = group.replica(follower).GetStats().term;
+
+  SECTION("from a node that is not a member") {
+    CHECK(absl::IsInvalidArgument(group.replica(follower).Receive(HeartbeatFrom(99, follower, term))));
+    CHECK(Logged(group, "refused a Heartbeat from node 99"));
+  }
+  SECTION("for another partition") {
+    CHECK(absl::IsInvalidArgument(
+        group.replica(follower).Receive(HeartbeatFrom(primary, follower, term, 8))));
+    CHECK(Logged(group, "refused a Heartbeat"));
+  }
+  SECTION("naming another sender than the envelope") {
+    toydb::Message message = HeartbeatFrom(primary, follower, term);
+    std::get<Heartbeat>(message.body).leader = OtherThan(primary, follower);
+    CHECK(absl::IsInvalidArgument(group.replica(follower).Receive(message)));
+  }
+  SECTION("with a stale term: ignored") {
+    CHECK(group.replica(follower).Receive(HeartbeatFrom(primary, follower, term - 1)).ok());
+    CHECK(group.replica(follower).GetStats().term == term);
+    CHECK(group.replica(follower).leader() == primary);
+  }
+  SECTION("a malformed snapshot chunk") {
+    SnapshotChunk chunk;
+    chunk.partition = 7;
+    chunk.term = term;
+    chunk.leader = primary;
+    chunk.snapshot_lsn = group.replica(follower).commit_lsn() + 100;
+    chunk.snapshot_term = term;
+    chunk.data = "not a snapshot";
+    chunk.snapshot_bytes = chunk.data.size();
+    chunk.snapshot_checksum = 12345;
+    chunk.last = true;
+    toydb::Message message;
+    message.from = primary;
+    message.to = follower;
+    message.body = chunk;
+
+    // A sender that is not the chunk's leader.
+    toydb::Message forged = message;
+    forged.from = OtherThan(primary, follower);
+    CHECK(absl::IsInvalidArgument(group.replica(follower).Receive(forged)));
+
+    // A chunk at an offset the follower does not expect.
+    toydb::Message skipped = message;
+    std::get<SnapshotChunk>(skipped.body).offset = 1000;
+    REQUIRE(group.replica(follower).Receive(skipped).ok());
+    std::vector<toydb::Message> sent = group.InFlight();
+    REQUIRE_FALSE(sent.empty());
+    const auto* answer = std::get_if<SnapshotResponse>(&sent.back().body);
+    REQUIRE(answer != nullptr);
+    CHECK(answer->result == SnapshotResult::kWrongOffset);
+    CHECK(answer->next_offset == 0);
+
+    // A whole snapshot whose checksum does not match: dropped, not installed.
+    REQUIRE(group.replica(follower).Receive(message).ok());
+    sent = group.InFlight();
+    answer = std::get_if<SnapshotResponse>(&sent.back().body);
+    REQUIRE(answer != nullptr);
+    CHECK(answer->result == SnapshotResult::kChecksumMismatch);
+    CHECK(Logged(group, "failed its checksum"));
+    CHECK(group.replica(follower).GetStats().snapshots_received == 0);
+  }
+
+  // Whatever was refused, the group goes on and keeps the write.
+  for (int i = 0; i < 30; ++i) group.Tick();
+  std::optional<NodeId> now_primary = group.ElectWithin(500);
+  REQUIRE(now_primary.has_value());
+  std::optional<ClientResponse> more = group.Call(*now_primary, ReplicaGroup::Put("k2", "v2"));
+  REQUIRE(more.has_value());
+  CHECK(more->code == 0);
+  for (int i = 0; i < 10; ++i) group.Tick();
+  for (NodeId id = 1; id <= 3; ++id) {
+    auto contents = group.Contents(id);
+    CHECK(contents["k"].first == "v");
+    CHECK(contents["k"].second == put->version);
+    CHECK(contents["k2"].first == "v2");
+  }
+}
+
+TEST_CASE("Replica: role changes are logged", "[replica]") {
+  ReplicaGroup group(3);
+  const NodeId primary = Elect(group);
+  CHECK(Logged(group, fmt::format("partition 7 replica {}: primary in term", primary)));
 }
 
 }  // namespace
