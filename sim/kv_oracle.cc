@@ -108,6 +108,12 @@ void KvOracle::ObserveApplied(NodeId node, replication::Replica& replica) {
   }
   ReplicaStore* store = replica.replica_store();
   Lsn from = std::max(cursor + 1, store->first_lsn());
+  if (from > cursor + 1) {
+    // Applied by installing a snapshot (or applied, then released, between
+    // two looks, which a look after every Process() should rule out).
+    counts_.entries_unobserved += std::min(from, applied + 1) - (cursor + 1);
+    ++counts_.applied_jumps;
+  }
   while (from <= applied) {
     std::vector<WalRecord> records;
     Status s = store->ReadLog(from, applied, std::numeric_limits<uint64_t>::max(), &records);

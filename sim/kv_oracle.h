@@ -76,6 +76,10 @@ struct KvOracleCounts {
   uint64_t cas_refused = 0;
   uint64_t reads = 0;
   uint64_t entries_checked = 0;  // applied entries compared across replicas
+  // Applied entries a replica no longer held when the oracle looked (a
+  // snapshot installed them), and the times that happened.
+  uint64_t entries_unobserved = 0;
+  uint64_t applied_jumps = 0;
   uint64_t primaries = 0;        // (partition, term) pairs with a primary
 };
 

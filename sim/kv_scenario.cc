@@ -28,12 +28,16 @@ KvClusterConfig ClusterConfig(const KvFaultPlan& plan, const KvScenarioOptions& 
   config.replica.heartbeat_ticks = 1;
   config.replica.write_timeout_ticks = 30;
   config.replica.read_timeout_ticks = 30;
+  // A follower more than 16 entries behind is caught up by a snapshot, sent
+  // in 1 KiB chunks: snapshot transfers happen in most runs.
+  config.replica.log_catchup_entries_max = 16;
+  config.replica.snapshot_chunk_bytes = 1024;
   // Small files, so that checkpoints, WAL release and compaction happen
   // within a run of a few simulated seconds.
   config.store.wal_segment_bytes_max = 4 << 10;
   config.store.wal_preallocate_bytes = 0;
-  config.store.wal_retention_bytes = 8 << 10;
-  config.store.checkpoint_wal_bytes = 16 << 10;
+  config.store.wal_retention_bytes = 0;
+  config.store.checkpoint_wal_bytes = 4 << 10;
   config.store.data_segment_bytes_max = 4 << 10;
   config.store.cache_bytes_max = 64 << 10;
   config.store.value_bytes_max = 4 << 10;

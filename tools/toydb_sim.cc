@@ -181,11 +181,12 @@ bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_vie
       c.reads, r.crashes);
   if (flags.verbose) {
     fmt::print(
-        "  plan: {}\n  events={} unknown={} cas_refused={} entries_checked={} primaries={} "
+        "  plan: {}\n  events={} unknown={} cas_refused={} entries_checked={} unobserved={} "
+        "applied_jumps={} primaries={} "
         "disk_faults={} sent={} lost={} partitioned={} node_down={} duplicated={} rejected={}\n"
         "  checkpoints={} compactions={} snapshots_installed={} logs_released={}\n",
         r.plan.Describe(), r.trace_events, c.writes_unknown, c.cas_refused, c.entries_checked,
-        c.primaries, r.disk_faults, r.network.sent, r.network.dropped_loss,
+        c.entries_unobserved, c.applied_jumps, c.primaries, r.disk_faults, r.network.sent, r.network.dropped_loss,
         r.network.dropped_partition, r.network.dropped_node_down, r.network.duplicated,
         r.network.rejected, r.checkpoints, r.compactions, r.snapshots_installed,
         r.logs_released);
