@@ -16,7 +16,7 @@ enum class Phase : uint64_t { kFaulty = 1, kHealed = 2, kSettle = 3, kChecks = 4
 
 // Trace notes for disk faults (TraceKind::kNote, a = kDiskFaultNote, b = node).
 constexpr uint64_t kDiskFaultNote = 16;
-enum class DiskFault : uint64_t { kSyncFails = 1, kFull = 2, kCleared = 3 };
+enum class DiskFault : uint64_t { kSyncFails = 1, kFull = 2, kCleared = 3, kWriteFails = 4 };
 
 constexpr NodeId kFirstClientId = 101;
 constexpr uint32_t kReplicas = 3;
@@ -67,7 +67,7 @@ class KvRun {
   NodeId Pick(const std::vector<NodeId>& ids) { return ids[sim_.rng().Uniform(ids.size())]; }
   void CrashOne();
   void RestartOne();
-  void DiskFaultOne(bool sync_fails);
+  void DiskFaultOne(DiskFault fault);
   void ClearDiskFaults(NodeId id);
   void Heal();
   void CheckConvergence();
@@ -153,6 +153,7 @@ enum class Act : uint8_t {
   kHeal,
   kSyncFails,
   kDiskFull,
+  kWriteFails,
   kClearDisk,
 };
 struct WeightedAct {
@@ -163,7 +164,8 @@ struct WeightedAct {
 constexpr WeightedAct kActs[] = {
     {Act::kCrash, 3, false},     {Act::kRestart, 3, false},  {Act::kCut, 1, false},
     {Act::kCutOneWay, 1, false}, {Act::kIsolate, 1, false},  {Act::kHeal, 1, false},
-    {Act::kSyncFails, 1, true},  {Act::kDiskFull, 1, true},  {Act::kClearDisk, 1, true},
+    {Act::kSyncFails, 1, true},  {Act::kDiskFull, 1, true},  {Act::kWriteFails, 1, true},
+    {Act::kClearDisk, 2, true},
 };
 
 Act DrawAct(Rng& rng, bool disk_faults) {
@@ -206,8 +208,13 @@ void KvRun::NemesisStep() {
       sim_.network().Heal();
       break;
     case Act::kSyncFails:
+      DiskFaultOne(DiskFault::kSyncFails);
+      break;
     case Act::kDiskFull:
-      DiskFaultOne(act == Act::kSyncFails);
+      DiskFaultOne(DiskFault::kFull);
+      break;
+    case Act::kWriteFails:
+      DiskFaultOne(DiskFault::kWriteFails);
       break;
     case Act::kClearDisk:
       ClearDiskFaults(a);
@@ -233,19 +240,23 @@ void KvRun::RestartOne() {
   if (!down.empty()) (void)sim_.node(Pick(down))->Start();
 }
 
-void KvRun::DiskFaultOne(bool sync_fails) {
+void KvRun::DiskFaultOne(DiskFault fault) {
   const std::vector<NodeId> up = Servers(sim_.up_node_ids());
   if (up.empty()) return;
   const NodeId id = Pick(up);
   MemEnv& disk = sim_.node(id)->disk();
-  DiskFault fault;
-  if (sync_fails) {
-    disk.SetSyncFailure(true);
-    fault = DiskFault::kSyncFails;
-  } else {
-    const uint64_t headroom = sim_.rng().Uniform(16 << 10);
-    disk.SetCapacityBytes(disk.TotalFileBytes() + headroom);
-    fault = DiskFault::kFull;
+  switch (fault) {
+    case DiskFault::kSyncFails:
+      disk.SetSyncFailure(true);
+      break;
+    case DiskFault::kWriteFails:
+      disk.SetWriteFailure(true);
+      break;
+    default: {
+      const uint64_t headroom = sim_.rng().Uniform(16 << 10);
+      disk.SetCapacityBytes(disk.TotalFileBytes() + headroom);
+      break;
+    }
   }
   ++disk_faults_;
   sim_.trace().Record({sim_.scheduler().Now(), TraceKind::kNote, kDiskFaultNote, id,
