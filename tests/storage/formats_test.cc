@@ -51,6 +51,26 @@ TEST_CASE("Checkpoints round-trip and damage is DataLoss", "[formats]") {
   }
 }
 
+TEST_CASE("A checkpoint with a replica state is version 2; without, version 1", "[formats]") {
+  CheckpointState state;
+  state.applied_lsn = 12;
+  state.segments = {{1, 100, 1, 12, true}};
+  const std::string plain = EncodeCheckpoint(state);
+  CHECK(plain[4] == 1);
+  state.replica_state = "sessions";
+  const std::string with_state = EncodeCheckpoint(state);
+  CHECK(with_state[4] == 2);
+  CHECK(with_state.size() == plain.size() + 4 + state.replica_state.size());
+  auto decoded = DecodeCheckpoint(with_state);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == state);
+  for (size_t i = 0; i < with_state.size(); ++i) {
+    std::string damaged = with_state;
+    damaged[i] ^= 0x10;
+    CHECK(absl::IsDataLoss(DecodeCheckpoint(damaged).status()));
+  }
+}
+
 TEST_CASE("Checkpoint files are replaced atomically", "[formats]") {
   MemEnv env;
   REQUIRE(env.CreateDir("/db").ok());

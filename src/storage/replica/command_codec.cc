@@ -7,14 +7,6 @@
 #include "src/util/coding.h"
 
 namespace toydb {
-namespace {
-
-bool IsCompareAndSetShape(const ReplicatedCommand& command) {
-  return command.ops.size() == 1 && command.ops.front().type == WriteBatch::OpType::kPut;
-}
-
-}  // namespace
-
 bool ReplicatedCommand::operator==(const ReplicatedCommand& other) const {
   if (client_id != other.client_id || sequence != other.sequence ||
       expected_version != other.expected_version || ops.size() != other.ops.size()) {
@@ -42,13 +34,13 @@ std::string EncodeCommand(const ReplicatedCommand& command) {
   return out;
 }
 
-StatusOr<ReplicatedCommand> DecodeCommand(std::string_view payload) {
+StatusOr<CommandView> DecodeCommandView(std::string_view payload) {
   auto malformed = [](std::string_view why) {
     return absl::DataLossError(fmt::format("replicated command is malformed: {}", why));
   };
   Decoder d(payload);
   uint8_t flags = 0;
-  ReplicatedCommand command;
+  CommandView command;
   if (!d.U8(&flags) || !d.U64(&command.client_id) || !d.U64(&command.sequence)) {
     return malformed("truncated header");
   }
@@ -62,28 +54,36 @@ StatusOr<ReplicatedCommand> DecodeCommand(std::string_view payload) {
   // length against the payload, so nothing is reserved beyond its size.
   StatusOr<std::vector<BatchOpView>> ops = DecodeBatchPayload(d.rest());
   if (!ops.ok()) return malformed(std::string(ops.status().message()));
-  if (ops->empty()) return malformed("no operation");
-  command.ops.reserve(ops->size());
-  for (const BatchOpView& op : *ops) {
-    command.ops.push_back(WriteBatch::Op{op.type, std::string(op.key), std::string(op.value)});
-  }
-  if (command.expected_version.has_value() && !IsCompareAndSetShape(command)) {
+  command.ops = std::move(*ops);
+  if (command.ops.empty()) return malformed("no operation");
+  if (command.expected_version.has_value() &&
+      (command.ops.size() != 1 || command.ops.front().type != WriteBatch::OpType::kPut)) {
     return malformed("a compare-and-set must be a single put");
   }
   return command;
 }
 
-Status ValidateCommand(const ReplicatedCommand& command, const StoreOptions& limits) {
-  if (command.ops.empty()) return absl::InvalidArgumentError("command has no operation");
-  if (command.expected_version.has_value() && !IsCompareAndSetShape(command)) {
-    return absl::InvalidArgumentError("a compare-and-set command must be a single put");
+StatusOr<ReplicatedCommand> DecodeCommand(std::string_view payload) {
+  StatusOr<CommandView> view = DecodeCommandView(payload);
+  if (!view.ok()) return view.status();
+  ReplicatedCommand command;
+  command.client_id = view->client_id;
+  command.sequence = view->sequence;
+  command.expected_version = view->expected_version;
+  command.ops.reserve(view->ops.size());
+  for (const BatchOpView& op : view->ops) {
+    command.ops.push_back(WriteBatch::Op{op.type, std::string(op.key), std::string(op.value)});
   }
+  return command;
+}
+
+Status ValidateCommand(const CommandView& command, const StoreOptions& limits) {
   if (command.ops.size() > limits.batch_ops_max) {
     return absl::InvalidArgumentError(fmt::format("command has {} operations; the limit is {}",
                                                   command.ops.size(), limits.batch_ops_max));
   }
   uint64_t bytes = 0;
-  for (const WriteBatch::Op& op : command.ops) {
+  for (const BatchOpView& op : command.ops) {
     if (op.key.empty()) return absl::InvalidArgumentError("key is empty");
     if (op.key.size() > limits.key_bytes_max) {
       return absl::InvalidArgumentError(
@@ -96,8 +96,8 @@ Status ValidateCommand(const ReplicatedCommand& command, const StoreOptions& lim
     bytes += op.key.size() + op.value.size();
   }
   if (bytes > limits.batch_bytes_max) {
-    return absl::InvalidArgumentError(fmt::format("command has {} bytes; the limit is {}", bytes,
-                                                  limits.batch_bytes_max));
+    return absl::InvalidArgumentError(
+        fmt::format("command has {} bytes; the limit is {}", bytes, limits.batch_bytes_max));
   }
   return absl::OkStatus();
 }

@@ -22,8 +22,7 @@ StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(const ReplicaStoreOpt
 ReplicaStoreImpl::ReplicaStoreImpl(const ReplicaStoreOptions& options, Env* env)
     : options_(options), env_(env), dir_(options.store.dir), staging_(env, options.store.dir) {}
 
-StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStoreImpl::Open(
-    const ReplicaStoreOptions& options) {
+StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStoreImpl::Open(const ReplicaStoreOptions& options) {
   if (Status s = options.store.Validate(); !s.ok()) return s;
   if (options.session_count_max < 1) {
     return absl::InvalidArgumentError("ReplicaStoreOptions.session_count_max must be at least 1");
@@ -42,13 +41,16 @@ Status ReplicaStoreImpl::Recover() {
   if (!lock.ok()) return lock.status();
   lock_ = std::move(*lock);
   StatusOr<std::string> current = ReadCurrent(env_, dir_);
-  if (absl::IsNotFound(current.status())) {
-    // A new replica; the state directory is created by its store's Open.
-    current = StateDirName(1);
-    if (Status s = WriteCurrent(env_, dir_, *current); !s.ok()) return s;
-  }
+  const bool new_replica = absl::IsNotFound(current.status());
+  if (new_replica) current = StateDirName(1);
   if (!current.ok()) return current.status();
   current_ = *current;
+  // Checked before anything is written: an Open that fails changes nothing.
+  if (Status s = CheckCurrentExists(new_replica); !s.ok()) return s;
+  if (new_replica) {
+    // The state directory is created by its store's Open.
+    if (Status s = WriteCurrent(env_, dir_, current_); !s.ok()) return s;
+  }
   StatusOr<ReplicaHardState> hard_state = ReadHardState(env_, dir_);
   if (!hard_state.ok()) return hard_state.status();
   hard_state_ = *hard_state;
@@ -57,6 +59,26 @@ Status ReplicaStoreImpl::Recover() {
   front_ = std::make_unique<ReplicaStoreFront>(std::move(*store));
   staging_.DropUpTo(impl()->AppliedLsn());
   return RemoveLeftovers();
+}
+
+// CURRENT is written before the store creates its directory, so a missing
+// directory is a new replica's, unless a state directory exists: then
+// CURRENT is wrong (or lost), and opening would start an empty state (or an
+// old one) and remove the real one as a leftover.
+Status ReplicaStoreImpl::CheckCurrentExists(bool new_replica) const {
+  if (!new_replica && env_->FileExists(JoinPath(dir_, current_))) return absl::OkStatus();
+  StatusOr<std::vector<std::string>> names = env_->GetChildren(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    uint64_t number = 0;
+    if (ParseStateDirName(name, &number)) {
+      return absl::DataLossError(fmt::format(
+          "{}/CURRENT is missing or names {}, which does not exist, while {} does; nothing was "
+          "changed",
+          dir_, current_, name));
+    }
+  }
+  return absl::OkStatus();
 }
 
 Status ReplicaStoreImpl::RemoveLeftovers() {
@@ -100,7 +122,7 @@ Status ReplicaStoreImpl::AppendLog(std::span<const WalRecord> records) {
     if (record.type == kWalRecordNoop) {
       if (!record.payload.empty()) s = absl::InvalidArgumentError("a no-op record has a payload");
     } else if (record.type == kWalRecordCommand) {
-      StatusOr<ReplicatedCommand> command = DecodeCommand(record.payload);
+      StatusOr<CommandView> command = DecodeCommandView(record.payload);
       s = command.ok() ? ValidateCommand(*command, options_.store)
                        : absl::InvalidArgumentError(std::string(command.status().message()));
     } else {
@@ -108,9 +130,10 @@ Status ReplicaStoreImpl::AppendLog(std::span<const WalRecord> records) {
           fmt::format("record type {} is not a replica's", static_cast<int>(record.type)));
     }
     if (!s.ok()) {
-      return absl::InvalidArgumentError(fmt::format("log record at LSN {} refused, nothing "
-                                                    "appended: {}",
-                                                    record.lsn, std::string(s.message())));
+      return absl::InvalidArgumentError(
+          fmt::format("log record at LSN {} refused, nothing "
+                      "appended: {}",
+                      record.lsn, std::string(s.message())));
     }
   }
   return impl()->ReplicaAppend(records);
@@ -127,9 +150,9 @@ StatusOr<std::unique_ptr<SnapshotSource>> ReplicaStoreImpl::MakeSnapshot() {
 Status ReplicaStoreImpl::CheckSnapshotIsNewer(Lsn lsn) const {
   const Lsn applied = impl()->AppliedLsn();
   if (lsn > applied) return absl::OkStatus();
-  return absl::FailedPreconditionError(fmt::format(
-      "snapshot at LSN {} is not past the applied LSN {}: it would take the state back", lsn,
-      applied));
+  return absl::FailedPreconditionError(
+      fmt::format("snapshot at LSN {} is not past the applied LSN {}: it would take the state back",
+                  lsn, applied));
 }
 
 Status ReplicaStoreImpl::ReceiveSnapshotChunk(Lsn lsn, Term term, uint64_t offset,

@@ -52,8 +52,7 @@ class ReplicaStoreImpl final : public ReplicaStore {
   uint64_t ReceivedSnapshotBytes(Lsn lsn, Term term) override {
     return staging_.ReceivedBytes(lsn, term);
   }
-  Status ReceiveSnapshotChunk(Lsn lsn, Term term, uint64_t offset,
-                              std::string_view data) override;
+  Status ReceiveSnapshotChunk(Lsn lsn, Term term, uint64_t offset, std::string_view data) override;
   Status InstallSnapshot(Lsn lsn, Term term, uint64_t size, uint64_t checksum) override;
 
   Status RunBackgroundWork() override { return impl()->RunBackgroundWork(); }
@@ -64,6 +63,9 @@ class ReplicaStoreImpl final : public ReplicaStore {
  private:
   ReplicaStoreImpl(const ReplicaStoreOptions& options, Env* env);
   Status Recover();
+  // DataLoss if CURRENT is lost (`new_replica`) or names a missing
+  // directory while some state directory exists.
+  Status CheckCurrentExists(bool new_replica) const;
   Status RemoveLeftovers();
   StatusOr<std::unique_ptr<StoreImpl>> OpenState(const std::string& state_dir_name) const;
   // The (lsn, term) of a snapshot must be past what is applied.

@@ -99,8 +99,8 @@ StatusOr<bool> SnapshotReader::Next(uint64_t key_bytes_max, uint64_t value_bytes
     uint64_t count = 0;
     if (Status s = TakeU64(&count); !s.ok()) return s;
     if (count != entries_) {
-      return Malformed(fmt::format("end marker counts {} entries, the stream has {}", count,
-                                   entries_));
+      return Malformed(
+          fmt::format("end marker counts {} entries, the stream has {}", count, entries_));
     }
     if (file_offset_ - (buffer_.size() - buffer_pos_) != size_) {
       return Malformed("bytes after the end marker");
@@ -130,7 +130,8 @@ Status SnapshotReader::Take(uint64_t n, std::string_view* out) {
     if (want > size_ - file_offset_) return Malformed("truncated");
     buffer_.erase(0, buffer_pos_);
     buffer_pos_ = 0;
-    const uint64_t read = std::min<uint64_t>(size_ - file_offset_, std::max<uint64_t>(want, kIoChunkBytes));
+    const uint64_t read =
+        std::min<uint64_t>(size_ - file_offset_, std::max<uint64_t>(want, kIoChunkBytes));
     std::string chunk;
     if (Status s = file_->Read(file_offset_, read, &chunk); !s.ok()) return s;
     if (chunk.size() != read) return Malformed("the file is shorter than its size");

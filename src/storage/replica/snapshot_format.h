@@ -70,8 +70,7 @@ class SnapshotReader {
   [[nodiscard]] StatusOr<Header> ReadHeader();
   // The next entry; false at the end marker, after which the stream must end.
   // Keys and values longer than the limits are DataLoss.
-  [[nodiscard]] StatusOr<bool> Next(uint64_t key_bytes_max, uint64_t value_bytes_max,
-                                    Entry* entry);
+  [[nodiscard]] StatusOr<bool> Next(uint64_t key_bytes_max, uint64_t value_bytes_max, Entry* entry);
 
  private:
   // The next `n` bytes, valid until the next call.

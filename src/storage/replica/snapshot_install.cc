@@ -71,8 +71,8 @@ Status CopyEntries(SnapshotReader* reader, const StoreOptions& options, Lsn lsn,
     if (!*more) return builder->Finish();
     // A version is the LSN of a write the snapshot includes.
     if (entry.version == 0 || entry.version > lsn) {
-      return absl::DataLossError(fmt::format(
-          "snapshot at LSN {} holds a key of version {}", lsn, entry.version));
+      return absl::DataLossError(
+          fmt::format("snapshot at LSN {} holds a key of version {}", lsn, entry.version));
     }
     if (Status s = builder->Add(entry.key, entry.value, entry.version); !s.ok()) return s;
   }

@@ -85,8 +85,8 @@ Status SnapshotStaging::Verify(Lsn lsn, Term term, uint64_t size, uint64_t check
   Status s = digest.status();
   if (s.ok() && digest->size != size) {
     s = absl::DataLossError(fmt::format(
-        "staged snapshot at LSN {} (term {}) has {} bytes, the sender's has {}; dropped", lsn,
-        term, digest->size, size));
+        "staged snapshot at LSN {} (term {}) has {} bytes, the sender's has {}; dropped", lsn, term,
+        digest->size, size));
   } else if (s.ok() && digest->checksum != checksum) {
     s = absl::DataLossError(fmt::format(
         "staged snapshot at LSN {} (term {}) has checksum {:016x}, the sender's is {:016x}; "

@@ -36,7 +36,9 @@ class SnapshotStaging {
   // bytes are too many or their checksum differs.
   [[nodiscard]] Status Verify(Lsn lsn, Term term, uint64_t size, uint64_t checksum);
   // Removes staged snapshots: all of them, or those at or below `lsn`.
-  void DropAll() { DropIf([](Lsn) { return true; }); }
+  void DropAll() {
+    DropIf([](Lsn) { return true; });
+  }
   void DropUpTo(Lsn lsn) {
     DropIf([lsn](Lsn staged) { return staged <= lsn; });
   }

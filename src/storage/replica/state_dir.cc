@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "src/util/checksum.h"
+
 namespace toydb {
 namespace {
 constexpr std::string_view kStatePrefix = "state-";
@@ -27,18 +29,23 @@ StatusOr<std::string> ReadCurrent(Env* env, const std::string& dir) {
   if (!env->FileExists(path)) return absl::NotFoundError("no CURRENT");
   StatusOr<std::string> bytes = env->ReadFileToString(path);
   if (!bytes.ok()) return bytes.status();
-  std::string name = *bytes;
-  if (!name.empty() && name.back() == '\n') name.pop_back();
+  // "<name> <checksum of name, 16 hex digits>\n"
+  const std::string_view text = *bytes;
+  const size_t space = text.find(' ');
   uint64_t number = 0;
-  if (!ParseStateDirName(name, &number)) {
+  if (space == std::string_view::npos || text.size() != space + 1 + 16 + 1 || text.back() != '\n' ||
+      !ParseStateDirName(text.substr(0, space), &number) ||
+      fmt::format("{:016x}", Checksum64(text.substr(0, space))) != text.substr(space + 1, 16)) {
     return absl::DataLossError(
         fmt::format("{} is damaged: it does not name a state directory", path));
   }
-  return name;
+  return std::string(text.substr(0, space));
 }
 
 Status WriteCurrent(Env* env, const std::string& dir, const std::string& state_dir_name) {
-  return env->WriteFileAtomically(JoinPath(dir, kCurrentFileName), state_dir_name + "\n");
+  return env->WriteFileAtomically(
+      JoinPath(dir, kCurrentFileName),
+      fmt::format("{} {:016x}\n", state_dir_name, Checksum64(state_dir_name)));
 }
 
 Status RemoveTree(Env* env, const std::string& path) {

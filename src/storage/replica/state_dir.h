@@ -3,7 +3,8 @@
 
 // The layout of a replica's directory:
 //   LOCK                   held while the replica is open
-//   CURRENT                names the live state directory (atomically replaced)
+//   CURRENT                names the live state directory (atomically
+//                          replaced): "<name> <XXH3-64 of name, hex>\n"
 //   HARDSTATE              term, vote, commit LSN (hard_state.h)
 //   state-NNNNNNNNNN/      a Store directory in replica mode: the log (wal/),
 //                          data segments, CHECKPOINT with the session table
@@ -11,7 +12,9 @@
 //   outgoing-<n>.snap      a snapshot being sent (removed when its source goes)
 // Installing a snapshot builds a new state directory beside the live one and
 // switches CURRENT to it: the rename is the commit point. Open removes every
-// state directory CURRENT does not name and every outgoing snapshot.
+// state directory CURRENT does not name and every outgoing snapshot, but
+// only once it has opened the one CURRENT names: a CURRENT that names a
+// missing directory while others exist is DataLoss, and nothing is removed.
 
 #include <cstdint>
 #include <string>

@@ -161,8 +161,8 @@ Status StoreImpl::ReplicaApplyUpTo(Lsn commit_lsn, std::vector<ApplyResult>* res
   {
     MutexLock wal_lock(&wal_mu_);
     if (commit_lsn > wal_->last_lsn()) {
-      return absl::InvalidArgumentError(fmt::format(
-          "cannot apply up to LSN {}: the log ends at {}", commit_lsn, wal_->last_lsn()));
+      return absl::InvalidArgumentError(fmt::format("cannot apply up to LSN {}: the log ends at {}",
+                                                    commit_lsn, wal_->last_lsn()));
     }
   }
   std::vector<WalRecord> records;
@@ -216,13 +216,13 @@ Status StoreImpl::ApplyReplicated(const WalRecord& record, ApplyResult* result) 
 }
 
 Status StoreImpl::ApplyCommand(const WalRecord& record, ApplyResult* r) {
-  StatusOr<ReplicatedCommand> command = DecodeCommand(record.payload);
+  StatusOr<CommandView> command = DecodeCommandView(record.payload);
   if (!command.ok()) return command.status();
   // AppendLog refused commands over the limits: one here is damage, and
   // applying it could break the index (16-bit key lengths).
   if (Status s = ValidateCommand(*command, options_); !s.ok()) {
-    return absl::DataLossError(fmt::format("replica log record at LSN {}: {}", record.lsn,
-                                           std::string(s.message())));
+    return absl::DataLossError(
+        fmt::format("replica log record at LSN {}: {}", record.lsn, std::string(s.message())));
   }
   r->client_id = command->client_id;
   r->sequence = command->sequence;
@@ -252,9 +252,7 @@ Status StoreImpl::ApplyCommand(const WalRecord& record, ApplyResult* r) {
     }
   }
   if (r->status.ok()) {
-    absl::InlinedVector<BatchOpView, 1> ops;
-    for (const WriteBatch::Op& op : command->ops) ops.push_back({op.type, op.key, op.value});
-    if (Status s = ApplyOps(record.lsn, ops); !s.ok()) {
+    if (Status s = ApplyOps(record.lsn, command->ops); !s.ok()) {
       // The record stays in the log; the next Open applies it again.
       SetReadOnly(s);
       return read_only_cause_;

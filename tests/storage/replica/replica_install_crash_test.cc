@@ -96,9 +96,10 @@ SnapshotBytes MakeSnapshotBytes() {
   auto source = OpenReplicaOrDie(options);
   std::vector<WalRecord> records;
   for (Lsn lsn = 1; lsn <= 30; ++lsn) {
-    records.push_back(CommandRecord(
-        4, lsn, PutCommand("s" + std::to_string(lsn % 17), std::string(300, 'a' + lsn % 26),
-                           1 + lsn % 3, lsn)));
+    records.push_back(
+        CommandRecord(4, lsn,
+                      PutCommand("s" + std::to_string(lsn % 17), std::string(300, 'a' + lsn % 26),
+                                 1 + lsn % 3, lsn)));
   }
   AppendAndApply(source.get(), records);
   auto snapshot = *source->MakeSnapshot();
@@ -120,7 +121,8 @@ void MakeOldState(ReplicaStore* target) {
                           CommandRecord(1, 3, DeleteCommand("old1")),
                           CommandRecord(1, 4, PutCommand("old2", "y", 7, 2))});
   REQUIRE(target->SaveHardState({1, 1, 4}).ok());
-  REQUIRE(target->AppendLog(std::vector<WalRecord>{CommandRecord(1, 5, PutCommand("z", "z"))}).ok());
+  REQUIRE(
+      target->AppendLog(std::vector<WalRecord>{CommandRecord(1, 5, PutCommand("z", "z"))}).ok());
   REQUIRE(target->SyncLog().ok());
 }
 

@@ -36,10 +36,10 @@ std::unique_ptr<ReplicaStore> MakeSource(MemEnv* env) {
   Lsn lsn = 0;
   for (int i = 0; i < 60; ++i) {
     ++lsn;
-    records.push_back(CommandRecord(2, lsn,
-                                    PutCommand("key" + std::to_string(i % 40),
-                                               std::string(50 + i, 'a' + i % 26), 1 + i % 4,
-                                               1 + i / 4)));
+    records.push_back(
+        CommandRecord(2, lsn,
+                      PutCommand("key" + std::to_string(i % 40), std::string(50 + i, 'a' + i % 26),
+                                 1 + i % 4, 1 + i / 4)));
   }
   records.push_back(CommandRecord(3, ++lsn, DeleteCommand("key3")));
   records.push_back(CommandRecord(3, ++lsn, PutCommand("key5", "x", 9, 1, /*expected=*/1)));
@@ -70,7 +70,8 @@ TEST_CASE("A snapshot installed on another replica reproduces its state exactly"
   // The target has a state and a log of its own, all to be replaced.
   AppendAndApply(target.get(), {CommandRecord(1, 1, PutCommand("only-here", "x")),
                                 CommandRecord(1, 2, PutCommand("key1", "old", 1, 1))});
-  REQUIRE(target->AppendLog(std::vector<WalRecord>{CommandRecord(1, 3, PutCommand("k", "v"))}).ok());
+  REQUIRE(
+      target->AppendLog(std::vector<WalRecord>{CommandRecord(1, 3, PutCommand("k", "v"))}).ok());
 
   StatusOr<std::unique_ptr<SnapshotSource>> snapshot = source->MakeSnapshot();
   REQUIRE(snapshot.ok());
@@ -99,8 +100,8 @@ TEST_CASE("A snapshot installed on another replica reproduces its state exactly"
   // The sessions came along: client 4's last command is recognized as a
   // duplicate, with its original result.
   const Lsn next = stream.lsn() + 1;
-  std::vector<ApplyResult> results = AppendAndApply(
-      target.get(), {CommandRecord(4, next, PutCommand("key39", "retry", 4, 15))});
+  std::vector<ApplyResult> results =
+      AppendAndApply(target.get(), {CommandRecord(4, next, PutCommand("key39", "retry", 4, 15))});
   CHECK(results[0].duplicate);
   CHECK(results[0].version == 60);
   CHECK(results[0].status.ok());
@@ -177,7 +178,8 @@ TEST_CASE("Bad snapshot transfers are refused and change nothing", "[replica][sn
   }
   SECTION("a checksum that does not match") {
     REQUIRE(target->ReceiveSnapshotChunk(lsn, term, 0, all).ok());
-    CHECK(absl::IsDataLoss(target->InstallSnapshot(lsn, term, all.size(), snapshot->checksum() + 1)));
+    CHECK(
+        absl::IsDataLoss(target->InstallSnapshot(lsn, term, all.size(), snapshot->checksum() + 1)));
     CHECK(target->ReceivedSnapshotBytes(lsn, term) == 0);  // Dropped.
     unchanged();
   }
@@ -188,8 +190,8 @@ TEST_CASE("Bad snapshot transfers are refused and change nothing", "[replica][sn
   }
   SECTION("a staged file damaged on disk") {
     REQUIRE(target->ReceiveSnapshotChunk(lsn, term, 0, all).ok());
-    const std::string staged = "/target/incoming-" + std::to_string(lsn) + "-" +
-                               std::to_string(term) + ".snap";
+    const std::string staged =
+        "/target/incoming-" + std::to_string(lsn) + "-" + std::to_string(term) + ".snap";
     REQUIRE(env.FileExists(staged));
     REQUIRE(env.FlipBit(staged, all.size() / 2, 3).ok());
     CHECK(absl::IsDataLoss(target->InstallSnapshot(lsn, term, all.size(), snapshot->checksum())));

@@ -45,10 +45,9 @@ TEST_CASE("Applied records give every key they write the record's LSN as version
   batch.ops = {{WriteBatch::OpType::kPut, "b", "2"},
                {WriteBatch::OpType::kPut, "c", "3"},
                {WriteBatch::OpType::kDelete, "a", ""}};
-  std::vector<ApplyResult> results =
-      AppendAndApply(replica.get(), {CommandRecord(1, 1, PutCommand("a", "1")),
-                                     NoopRecord(2, 2), CommandRecord(2, 3, batch),
-                                     CommandRecord(2, 4, PutCommand("d", "4"))});
+  std::vector<ApplyResult> results = AppendAndApply(
+      replica.get(), {CommandRecord(1, 1, PutCommand("a", "1")), NoopRecord(2, 2),
+                      CommandRecord(2, 3, batch), CommandRecord(2, 4, PutCommand("d", "4"))});
   for (size_t i = 0; i < results.size(); ++i) {
     CHECK(results[i].lsn == i + 1);
     CHECK(results[i].status.ok());
@@ -82,7 +81,7 @@ TEST_CASE("Apply goes only up to the commit LSN given", "[replica]") {
   auto replica = OpenReplicaOrDie(MemReplicaOptions(&env));
   REQUIRE(replica
               ->AppendLog(std::vector<WalRecord>{CommandRecord(1, 1, PutCommand("a", "1")),
-                           CommandRecord(1, 2, PutCommand("b", "2"))})
+                                                 CommandRecord(1, 2, PutCommand("b", "2"))})
               .ok());
   std::vector<ApplyResult> results;
   REQUIRE(replica->ApplyUpTo(1, &results).ok());
@@ -126,14 +125,14 @@ TEST_CASE("A duplicate command returns its first result and changes nothing", "[
   MemEnv env;
   auto replica = OpenReplicaOrDie(MemReplicaOptions(&env));
   std::vector<ApplyResult> results = AppendAndApply(
-      replica.get(), {CommandRecord(1, 1, PutCommand("k", "v1", /*client=*/7, /*seq=*/1)),
-                      CommandRecord(1, 2, PutCommand("k", "v2", 8, 1)),
-                      CommandRecord(1, 3, PutCommand("k", "retry", 7, 1)),
-                      CommandRecord(1, 4, PutCommand("c", "x", 7, 2, /*expected=*/5)),
-                      CommandRecord(1, 5, PutCommand("c", "retry", 7, 2, /*expected=*/0)),
-                      CommandRecord(1, 6, PutCommand("k", "old", 7, 1)),
-                      CommandRecord(1, 7, PutCommand("n", "1")),
-                      CommandRecord(1, 8, PutCommand("n", "2"))});
+      replica.get(),
+      {CommandRecord(1, 1, PutCommand("k", "v1", /*client=*/7, /*seq=*/1)),
+       CommandRecord(1, 2, PutCommand("k", "v2", 8, 1)),
+       CommandRecord(1, 3, PutCommand("k", "retry", 7, 1)),
+       CommandRecord(1, 4, PutCommand("c", "x", 7, 2, /*expected=*/5)),
+       CommandRecord(1, 5, PutCommand("c", "retry", 7, 2, /*expected=*/0)),
+       CommandRecord(1, 6, PutCommand("k", "old", 7, 1)), CommandRecord(1, 7, PutCommand("n", "1")),
+       CommandRecord(1, 8, PutCommand("n", "2"))});
   // The retry of (7, 1) answers as the first application did, at LSN 1.
   CHECK(results[2].duplicate);
   CHECK(results[2].status.ok());
@@ -163,23 +162,23 @@ TEST_CASE("A full session table evicts the session with the lowest last LSN", "[
   auto options = MemReplicaOptions(&env);
   options.session_count_max = 2;
   auto replica = OpenReplicaOrDie(options);
-  std::vector<ApplyResult> results = AppendAndApply(
-      replica.get(), {CommandRecord(1, 1, PutCommand("a", "1", /*client=*/1, 1)),
-                      CommandRecord(1, 2, PutCommand("b", "1", 2, 1)),
-                      // Client 1 applies again: now client 2 holds the lowest LSN.
-                      CommandRecord(1, 3, PutCommand("a", "2", 1, 2)),
-                      // Client 3 is new: client 2 goes.
-                      CommandRecord(1, 4, PutCommand("c", "1", 3, 1)),
-                      // Client 1's retry is recognized (a duplicate changes nothing,
-                      // its session's LSN included).
-                      CommandRecord(1, 5, PutCommand("a", "again", 1, 2)),
-                      // Client 2's retry is not: it applies, and evicts client 1.
-                      CommandRecord(1, 6, PutCommand("b", "again", 2, 1)),
-                      // Client 3 (LSN 4) was kept over client 1 (LSN 3).
-                      CommandRecord(1, 7, PutCommand("c", "again", 3, 1)),
-                      // Client 1 is new again, and evicts client 3 (now the lowest).
-                      CommandRecord(1, 8, PutCommand("a", "third", 1, 2)),
-                      CommandRecord(1, 9, PutCommand("c", "third", 3, 1))});
+  std::vector<ApplyResult> results =
+      AppendAndApply(replica.get(), {CommandRecord(1, 1, PutCommand("a", "1", /*client=*/1, 1)),
+                                     CommandRecord(1, 2, PutCommand("b", "1", 2, 1)),
+                                     // Client 1 applies again: now client 2 holds the lowest LSN.
+                                     CommandRecord(1, 3, PutCommand("a", "2", 1, 2)),
+                                     // Client 3 is new: client 2 goes.
+                                     CommandRecord(1, 4, PutCommand("c", "1", 3, 1)),
+                                     // Client 1's retry is recognized (a duplicate changes nothing,
+                                     // its session's LSN included).
+                                     CommandRecord(1, 5, PutCommand("a", "again", 1, 2)),
+                                     // Client 2's retry is not: it applies, and evicts client 1.
+                                     CommandRecord(1, 6, PutCommand("b", "again", 2, 1)),
+                                     // Client 3 (LSN 4) was kept over client 1 (LSN 3).
+                                     CommandRecord(1, 7, PutCommand("c", "again", 3, 1)),
+                                     // Client 1 is new again, and evicts client 3 (now the lowest).
+                                     CommandRecord(1, 8, PutCommand("a", "third", 1, 2)),
+                                     CommandRecord(1, 9, PutCommand("c", "third", 3, 1))});
   CHECK(results[4].duplicate);
   CHECK(results[4].version == 3);
   CHECK_FALSE(results[5].duplicate);
@@ -244,7 +243,7 @@ TEST_CASE("Open never applies past the commit LSN, even after a checkpoint", "[r
     auto replica = OpenReplicaOrDie(options);
     REQUIRE(replica
                 ->AppendLog(std::vector<WalRecord>{CommandRecord(1, 1, PutCommand("a", "1")),
-                             CommandRecord(1, 2, PutCommand("b", "1"))})
+                                                   CommandRecord(1, 2, PutCommand("b", "1"))})
                 .ok());
     std::vector<ApplyResult> results;
     REQUIRE(replica->ApplyUpTo(1, &results).ok());
@@ -319,7 +318,8 @@ TEST_CASE("Appends that do not fit are refused whole", "[replica]") {
   options.store.value_bytes_max = 1024;
   options.store.batch_bytes_max = 16 + 1024;
   auto replica = OpenReplicaOrDie(options);
-  REQUIRE(replica->AppendLog(std::vector<WalRecord>{CommandRecord(2, 1, PutCommand("a", "1"))}).ok());
+  REQUIRE(
+      replica->AppendLog(std::vector<WalRecord>{CommandRecord(2, 1, PutCommand("a", "1"))}).ok());
   auto refused = [&](std::vector<WalRecord> records) {
     const Status s = replica->AppendLog(records);
     INFO(s.ToString());
@@ -335,7 +335,8 @@ TEST_CASE("Appends that do not fit are refused whole", "[replica]") {
            CommandRecord(2, 3, PutCommand(std::string(17, 'k'), "1"))});
   refused({CommandRecord(2, 2, PutCommand("b", std::string(1025, 'v')))});
   ReplicatedCommand too_many;
-  for (int i = 0; i < 100; ++i) too_many.ops.push_back({WriteBatch::OpType::kPut, "k", std::string(20, 'v')});
+  for (int i = 0; i < 100; ++i)
+    too_many.ops.push_back({WriteBatch::OpType::kPut, "k", std::string(20, 'v')});
   refused({CommandRecord(2, 2, too_many)});
   refused({WalRecord{2, 2, kWalRecordCommand, "garbage"}});
   refused({WalRecord{2, 2, kWalRecordNoop, "payload"}});
@@ -484,8 +485,10 @@ TEST_CASE("A replica without background threads is driven by RunBackgroundWork",
   Lsn lsn = 0;
   for (int i = 0; i < 50; ++i) {
     ++lsn;
-    AppendAndApply(replica.get(),
-                   {CommandRecord(1, lsn, PutCommand("k" + std::to_string(i % 7), std::string(200, 'v'), 1, lsn))});
+    AppendAndApply(
+        replica.get(),
+        {CommandRecord(1, lsn,
+                       PutCommand("k" + std::to_string(i % 7), std::string(200, 'v'), 1, lsn))});
     // Nothing happens in the background by itself.
     if (i == 0) CHECK(replica->store()->GetStats().checkpoints == 0);
     REQUIRE(replica->RunBackgroundWork().ok());
@@ -514,6 +517,38 @@ TEST_CASE("The hard state is durable once saved", "[replica]") {
   }
   auto replica = OpenReplicaOrDie(options);
   CHECK(replica->hard_state() == ReplicaHardState{5, 3, 0});
+}
+
+TEST_CASE("A damaged HARDSTATE or CURRENT is DataLoss at Open", "[replica]") {
+  MemEnv env;
+  auto options = MemReplicaOptions(&env);
+  {
+    auto replica = OpenReplicaOrDie(options);
+    AppendAndApply(replica.get(), {CommandRecord(1, 1, PutCommand("a", "1"))});
+    REQUIRE(replica->SaveHardState({1, 1, 1}).ok());
+  }
+  for (const char* name : {"/replica/HARDSTATE", "/replica/CURRENT"}) {
+    INFO(name);
+    StatusOr<std::string> before = env.ReadFileToString(name);
+    REQUIRE(before.ok());
+    REQUIRE(env.FlipBit(name, 8, 1).ok());
+    CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+    REQUIRE(env.WriteFileAtomically(name, *before).ok());
+    auto replica = OpenReplicaOrDie(options);
+    CHECK(*replica->store()->Get("a") == "1");
+  }
+  // A well-formed CURRENT that names a missing state directory.
+  REQUIRE(env.WriteFileAtomically("/replica/CURRENT", "state-0000000009 0000000000000000\n").ok());
+  CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+  REQUIRE(WriteCurrent(&env, "/replica", "state-0000000009").ok());
+  CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+  // A lost CURRENT is not a new replica while a state directory exists.
+  REQUIRE(env.RemoveFile("/replica/CURRENT").ok());
+  CHECK(absl::IsDataLoss(ReplicaStore::Open(options).status()));
+  CHECK_FALSE(env.FileExists("/replica/CURRENT"));
+  REQUIRE(WriteCurrent(&env, "/replica", StateDirName(1)).ok());
+  auto replica = OpenReplicaOrDie(options);
+  CHECK(*replica->store()->Get("a") == "1");
 }
 
 TEST_CASE("A second open of the same replica directory is refused", "[replica]") {

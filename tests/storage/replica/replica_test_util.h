@@ -57,9 +57,7 @@ inline WalRecord CommandRecord(Term term, Lsn lsn, const ReplicatedCommand& comm
   return WalRecord{term, lsn, kWalRecordCommand, EncodeCommand(command)};
 }
 
-inline WalRecord NoopRecord(Term term, Lsn lsn) {
-  return WalRecord{term, lsn, kWalRecordNoop, ""};
-}
+inline WalRecord NoopRecord(Term term, Lsn lsn) { return WalRecord{term, lsn, kWalRecordNoop, ""}; }
 
 // Appends, syncs and applies `records`; returns the results.
 inline std::vector<ApplyResult> AppendAndApply(ReplicaStore* replica,
