@@ -96,8 +96,7 @@ void BM_CatchUp(benchmark::State& state) {
     LocalTransport transport;
     std::vector<std::unique_ptr<Node>> nodes(3);
     for (NodeId id = 1; id <= 3; ++id) {
-      StatusOr<std::unique_ptr<Node>> node =
-          Node::Open(OptionsFor(id, dir, &transport, snapshot));
+      StatusOr<std::unique_ptr<Node>> node = Node::Open(OptionsFor(id, dir, &transport, snapshot));
       Check(node.status(), "open node");
       nodes[id - 1] = std::move(*node);
     }

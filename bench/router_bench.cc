@@ -153,9 +153,9 @@ void RunMix(benchmark::State& state, Op op) {
           const std::string key = KeyAt(rng() % kKeys);
           const SteadyClock::time_point begin = SteadyClock::now();
           if (!op(cluster, read, key, value, consistency)) failed++;
-          mine.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
-                             SteadyClock::now() - begin)
-                             .count());
+          mine.push_back(
+              std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - begin)
+                  .count());
         }
         done += mine.size();
         std::lock_guard lock(mu);
@@ -163,8 +163,7 @@ void RunMix(benchmark::State& state, Op op) {
       });
     }
     for (std::thread& t : threads) t.join();
-    const double seconds =
-        std::chrono::duration<double>(SteadyClock::now() - start).count();
+    const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
     state.SetIterationTime(seconds);
     std::sort(latencies.begin(), latencies.end());
     state.SetItemsProcessed(static_cast<int64_t>(done.load()));

@@ -202,8 +202,8 @@ class Demo {
       for (int step = 0; step < 50; ++step) {
         std::this_thread::sleep_for(10ms);
         if (restarted && !announced_caught_up && CaughtUp(killed)) {
-          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-              SteadyClock::now() - restarted_at);
+          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() -
+                                                                                restarted_at);
           fmt::print(">>> node {} caught up with every primary {} ms after its restart\n", killed,
                      ms.count());
           announced_caught_up = true;
@@ -226,8 +226,8 @@ class Demo {
       }
       const NodeId new_primary = killed != 0 ? PrimaryOf(1) : 0;
       if (killed != 0 && !announced_new_primary && new_primary != 0 && new_primary != killed) {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() -
-                                                                              killed_at);
+        const auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - killed_at);
         fmt::print(">>> partition 1 has a new primary: node {} (seen {} ms after the kill)\n",
                    new_primary, ms.count());
         announced_new_primary = true;
@@ -312,7 +312,8 @@ int main(int argc, char** argv) {
     dir = argv[1];
     std::filesystem::remove_all(dir);
   } else {
-    dir = (std::filesystem::temp_directory_path() / fmt::format("toydb-demo-{}", getpid())).string();
+    dir =
+        (std::filesystem::temp_directory_path() / fmt::format("toydb-demo-{}", getpid())).string();
     remove = true;
   }
   std::filesystem::create_directories(dir);

@@ -97,8 +97,8 @@ ClientRequest KvClient::MakeRequest(const PartitionConfig& partition) {
   request.client_id = ctx_.id;
   request.sequence = next_sequence_++;
   request.partition = partition.id;
-  request.key = KeyOf(partition.id, static_cast<uint32_t>(
-                                        ctx_.rng->Uniform(config_.keys_per_partition)));
+  request.key =
+      KeyOf(partition.id, static_cast<uint32_t>(ctx_.rng->Uniform(config_.keys_per_partition)));
   const uint64_t kind = ctx_.rng->Uniform(100);
   if (kind < 45) {
     request.op = OpType::kPut;

@@ -89,9 +89,9 @@ Status KvNode::OpenReplicas(const KvClusterConfig& config) {
     if (Status s = ctx_.disk->CreateDir("/kv"); !s.ok()) return s;
     // Each incarnation draws new election timeouts, from its own stream.
     const uint64_t seed = ctx_.rng->Next();
-    StatusOr<std::unique_ptr<replication::Replica>> replica = replication::Replica::Open(
-        partition, ctx_.id, config.replica, store_options, seed,
-        [this](const Message& message) { SendReplication(message); });
+    StatusOr<std::unique_ptr<replication::Replica>> replica =
+        replication::Replica::Open(partition, ctx_.id, config.replica, store_options, seed,
+                                   [this](const Message& message) { SendReplication(message); });
     if (!replica.ok()) {
       return Status(replica.status().code(),
                     fmt::format("node {} partition {}: {}", ctx_.id, partition.id,
@@ -142,8 +142,8 @@ void KvNode::Serve(const Message& message, const ClientRequest& request) {
   if (it == replicas_.end()) {
     ClientResponse response{.client_id = request.client_id, .sequence = request.sequence};
     response.code = static_cast<uint8_t>(absl::StatusCode::kNotFound);
-    response.message = fmt::format("node {} hosts no replica of partition {}", self,
-                                   request.partition);
+    response.message =
+        fmt::format("node {} hosts no replica of partition {}", self, request.partition);
     return reply(std::move(response));
   }
   it->second->Submit(request, reply);

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "sim/sim_node.h"
-#include "toydb/env.h"
 #include "src/replication/replica.h"
+#include "toydb/env.h"
 #include "toydb/options.h"
 #include "toydb/partition.h"
 #include "toydb/replica.h"

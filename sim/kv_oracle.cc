@@ -229,9 +229,9 @@ void KvOracle::OnRead(NodeId client, const ClientRequest& request, const ClientR
     }
   }
   if (IsSessionRead(request.consistency) && response.found && response.version < own_min_version) {
-    return Fail(fmt::format(
-        "{} returned version {}, older than the client's own acknowledged write at {}", where,
-        response.version, own_min_version));
+    return Fail(
+        fmt::format("{} returned version {}, older than the client's own acknowledged write at {}",
+                    where, response.version, own_min_version));
   }
   const bool fresh = request.consistency == ReadConsistency::kLinearizable ||
                      request.consistency == ReadConsistency::kQuorum;
@@ -300,8 +300,9 @@ void KvOracle::CheckKey(PartitionId partition, const std::string& key, const KvC
   if (it == contents.end()) {
     if (latest == nullptr || latest->op == OpType::kDelete) return;
     if (DeleteMayFollow(partition, key, latest->version)) return;
-    return Fail(fmt::format("{} is absent, but {} was acknowledged at LSN {} and no delete followed",
-                            where, latest->Identity(), latest->version));
+    return Fail(
+        fmt::format("{} is absent, but {} was acknowledged at LSN {} and no delete followed", where,
+                    latest->Identity(), latest->version));
   }
   const auto& [value, version] = it->second;
   auto v = writes_by_value_.find({partition, key, value});

@@ -41,10 +41,10 @@ namespace toydb::sim {
 // One write a client issued, and what it learned of its outcome.
 struct KvWrite {
   enum class Outcome : uint8_t {
-    kPending,   // no answer yet
-    kAcked,     // acknowledged with its concern met: `version` is its LSN
-    kRefused,   // definitely not applied (a failed compare-and-set, a refusal)
-    kUnknown,   // gave up: it may or may not have been applied
+    kPending,  // no answer yet
+    kAcked,    // acknowledged with its concern met: `version` is its LSN
+    kRefused,  // definitely not applied (a failed compare-and-set, a refusal)
+    kUnknown,  // gave up: it may or may not have been applied
   };
   PartitionId partition = 0;
   OpType op = OpType::kPut;
@@ -68,7 +68,7 @@ using KvContents = std::map<std::string, std::pair<std::string, Lsn>>;
 
 struct KvOracleCounts {
   uint64_t writes_issued = 0;
-  uint64_t writes_acked = 0;  // any concern
+  uint64_t writes_acked = 0;    // any concern
   uint64_t majority_acked = 0;  // kMajority, kAll and kCount
   uint64_t leader_acked = 0;
   uint64_t leader_lost = 0;  // acknowledged kLeader writes that vanished
@@ -80,7 +80,7 @@ struct KvOracleCounts {
   // snapshot installed them), and the times that happened.
   uint64_t entries_unobserved = 0;
   uint64_t applied_jumps = 0;
-  uint64_t primaries = 0;        // (partition, term) pairs with a primary
+  uint64_t primaries = 0;  // (partition, term) pairs with a primary
 };
 
 class KvOracle final : public KvObserver {

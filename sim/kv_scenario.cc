@@ -162,9 +162,9 @@ struct WeightedAct {
   bool disk;  // only in plans with disk faults
 };
 constexpr WeightedAct kActs[] = {
-    {Act::kCrash, 3, false},     {Act::kRestart, 3, false},  {Act::kCut, 1, false},
-    {Act::kCutOneWay, 1, false}, {Act::kIsolate, 1, false},  {Act::kHeal, 1, false},
-    {Act::kSyncFails, 1, true},  {Act::kDiskFull, 1, true},  {Act::kWriteFails, 1, true},
+    {Act::kCrash, 3, false},     {Act::kRestart, 3, false}, {Act::kCut, 1, false},
+    {Act::kCutOneWay, 1, false}, {Act::kIsolate, 1, false}, {Act::kHeal, 1, false},
+    {Act::kSyncFails, 1, true},  {Act::kDiskFull, 1, true}, {Act::kWriteFails, 1, true},
     {Act::kClearDisk, 2, true},
 };
 
@@ -259,8 +259,8 @@ void KvRun::DiskFaultOne(DiskFault fault) {
     }
   }
   ++disk_faults_;
-  sim_.trace().Record({sim_.scheduler().Now(), TraceKind::kNote, kDiskFaultNote, id,
-                       static_cast<uint64_t>(fault)});
+  sim_.trace().Record(
+      {sim_.scheduler().Now(), TraceKind::kNote, kDiskFaultNote, id, static_cast<uint64_t>(fault)});
 }
 
 void KvRun::ClearDiskFaults(NodeId id) {
@@ -287,8 +287,8 @@ void KvRun::Heal() {
     if (node != nullptr && node->AnyReplicaFailed()) sim_.node(id)->Crash(CrashMode::kDropUnsynced);
     if (sim_.node(id)->up()) continue;
     if (Status s = sim_.node(id)->Start(); !s.ok()) {
-      oracle_.Fail(fmt::format("node {} could not recover after the faults healed: {}", id,
-                               s.ToString()));
+      oracle_.Fail(
+          fmt::format("node {} could not recover after the faults healed: {}", id, s.ToString()));
     }
   }
 }
@@ -296,9 +296,9 @@ void KvRun::Heal() {
 void KvRun::CheckLiveness() {
   for (const PartitionConfig& p : config_.partitions) {
     if (oracle_.AckedSince(p.id, options_.faulty_phase_micros) == 0) {
-      oracle_.Fail(fmt::format(
-          "partition {} acknowledged no write in the {} ms after the faults healed", p.id,
-          options_.healed_phase_micros / 1000));
+      oracle_.Fail(
+          fmt::format("partition {} acknowledged no write in the {} ms after the faults healed",
+                      p.id, options_.healed_phase_micros / 1000));
       return;
     }
   }
@@ -377,9 +377,9 @@ void KvRun::CheckConvergence() {
             p.id, first, applied[p.id], member, replica.applied_lsn(), DescribeReplicas(p)));
       }
       if (*mine != contents[p.id]) {
-        return oracle_.Fail(fmt::format("partition {} diverged at LSN {}: on replica {} (against {}) {}",
-                                        p.id, applied[p.id], member, first,
-                                        DescribeDifference(contents[p.id], *mine)));
+        return oracle_.Fail(
+            fmt::format("partition {} diverged at LSN {}: on replica {} (against {}) {}", p.id,
+                        applied[p.id], member, first, DescribeDifference(contents[p.id], *mine)));
       }
     }
   }

@@ -6,8 +6,8 @@
 #include <iterator>
 #include <limits>
 #include <map>
-#include <tuple>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -134,8 +134,8 @@ struct KeyState {
   bool operator==(const KeyState& other) const = default;
   template <typename H>
   friend H AbslHashValue(H h, const KeyState& s) {
-    return H::combine(std::move(h), s.present, s.value_id, s.version, s.known_lsn,
-                      s.unknown_writes, s.excluded);
+    return H::combine(std::move(h), s.present, s.value_id, s.version, s.known_lsn, s.unknown_writes,
+                      s.excluded);
   }
 };
 
@@ -143,13 +143,13 @@ struct KeyState {
 struct ModelOp {
   size_t history_index = 0;
   KvOpKind kind = KvOpKind::kGet;
-  bool unknown = false;       // Timed out: applied, if at all, with no output.
-  uint32_t write_value = 0;   // Put, compare-and-set.
-  Lsn expected_version = 0;   // Compare-and-set.
-  bool found = false;         // Get.
-  uint32_t read_value = 0;    // Get, when found.
-  Lsn version = 0;            // Get: read; write: written (when acknowledged).
-  bool aborted = false;       // Compare-and-set.
+  bool unknown = false;      // Timed out: applied, if at all, with no output.
+  uint32_t write_value = 0;  // Put, compare-and-set.
+  Lsn expected_version = 0;  // Compare-and-set.
+  bool found = false;        // Get.
+  uint32_t read_value = 0;   // Get, when found.
+  Lsn version = 0;           // Get: read; write: written (when acknowledged).
+  bool aborted = false;      // Compare-and-set.
   int64_t invoke_micros = 0;
   int64_t complete_micros = 0;  // kNever when unknown.
 };
@@ -205,11 +205,12 @@ class Model {
   static bool Reveal(KeyState* s, Lsn v, std::string* why) {
     const Lsn least = s->known_lsn + s->unknown_writes;
     if (v < least) {
-      return Fail(why, fmt::format("sees v{} for a timed-out write, which has at least v{}", v,
-                                   least));
+      return Fail(why,
+                  fmt::format("sees v{} for a timed-out write, which has at least v{}", v, least));
     }
     if (IsExcluded(*s, v)) {
-      return Fail(why, fmt::format("sees v{}, which an earlier compare-and-set found it was not", v));
+      return Fail(why,
+                  fmt::format("sees v{}, which an earlier compare-and-set found it was not", v));
     }
     s->version = v;
     s->known_lsn = v;
@@ -267,8 +268,8 @@ class Model {
       return Fail(why, fmt::format("aborts, but the key's version is the expected v{}", expected));
     }
     if (current != expected) {
-      return Fail(why, fmt::format("succeeds expecting v{}, but the key's version is v{}",
-                                   expected, current));
+      return Fail(why, fmt::format("succeeds expecting v{}, but the key's version is v{}", expected,
+                                   current));
     }
     return Write(op, s, why);
   }
@@ -503,8 +504,8 @@ std::string KeySearch::Explain(const KvHistory& history, const LinearizabilityOp
     out += fmt::format("  the search stopped after {} steps; the deepest point it reached:\n",
                        steps_ - 1);
   }
-  out += fmt::format("  longest linearizable prefix: {} of {} operations",
-                                best_prefix_.size(), ops_.size());
+  out += fmt::format("  longest linearizable prefix: {} of {} operations", best_prefix_.size(),
+                     ops_.size());
   const size_t shown = std::min(best_prefix_.size(), options.max_reported_prefix);
   if (shown > 0) out += fmt::format(", its last {}:", shown);
   out += "\n";
@@ -513,7 +514,7 @@ std::string KeySearch::Explain(const KvHistory& history, const LinearizabilityOp
   }
   out += fmt::format("  key after it: {}\n", model.Describe(best_state_));
   out += verdict == CheckVerdict::kUnknown ? "  operations that could come next:\n"
-                                            : "  none of these can come next:\n";
+                                           : "  none of these can come next:\n";
   size_t listed = 0;
   for (uint32_t i : NextCandidates()) {
     if (listed == kMaxReportedCandidates) {
@@ -631,8 +632,12 @@ class Observers {
       const bool aborted = op.outcome == KvOutcome::kOk && op.output.aborted;
       const Lsn e = op.expected_version;
       if (aborted && e != 0 && GreatestVersionBefore(op.invoke_micros) > e) return;
-      observers_.push_back({aborted ? Observer::kAbort : Observer::kCondition, i, complete, false,
-                            {}, op.expected_version});
+      observers_.push_back({aborted ? Observer::kAbort : Observer::kCondition,
+                            i,
+                            complete,
+                            false,
+                            {},
+                            op.expected_version});
     }
   }
 
@@ -645,8 +650,9 @@ class Observers {
 // The operations the search places, per key: without kFailed ones, timed-out
 // gets, and timed-out writes nothing could have observed (counted in
 // *unobserved).
-std::map<std::string_view, std::vector<size_t>> IndicesByKey(
-    const KvHistory& history, const LinearizabilityOptions& options, size_t* unobserved) {
+std::map<std::string_view, std::vector<size_t>> IndicesByKey(const KvHistory& history,
+                                                             const LinearizabilityOptions& options,
+                                                             size_t* unobserved) {
   std::map<std::string_view, std::vector<size_t>> by_key;
   for (size_t i = 0; i < history.size(); ++i) {
     if (TakesPartInSearch(history[i])) by_key[history[i].key].push_back(i);
@@ -701,9 +707,8 @@ std::map<std::pair<uint64_t, std::string_view>, std::vector<size_t>> IndicesBySe
 
 std::vector<size_t> SortedBy(const KvHistory& history, std::vector<size_t> indices,
                              int64_t KvOperation::*time) {
-  std::stable_sort(indices.begin(), indices.end(), [&](size_t a, size_t b) {
-    return history[a].*time < history[b].*time;
-  });
+  std::stable_sort(indices.begin(), indices.end(),
+                   [&](size_t a, size_t b) { return history[a].*time < history[b].*time; });
   return indices;
 }
 
@@ -714,7 +719,8 @@ void AdvanceGreatest(const KvHistory& history, const std::vector<size_t>& earlie
   for (; *cursor < earlier.size(); ++*cursor) {
     const KvOperation& op = history[earlier[*cursor]];
     if (op.complete_micros >= before_micros) break;
-    if (*greatest < 0 || op.output.version > history[static_cast<size_t>(*greatest)].output.version) {
+    if (*greatest < 0 ||
+        op.output.version > history[static_cast<size_t>(*greatest)].output.version) {
       *greatest = static_cast<int64_t>(earlier[*cursor]);
     }
   }
@@ -735,15 +741,14 @@ void CheckSessionReads(const KvHistory& history, const std::vector<size_t>& sess
     AdvanceGreatest(history, writes, read.invoke_micros, &cursor, &own);
     if (own < 0) continue;
     const KvOperation& write = history[static_cast<size_t>(own)];
-    const bool sees_it =
-        read.output.found
-            ? read.output.version >= write.output.version
-            : write.kind == KvOpKind::kDelete || deletes.MayFollow(read.key, write.output.version);
+    const bool sees_it = read.output.found ? read.output.version >= write.output.version
+                                           : write.kind == KvOpKind::kDelete ||
+                                                 deletes.MayFollow(read.key, write.output.version);
     if (sees_it) continue;
-    out->push_back({read.client, read.key,
-                    fmt::format("{} does not see its own earlier write {}",
-                                DescribeOperation(history, r),
-                                DescribeOperation(history, static_cast<size_t>(own)))});
+    out->push_back(
+        {read.client, read.key,
+         fmt::format("{} does not see its own earlier write {}", DescribeOperation(history, r),
+                     DescribeOperation(history, static_cast<size_t>(own)))});
   }
 }
 
@@ -763,13 +768,13 @@ void CheckSessionMonotonic(const KvHistory& history, const std::vector<size_t>& 
     AdvanceGreatest(history, found, read.invoke_micros, &cursor, &newest);
     if (newest < 0) continue;
     const Lsn seen = history[static_cast<size_t>(newest)].output.version;
-    const bool monotonic = read.output.found ? read.output.version >= seen
-                                             : deletes.MayFollow(read.key, seen);
+    const bool monotonic =
+        read.output.found ? read.output.version >= seen : deletes.MayFollow(read.key, seen);
     if (monotonic) continue;
-    out->push_back({read.client, read.key,
-                    fmt::format("{} goes back from the earlier read {}",
-                                DescribeOperation(history, r),
-                                DescribeOperation(history, static_cast<size_t>(newest)))});
+    out->push_back(
+        {read.client, read.key,
+         fmt::format("{} goes back from the earlier read {}", DescribeOperation(history, r),
+                     DescribeOperation(history, static_cast<size_t>(newest)))});
   }
 }
 
@@ -834,7 +839,8 @@ StatusOr<LinearizabilityResult> CheckLinearizable(const KvHistory& history,
     result.operations += search.size();
     result.steps += search.steps();
     if (verdict == CheckVerdict::kOk) continue;
-    result.failures.push_back({std::string(key), verdict, search.Explain(history, options, verdict)});
+    result.failures.push_back(
+        {std::string(key), verdict, search.Explain(history, options, verdict)});
     if (verdict == CheckVerdict::kIllegal || result.verdict == CheckVerdict::kOk) {
       result.verdict = verdict;
     }

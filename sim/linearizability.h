@@ -121,7 +121,7 @@ struct LinearizabilityResult {
   // count here; this counts timed-out writes that no operation could have
   // observed (see Observers in the .cc), which are taken as never applied.
   size_t unobserved_timeouts = 0;
-  uint64_t steps = 0;                        // Search steps over all keys.
+  uint64_t steps = 0;  // Search steps over all keys.
 
   // One line when linearizable; else one line per failing key followed by its
   // explanation.
@@ -147,15 +147,13 @@ struct SessionViolation {
 // version of the key; and the key may read as absent only if that write was a
 // delete, or some delete of the key (by any client) is acknowledged with a
 // greater version or timed out (an absent read carries no version to compare).
-[[nodiscard]] StatusOr<std::vector<SessionViolation>> CheckReadYourWrites(
-    const KvHistory& history);
+[[nodiscard]] StatusOr<std::vector<SessionViolation>> CheckReadYourWrites(const KvHistory& history);
 
 // Monotonic reads, per client and key: a get never sees an older version than
 // a get of the same client that completed before it was invoked. An absent
 // read after a found version v is allowed only if some delete of the key is
 // acknowledged with a version above v or timed out.
-[[nodiscard]] StatusOr<std::vector<SessionViolation>> CheckMonotonicReads(
-    const KvHistory& history);
+[[nodiscard]] StatusOr<std::vector<SessionViolation>> CheckMonotonicReads(const KvHistory& history);
 
 // "#index c<client> <op> -> <result> [invoke, complete]", values shortened
 // and escaped: how the reports above name an operation.

@@ -47,7 +47,8 @@ void Usage() {
       "  --healed-ms MS    simulated length of the healed phase (kv 3000, ping 1000)\n"
       "  --settle-ms MS    kv: clients stopped, before the checks (default 1000)\n"
       "  --no-faults       a clean network, no crashes, no disk faults\n"
-      "  --broken-log-sync kv: the disks lie about syncing the replicas' logs (the\n                    checker must fail such runs)\n"
+      "  --broken-log-sync kv: the disks lie about syncing the replicas' logs (the\n               "
+      "     checker must fail such runs)\n"
       "  --trace           print every trace event\n"
       "  --verbose         print the fault plan and counters of each run\n",
       stderr);
@@ -85,8 +86,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     };
     uint64_t ms = 0;
     if (arg == "--scenario") {
-      if (i + 1 >= argc || (std::string_view(argv[i + 1]) != "kv" &&
-                            std::string_view(argv[i + 1]) != "ping")) {
+      if (i + 1 >= argc ||
+          (std::string_view(argv[i + 1]) != "kv" && std::string_view(argv[i + 1]) != "ping")) {
         std::fputs("toydb-sim: --scenario takes kv or ping\n", stderr);
         return false;
       }
@@ -138,9 +139,9 @@ bool RunPing(const Flags& flags, uint64_t seed, std::function<void(std::string_v
     fmt::print(
         "  plan: {}\n  sent={} delivered={} echoed={} crashes={} lost={} "
         "partitioned={} node_down={} duplicated={} corrupted={} rejected={}\n",
-        r.plan.Describe(), r.network.sent, r.delivered, r.echoed, r.crashes,
-        r.network.dropped_loss, r.network.dropped_partition, r.network.dropped_node_down,
-        r.network.duplicated, r.network.corrupted, r.network.rejected);
+        r.plan.Describe(), r.network.sent, r.delivered, r.echoed, r.crashes, r.network.dropped_loss,
+        r.network.dropped_partition, r.network.dropped_node_down, r.network.duplicated,
+        r.network.corrupted, r.network.rejected);
   }
   return true;
 }
@@ -177,8 +178,8 @@ bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_vie
   fmt::print(
       "seed={} ok hash={:#018x} writes={} acked={} leader_acked={} leader_lost={} reads={} "
       "crashes={}\n",
-      r.seed, r.trace_hash, c.writes_issued, c.writes_acked, c.leader_acked, c.leader_lost,
-      c.reads, r.crashes);
+      r.seed, r.trace_hash, c.writes_issued, c.writes_acked, c.leader_acked, c.leader_lost, c.reads,
+      r.crashes);
   if (flags.verbose) {
     fmt::print(
         "  plan: {}\n  events={} unknown={} cas_refused={} entries_checked={} unobserved={} "
@@ -186,10 +187,10 @@ bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_vie
         "disk_faults={} sent={} lost={} partitioned={} node_down={} duplicated={} rejected={}\n"
         "  checkpoints={} compactions={} snapshots_installed={} logs_released={}\n",
         r.plan.Describe(), r.trace_events, c.writes_unknown, c.cas_refused, c.entries_checked,
-        c.entries_unobserved, c.applied_jumps, c.primaries, r.disk_faults, r.network.sent, r.network.dropped_loss,
-        r.network.dropped_partition, r.network.dropped_node_down, r.network.duplicated,
-        r.network.rejected, r.checkpoints, r.compactions, r.snapshots_installed,
-        r.logs_released);
+        c.entries_unobserved, c.applied_jumps, c.primaries, r.disk_faults, r.network.sent,
+        r.network.dropped_loss, r.network.dropped_partition, r.network.dropped_node_down,
+        r.network.duplicated, r.network.rejected, r.checkpoints, r.compactions,
+        r.snapshots_installed, r.logs_released);
   }
   return true;
 }
@@ -210,7 +211,8 @@ int main(int argc, char** argv) {
     std::function<void(std::string_view)> sink;
     if (flags.trace) sink = [](std::string_view line) { fmt::print("  {}\n", line); };
     const uint64_t seed = flags.seed + i;
-    const bool ok = flags.scenario == "ping" ? RunPing(flags, seed, sink) : RunKv(flags, seed, sink, &totals);
+    const bool ok =
+        flags.scenario == "ping" ? RunPing(flags, seed, sink) : RunKv(flags, seed, sink, &totals);
     if (!ok) failed.push_back(seed);
     std::fflush(stdout);
   }
@@ -226,8 +228,8 @@ int main(int argc, char** argv) {
     fmt::print("\n");
     if (flags.scenario == "kv") {
       fmt::print("writes={} acked={} leader_acked={} leader_lost={} reads={} crashes={}\n",
-                 totals.writes, totals.acked, totals.leader_acked, totals.leader_lost,
-                 totals.reads, totals.crashes);
+                 totals.writes, totals.acked, totals.leader_acked, totals.leader_lost, totals.reads,
+                 totals.crashes);
     }
   }
   return failed.empty() ? 0 : 1;

@@ -64,7 +64,7 @@ const char* ReplicaRoleName(ReplicaRole role);
 // What a primary knows of one of its followers.
 struct ReplicaPeerStats {
   NodeId node = 0;
-  Lsn match_lsn = 0;      // the last LSN it holds durably, as far as known
+  Lsn match_lsn = 0;         // the last LSN it holds durably, as far as known
   uint64_t lag_entries = 0;  // the primary's last LSN minus match_lsn
   // Ticks since the follower last held every entry of the primary (0 when
   // it holds them now).

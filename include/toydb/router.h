@@ -178,7 +178,7 @@ struct RouterStats {
   uint64_t dead_letters_added = 0;
   uint64_t dead_letters_dropped = 0;  // pushed out of a full queue
   uint64_t dead_letters_settled = 0;  // updated by an answer that came late
-  uint64_t late_answers = 0;  // answers for requests already finished
+  uint64_t late_answers = 0;          // answers for requests already finished
   std::vector<RouterNodeHealth> nodes;
   std::vector<RouterPartitionState> partitions;
 };
@@ -199,7 +199,8 @@ class Router {
   Router& operator=(const Router&) = delete;
 
   // Blocking forms.
-  WriteResult Put(std::string_view key, std::string_view value, const RouterWriteOptions& options = {});
+  WriteResult Put(std::string_view key, std::string_view value,
+                  const RouterWriteOptions& options = {});
   WriteResult Delete(std::string_view key, const RouterWriteOptions& options = {});
   // Writes `value` only if the key's version is `expected_version` (0: the
   // key must be absent); otherwise Aborted, nothing written.

@@ -162,9 +162,9 @@ void Node::State::Dispatch(const Message& message) {
 void Node::State::Serve(ClientRequest request, Callback done) {
   Replica* replica = Find(request.partition);
   if (replica == nullptr) {
-    done(ErrorFor(request, absl::NotFoundError(fmt::format(
-                               "node {} hosts no replica of partition {}", options.id,
-                               request.partition))));
+    done(ErrorFor(request,
+                  absl::NotFoundError(fmt::format("node {} hosts no replica of partition {}",
+                                                  options.id, request.partition))));
     return;
   }
   replica->Submit(request, std::move(done));
@@ -173,8 +173,10 @@ void Node::State::Serve(ClientRequest request, Callback done) {
 StatusOr<std::unique_ptr<Node>> Node::Open(const NodeOptions& options) {
   if (options.id == 0) return absl::InvalidArgumentError("NodeOptions.id 0 is reserved");
   if (options.dir.empty()) return absl::InvalidArgumentError("NodeOptions.dir is empty");
-  if (options.transport == nullptr) return absl::InvalidArgumentError("NodeOptions.transport is null");
-  if (options.tick_ms == 0) return absl::InvalidArgumentError("NodeOptions.tick_ms must be at least 1");
+  if (options.transport == nullptr)
+    return absl::InvalidArgumentError("NodeOptions.transport is null");
+  if (options.tick_ms == 0)
+    return absl::InvalidArgumentError("NodeOptions.tick_ms must be at least 1");
   if (!options.store.background_threads) {
     return absl::InvalidArgumentError(
         "NodeOptions.store.background_threads must be true: a node runs on real time");
@@ -201,8 +203,8 @@ StatusOr<std::unique_ptr<Node>> Node::Open(const NodeOptions& options) {
         [raw](const Message& message) { raw->Send(message); },
         [raw](const std::string& line) { raw->Log(line); });
     if (!replica.ok()) {
-      return Status(replica.status().code(),
-                    fmt::format("partition {}: {}", partition.id, std::string(replica.status().message())));
+      return Status(replica.status().code(), fmt::format("partition {}: {}", partition.id,
+                                                         std::string(replica.status().message())));
     }
     raw->replicas[partition.id] = std::move(*replica);
   }
@@ -246,9 +248,8 @@ void Node::Submit(ClientRequest request, Callback done) {
 ClientResponse Node::Call(ClientRequest request) {
   auto promise = std::make_shared<std::promise<ClientResponse>>();
   std::future<ClientResponse> future = promise->get_future();
-  Submit(std::move(request), [promise](ClientResponse response) {
-    promise->set_value(std::move(response));
-  });
+  Submit(std::move(request),
+         [promise](ClientResponse response) { promise->set_value(std::move(response)); });
   return future.get();
 }
 
@@ -288,12 +289,12 @@ StatusOr<Lsn> Node::Put(PartitionId partition, std::string_view key, std::string
 }
 
 StatusOr<Lsn> Node::Delete(PartitionId partition, std::string_view key) {
-  return WriteResult(Call(
-      WriteRequest(partition, OpType::kDelete, key, state_->options.replica.default_concern)));
+  return WriteResult(
+      Call(WriteRequest(partition, OpType::kDelete, key, state_->options.replica.default_concern)));
 }
 
-StatusOr<Lsn> Node::CompareAndSet(PartitionId partition, std::string_view key,
-                                  Lsn expected_version, std::string_view value) {
+StatusOr<Lsn> Node::CompareAndSet(PartitionId partition, std::string_view key, Lsn expected_version,
+                                  std::string_view value) {
   ClientRequest request =
       WriteRequest(partition, OpType::kCompareAndSet, key, state_->options.replica.default_concern);
   request.expected_version = expected_version;
@@ -320,9 +321,9 @@ Status Node::TransferLeadership(PartitionId partition, NodeId to) {
   std::future<Status> future = promise.get_future();
   state->Post([state, partition, to, &promise] {
     Replica* replica = state->Find(partition);
-    promise.set_value(replica == nullptr
-                          ? absl::NotFoundError(fmt::format("no replica of partition {}", partition))
-                          : replica->TransferLeadership(to));
+    promise.set_value(replica == nullptr ? absl::NotFoundError(
+                                               fmt::format("no replica of partition {}", partition))
+                                         : replica->TransferLeadership(to));
   });
   return future.get();
 }

@@ -138,7 +138,8 @@ void Replica::Campaign() {
 
 void Replica::AbandonRequests(const Status& status) {
   for (auto& [lsn, write] : writes_) {
-    write.reply(ErrorResponse(write.request, WithWriteOutcome(status, WriteOutcome::kUnknown, lsn)));
+    write.reply(
+        ErrorResponse(write.request, WithWriteOutcome(status, WriteOutcome::kUnknown, lsn)));
   }
   writes_.clear();
   for (auto& [id, read] : reads_) read.reply(ErrorResponse(read.request, status));

@@ -114,7 +114,7 @@ class Replica {
     ClientRequest request;
     Reply reply;
     uint64_t deadline_tick = 0;
-    Lsn read_lsn = 0;       // serve once applied_lsn >= read_lsn
+    Lsn read_lsn = 0;        // serve once applied_lsn >= read_lsn
     bool confirmed = false;  // a linearizable read's index is known
   };
 
@@ -171,8 +171,8 @@ class Replica {
   HardState saved_hard_state_;  // term and vote as persisted durably
   Role last_role_ = Role::kFollower;
   Term last_term_ = 0;
-  std::map<Lsn, PendingWrite> writes_;        // by LSN
-  std::map<uint64_t, PendingRead> reads_;     // by read id
+  std::map<Lsn, PendingWrite> writes_;     // by LSN
+  std::map<uint64_t, PendingRead> reads_;  // by read id
   uint64_t next_read_id_ = 1;
   std::map<NodeId, uint64_t> peer_caught_up_tick_;
   std::map<NodeId, OutgoingSnapshot> snapshots_out_;

@@ -81,8 +81,8 @@ struct ReplicaStatus {
   Lsn durable_lsn = 0;
   Lsn commit_lsn = 0;
   Lsn applied_lsn = 0;
-  Lsn first_lsn = 1;                     // the log's first entry; below it, the base
-  std::map<NodeId, Lsn> peer_match_lsn;  // filled on the primary only
+  Lsn first_lsn = 1;                        // the log's first entry; below it, the base
+  std::map<NodeId, Lsn> peer_match_lsn;     // filled on the primary only
   std::map<NodeId, Lsn> peer_snapshot_lsn;  // peers waiting for a snapshot (primary only)
 };
 

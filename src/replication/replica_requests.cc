@@ -36,9 +36,9 @@ void Replica::Submit(const ClientRequest& request, Reply reply) {
     return;
   }
   if (request.partition != partition_.id) {
-    reply(ErrorResponse(request, absl::InvalidArgumentError(fmt::format(
-                                     "request for partition {} reached partition {}",
-                                     request.partition, partition_.id))));
+    reply(ErrorResponse(request, absl::InvalidArgumentError(
+                                     fmt::format("request for partition {} reached partition {}",
+                                                 request.partition, partition_.id))));
     return;
   }
   if (request.op == OpType::kGet) {
@@ -71,9 +71,9 @@ StatusOr<ReplicatedCommand> CommandOf(const ClientRequest& request, const StoreO
         if (op.type != OpType::kPut && op.type != OpType::kDelete) {
           return absl::InvalidArgumentError("a batch holds only puts and deletes");
         }
-        command.ops.push_back({op.type == OpType::kPut ? WriteBatch::OpType::kPut
-                                                       : WriteBatch::OpType::kDelete,
-                               op.key, op.type == OpType::kPut ? op.value : std::string()});
+        command.ops.push_back(
+            {op.type == OpType::kPut ? WriteBatch::OpType::kPut : WriteBatch::OpType::kDelete,
+             op.key, op.type == OpType::kPut ? op.value : std::string()});
       }
       break;
     case OpType::kGet:
@@ -98,8 +98,8 @@ StatusOr<ReplicatedCommand> CommandOf(const ClientRequest& request, const StoreO
     bytes += op.key.size() + op.value.size();
   }
   if (bytes > limits.batch_bytes_max) {
-    return absl::InvalidArgumentError(fmt::format("write batch has {} bytes; the limit is {}",
-                                                  bytes, limits.batch_bytes_max));
+    return absl::InvalidArgumentError(
+        fmt::format("write batch has {} bytes; the limit is {}", bytes, limits.batch_bytes_max));
   }
   return command;
 }

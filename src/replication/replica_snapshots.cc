@@ -144,10 +144,9 @@ Status Replica::ReceiveSnapshotChunk(NodeId from, const SnapshotChunk& chunk) {
   HandleReadies();  // a newer term adopted is persisted before anything else
   if (!failure_.ok()) return absl::OkStatus();
   if (absl::IsAborted(accepted)) {
-    AnswerSnapshot(from, chunk,
-                   chunk.term < core_->term() ? SnapshotResult::kStaleTerm
-                                              : SnapshotResult::kNotNeeded,
-                   0);
+    AnswerSnapshot(
+        from, chunk,
+        chunk.term < core_->term() ? SnapshotResult::kStaleTerm : SnapshotResult::kNotNeeded, 0);
     return absl::OkStatus();
   }
   if (!accepted.ok()) return accepted;
@@ -156,8 +155,8 @@ Status Replica::ReceiveSnapshotChunk(NodeId from, const SnapshotChunk& chunk) {
     AnswerSnapshot(from, chunk, SnapshotResult::kWrongOffset, held);
     return absl::OkStatus();
   }
-  if (Status s = store_->ReceiveSnapshotChunk(chunk.snapshot_lsn, chunk.snapshot_term,
-                                              chunk.offset, chunk.data);
+  if (Status s = store_->ReceiveSnapshotChunk(chunk.snapshot_lsn, chunk.snapshot_term, chunk.offset,
+                                              chunk.data);
       !s.ok()) {
     AnswerSnapshot(from, chunk, SnapshotResult::kStorageFailed, held);
     return absl::OkStatus();

@@ -24,8 +24,8 @@ StatusOr<Entry> FromRecord(WalRecord record) {
   } else if (record.type == kWalRecordCommand) {
     entry.type = EntryType::kNormal;
   } else {
-    return absl::DataLossError(fmt::format("log record {} has type {}, not a replica's",
-                                           record.lsn, static_cast<int>(record.type)));
+    return absl::DataLossError(fmt::format("log record {} has type {}, not a replica's", record.lsn,
+                                           static_cast<int>(record.type)));
   }
   entry.payload = std::move(record.payload);
   return entry;

@@ -60,9 +60,9 @@ StatusOr<HashRing> HashRing::Create(std::span<const PartitionId> partitions,
                                     uint32_t virtual_nodes) {
   if (partitions.empty()) return absl::InvalidArgumentError("hash ring: no partitions");
   if (virtual_nodes == 0 || virtual_nodes > kMaxVirtualNodes) {
-    return absl::InvalidArgumentError(fmt::format(
-        "hash ring: {} virtual nodes per partition, not in [1, {}]", virtual_nodes,
-        kMaxVirtualNodes));
+    return absl::InvalidArgumentError(
+        fmt::format("hash ring: {} virtual nodes per partition, not in [1, {}]", virtual_nodes,
+                    kMaxVirtualNodes));
   }
   if (Status s = CheckPointCount(partitions.size(), virtual_nodes); !s.ok()) return s;
   HashRing ring(virtual_nodes);
@@ -85,7 +85,8 @@ void HashRing::Rebuild() {
   std::vector<Point> points;
   points.reserve(partitions_.size() * virtual_nodes_);
   for (PartitionId partition : partitions_) {
-    for (uint32_t i = 0; i < virtual_nodes_; ++i) points.push_back({PointHash(partition, i), partition});
+    for (uint32_t i = 0; i < virtual_nodes_; ++i)
+      points.push_back({PointHash(partition, i), partition});
   }
   // Equal hashes (rare) are ordered by partition, so the ring depends only on
   // the set of partitions, and adding one still moves keys only to it.
@@ -128,7 +129,8 @@ Status HashRing::Add(PartitionId partition) {
 Status HashRing::Remove(PartitionId partition) {
   auto at = std::lower_bound(partitions_.begin(), partitions_.end(), partition);
   if (at == partitions_.end() || *at != partition) {
-    return absl::NotFoundError(fmt::format("hash ring: partition {} is not on the ring", partition));
+    return absl::NotFoundError(
+        fmt::format("hash ring: partition {} is not on the ring", partition));
   }
   if (partitions_.size() == 1) {
     return absl::InvalidArgumentError(

@@ -53,13 +53,13 @@ struct Router::State final : public Transport::Handler {
 
   // Transport::Handler, on the transport's delivery thread.
   void OnMessage(const Message& message) override {
-    Drive([&](RouterCore& core, int64_t now) { 
+    Drive([&](RouterCore& core, int64_t now) {
       core.Receive(message, now);
       return uint64_t{0};
     });
   }
   void OnPeerUnreachable(NodeId peer) override {
-    Drive([&](RouterCore& core, int64_t now) { 
+    Drive([&](RouterCore& core, int64_t now) {
       core.PeerUnreachable(peer, now);
       return uint64_t{0};
     });
@@ -204,9 +204,8 @@ void Router::DeleteAsync(std::string_view key, const RouterWriteOptions& options
   state_->Submit(WriteRequest(OpType::kDelete, key, options), Waiter{std::move(done), nullptr});
 }
 
-void Router::CompareAndSetAsync(std::string_view key, Lsn expected_version,
-                                std::string_view value, const RouterWriteOptions& options,
-                                WriteCallback done) {
+void Router::CompareAndSetAsync(std::string_view key, Lsn expected_version, std::string_view value,
+                                const RouterWriteOptions& options, WriteCallback done) {
   RouterRequest request = WriteRequest(OpType::kCompareAndSet, key, options);
   request.body.expected_version = expected_version;
   request.body.value = std::string(value);

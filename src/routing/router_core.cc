@@ -68,17 +68,18 @@ uint64_t RouterCore::Submit(RouterRequest request, int64_t now_micros) {
   const bool read = request.body.op == OpType::kGet;
   if (ops_.size() >= options_.requests_max) {
     stats_.refused_full++;
-    Refuse(id, read,
-           absl::ResourceExhaustedError(fmt::format(
-               "the router holds {} requests, its limit (RouterOptions.requests_max)",
-               ops_.size())));
+    Refuse(
+        id, read,
+        absl::ResourceExhaustedError(fmt::format(
+            "the router holds {} requests, its limit (RouterOptions.requests_max)", ops_.size())));
     return id;
   }
   Op op;
   op.id = id;
   op.request = std::move(request.body);
   op.write = !read;
-  const uint32_t deadline_ms = request.deadline_ms != 0 ? request.deadline_ms : options_.deadline_ms;
+  const uint32_t deadline_ms =
+      request.deadline_ms != 0 ? request.deadline_ms : options_.deadline_ms;
   op.deadline = now + int64_t{deadline_ms} * 1000;
   if (Status s = Prepare(op); !s.ok()) {
     Refuse(id, read, s);
@@ -176,7 +177,8 @@ bool RouterCore::TakeSlot(Op& op) {
   op.request.client_id = slot.client_id;
   op.request.sequence = slot.next_sequence;
   op.has_session = true;
-  const bool fresh = by_session_.emplace(std::pair{slot.client_id, slot.next_sequence}, op.id).second;
+  const bool fresh =
+      by_session_.emplace(std::pair{slot.client_id, slot.next_sequence}, op.id).second;
   TOYDB_CHECK(fresh, "a session (client id, sequence) was given to two writes");
   return true;
 }
@@ -410,7 +412,8 @@ void RouterCore::Backoff(Op& op, int64_t now) {
   // rest random (clients that failed together do not retry together).
   const int64_t delay_us = static_cast<int64_t>(delay_ms) * 1000;
   const int64_t half = delay_us / 2;
-  const int64_t jitter = half > 0 ? static_cast<int64_t>(rng_() % static_cast<uint64_t>(half + 1)) : 0;
+  const int64_t jitter =
+      half > 0 ? static_cast<int64_t>(rng_() % static_cast<uint64_t>(half + 1)) : 0;
   op.retry_at = now + std::max<int64_t>(1, delay_us - half + jitter);
   stats_.retries++;
   SetTimer(op, std::min(op.retry_at, op.deadline));
@@ -459,11 +462,13 @@ void RouterCore::Expire(Op& op, const Status& reason) {
   RouterCompletion completion;
   completion.op = op.id;
   completion.read = !op.write;
-  const std::string last =
-      op.last_error.ok() ? std::string() : fmt::format("; last error: {}", op.last_error.ToString());
+  const std::string last = op.last_error.ok()
+                               ? std::string()
+                               : fmt::format("; last error: {}", op.last_error.ToString());
   if (!op.write) {
-    completion.value = Status(reason.code(), fmt::format("{} after {} attempts{}",
-                                                         std::string(reason.message()), op.attempts, last));
+    completion.value = Status(
+        reason.code(),
+        fmt::format("{} after {} attempts{}", std::string(reason.message()), op.attempts, last));
     Finish(op, std::move(completion));
     return;
   }
@@ -473,13 +478,14 @@ void RouterCore::Expire(Op& op, const Status& reason) {
       letters_.at(op.dead_letter).letter.outcome == WriteOutcome::kUnknown) {
     outcome = WriteOutcome::kUnknown;  // an earlier try may still apply
   }
-  const Status status = WithWriteOutcome(
-      Status(reason.code(),
-             fmt::format("{} after {} attempts; the write {}{}", std::string(reason.message()), op.attempts,
-                         outcome == WriteOutcome::kUnknown ? "may or may not be applied"
-                                                           : "was not applied",
-                         last)),
-      outcome, 0);
+  const Status status =
+      WithWriteOutcome(Status(reason.code(), fmt::format("{} after {} attempts; the write {}{}",
+                                                         std::string(reason.message()), op.attempts,
+                                                         outcome == WriteOutcome::kUnknown
+                                                             ? "may or may not be applied"
+                                                             : "was not applied",
+                                                         last)),
+                       outcome, 0);
   if (outcome == WriteOutcome::kUnknown) stats_.unknown_outcomes++;
   if (!op.has_session) {
     // It waited for a slot and was never sent: erase it from the queue.
@@ -579,14 +585,13 @@ void RouterCore::Tick(int64_t now_micros) {
 void RouterCore::OnTimer(Op& op, int64_t now) {
   if (now >= op.deadline) {
     stats_.deadlines_exceeded++;
-    Expire(op, absl::DeadlineExceededError(fmt::format(
-                   "no definite answer within the deadline")));
+    Expire(op, absl::DeadlineExceededError(fmt::format("no definite answer within the deadline")));
   } else if (op.target != 0 && now >= op.attempt_expires) {
     stats_.attempt_timeouts++;
     const NodeId node = op.target;
     AttemptFailed(op, node, /*maybe_applied=*/true,
-                  absl::DeadlineExceededError(fmt::format(
-                      "node {} did not answer within {} ms", node, options_.attempt_timeout_ms)),
+                  absl::DeadlineExceededError(fmt::format("node {} did not answer within {} ms",
+                                                          node, options_.attempt_timeout_ms)),
                   0, now);
   } else if (op.target == 0 && op.retry_at != 0 && now >= op.retry_at) {
     StartAttempt(op, now);

@@ -125,9 +125,9 @@ class RouterCore {
     int64_t retry_at = 0;         // a backoff's end, or 0
     int64_t timer = std::numeric_limits<int64_t>::min();  // its key in timers_, if set
     uint32_t attempts = 0;
-    uint32_t failures = 0;        // backoff exponent
-    uint32_t redirects = 0;       // leader hints followed since the last backoff
-    bool maybe_applied = false;   // an attempt may have reached a primary
+    uint32_t failures = 0;       // backoff exponent
+    uint32_t redirects = 0;      // leader hints followed since the last backoff
+    bool maybe_applied = false;  // an attempt may have reached a primary
     Status last_error;
   };
   struct NodeState {
@@ -141,9 +141,9 @@ class RouterCore {
   };
   // What an answer means for a request.
   enum class Verdict {
-    kDone,        // final: success, a partial commit, or a definite failure
-    kRedirect,    // not served here and nothing written: try the hinted node
-    kRetry,       // not served; retry after a backoff (maybe applied: see flag)
+    kDone,      // final: success, a partial commit, or a definite failure
+    kRedirect,  // not served here and nothing written: try the hinted node
+    kRetry,     // not served; retry after a backoff (maybe applied: see flag)
   };
 
   RouterCore(const RouterOptions& options, HashRing ring);

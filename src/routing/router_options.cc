@@ -24,14 +24,16 @@ Status RouterOptions::Validate() const {
       return Bad("partitions", fmt::format("lists partition {} twice", partition.id));
     }
     if (Status s = partition.Validate(); !s.ok()) {
-      return Bad("partitions", fmt::format("partition {}: {}", partition.id, std::string(s.message())));
+      return Bad("partitions",
+                 fmt::format("partition {}: {}", partition.id, std::string(s.message())));
     }
     if (partition.Has(id)) {
       return Bad("id", fmt::format("{} is a member of partition {}", id, partition.id));
     }
   }
   if (virtual_nodes == 0 || virtual_nodes > routing::HashRing::kMaxVirtualNodes) {
-    return Bad("virtual_nodes", fmt::format("must be 1 to {}", routing::HashRing::kMaxVirtualNodes));
+    return Bad("virtual_nodes",
+               fmt::format("must be 1 to {}", routing::HashRing::kMaxVirtualNodes));
   }
   if (deadline_ms == 0) return Bad("deadline_ms", "must be at least 1");
   if (attempt_timeout_ms == 0) return Bad("attempt_timeout_ms", "must be at least 1");

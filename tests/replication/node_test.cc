@@ -1,16 +1,16 @@
 // Node: three nodes in one process over the LocalTransport, on real time and
 // real files. Tagged [threads]: the test command also runs them under
 // ThreadSanitizer.
-#include <catch2/catch.hpp>
+#include "toydb/node.h"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
 #include <thread>
 
 #include "tests/storage/temp_dir.h"
 #include "toydb/local_transport.h"
-#include "toydb/node.h"
 
 namespace toydb {
 namespace {
@@ -135,7 +135,9 @@ TEST_CASE("Node: many threads write through one node at once", "[node][threads]"
       for (int i = 0; i < 50; ++i) {
         // Every thread writes the same keys: conflicting writes are ordered
         // by the log, and each gets its own version.
-        if (!cluster.node(primary).Put(1, "shared" + std::to_string(i % 5), std::to_string(t)).ok()) {
+        if (!cluster.node(primary)
+                 .Put(1, "shared" + std::to_string(i % 5), std::to_string(t))
+                 .ok()) {
           failures++;
         }
       }

@@ -138,10 +138,9 @@ std::optional<NodeId> ReplicaGroup::ElectWithin(uint64_t max_ticks) {
 
 void ReplicaGroup::Submit(NodeId id, const ClientRequest& request) {
   const uint64_t sequence = request.sequence;
-  replicas_.at(id)->Submit(request,
-                           [this, sequence](ClientResponse response) {
-                             replies_[sequence] = std::move(response);
-                           });
+  replicas_.at(id)->Submit(request, [this, sequence](ClientResponse response) {
+    replies_[sequence] = std::move(response);
+  });
 }
 
 std::optional<ClientResponse> ReplicaGroup::Call(NodeId id, const ClientRequest& request,

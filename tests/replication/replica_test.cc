@@ -1,8 +1,9 @@
 // Tests of the Replica runtime on real storage (ReplicaStore on MemEnv):
 // write concerns, reads by consistency level, sessions, CAS, transfer,
 // restarts and storage failures.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+
+#include <catch2/catch.hpp>
 
 #include "tests/replication/replica_group.h"
 
@@ -243,8 +244,7 @@ TEST_CASE("Replica: a primary whose disk fails stops, and the others elect a new
 TEST_CASE("Replica: writes over a limit are refused and change nothing", "[replica]") {
   ReplicaGroup group(3);
   const NodeId primary = Elect(group);
-  std::optional<ClientResponse> reply =
-      group.Call(primary, ReplicaGroup::Put("", "v"));
+  std::optional<ClientResponse> reply = group.Call(primary, ReplicaGroup::Put("", "v"));
   REQUIRE(reply.has_value());
   CHECK(static_cast<absl::StatusCode>(reply->code) == absl::StatusCode::kInvalidArgument);
   reply = group.Call(primary, ReplicaGroup::Put("k", std::string(2 << 20, 'x')));
@@ -288,9 +288,8 @@ TEST_CASE("Replica: a secondary down past the retained log catches up by snapsho
   REQUIRE(group.replica(*primary).replica_store()->first_lsn() > 1);
 
   REQUIRE(group.Start(down).ok());
-  for (int i = 0; i < 300 && group.replica(down).applied_lsn() <
-                                 group.replica(*primary).applied_lsn();
-       ++i) {
+  for (int i = 0;
+       i < 300 && group.replica(down).applied_lsn() < group.replica(*primary).applied_lsn(); ++i) {
     group.Tick();
   }
   CHECK(group.replica(down).GetStats().snapshots_received >= 1);
@@ -350,7 +349,8 @@ TEST_CASE("Replica: bad messages are refused and logged, and nothing is lost",
   const Term term = group.replica(follower).GetStats().term;
 
   SECTION("from a node that is not a member") {
-    CHECK(absl::IsInvalidArgument(group.replica(follower).Receive(HeartbeatFrom(99, follower, term))));
+    CHECK(absl::IsInvalidArgument(
+        group.replica(follower).Receive(HeartbeatFrom(99, follower, term))));
     CHECK(Logged(group, "refused a Heartbeat from node 99"));
   }
   SECTION("for another partition") {

@@ -34,10 +34,10 @@ struct SeedPlan {
   ReplicaConfig config;
   NetworkFaults faults;
   bool auto_sync;
-  double sync_chance;       // per replica per tick
-  double crash_chance;      // per tick
-  double partition_chance;  // per tick
-  double propose_chance;    // per tick
+  double sync_chance;                    // per replica per tick
+  double crash_chance;                   // per tick
+  double partition_chance;               // per tick
+  double propose_chance;                 // per tick
   std::optional<uint64_t> compact_keep;  // applied entries each log keeps; unset: no compaction
   testing::SnapshotFaults snapshot_faults;
 };

@@ -191,8 +191,7 @@ TEST_CASE("Bad input is refused with a clear error and changes nothing", "[hash_
   SECTION("virtual nodes out of range, or too many points") {
     const std::vector<PartitionId> ids{1, 2};
     CHECK(absl::IsInvalidArgument(HashRing::Create(ids, 0).status()));
-    CHECK(absl::IsInvalidArgument(
-        HashRing::Create(ids, HashRing::kMaxVirtualNodes + 1).status()));
+    CHECK(absl::IsInvalidArgument(HashRing::Create(ids, HashRing::kMaxVirtualNodes + 1).status()));
     std::vector<PartitionId> many(HashRing::kMaxPoints / HashRing::kMaxVirtualNodes + 1);
     for (size_t i = 0; i < many.size(); ++i) many[i] = static_cast<PartitionId>(i);
     CHECK(absl::IsInvalidArgument(HashRing::Create(many, HashRing::kMaxVirtualNodes).status()));

@@ -316,8 +316,9 @@ TEST_CASE("RouterCore: a write committed short of its concern reports its acknow
   CHECK(Body(m).concern.kind == WriteConcernKind::kAll);
   ClientResponse partial;
   partial.code = static_cast<uint8_t>(absl::StatusCode::kDeadlineExceeded);
-  partial.message = "write committed at LSN 9 but its write concern (all) was not met: "
-                    "acknowledged by 2 of 3 replicas";
+  partial.message =
+      "write committed at LSN 9 but its write concern (all) was not met: "
+      "acknowledged by 2 of 3 replicas";
   partial.lsn = 9;
   partial.version = 9;
   partial.acks = 2;
@@ -621,8 +622,8 @@ TEST_CASE("RouterCore: health probes mark replicas down, and reads skip them", "
   for (const Message& probe : h.TakeUnsent()) {
     if (!std::holds_alternative<HealthProbe>(probe.body) || probe.to != 2) continue;
     const auto& body = std::get<HealthProbe>(probe.body);
-    h.core().Receive(Message{2, kRouter, HealthProbeResponse{body.probe_id, body.sent_micros, true}},
-                     h.now());
+    h.core().Receive(
+        Message{2, kRouter, HealthProbeResponse{body.probe_id, body.sent_micros, true}}, h.now());
   }
   CHECK(h.core().IsUp(2));
 }

@@ -35,7 +35,7 @@ struct Applied {
 struct Group {
   std::vector<NodeId> members;
   NodeId primary = 0;
-  std::vector<Applied> log;  // LSN i + 1 at index i
+  std::vector<Applied> log;                               // LSN i + 1 at index i
   std::map<uint64_t, std::pair<uint64_t, Lsn>> sessions;  // client -> (sequence, lsn)
   std::map<std::string, std::string> state;
 };

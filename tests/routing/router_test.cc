@@ -158,8 +158,8 @@ TEST_CASE("Router: writes and reads through two partitions at every consistency 
   for (int i = 0; i < 40; ++i) {
     const std::string key = fmt::format("key{}", i);
     const std::string want = "v" + std::to_string(i);
-    for (ReadConsistency c : {ReadConsistency::kLinearizable, ReadConsistency::kQuorum,
-                              ReadConsistency::kSession}) {
+    for (ReadConsistency c :
+         {ReadConsistency::kLinearizable, ReadConsistency::kQuorum, ReadConsistency::kSession}) {
       StatusOr<VersionedValue> got = router->Get(key, RouterReadOptions{c, 0});
       REQUIRE(got.ok());
       CHECK(got->value == want);
@@ -364,9 +364,10 @@ TEST_CASE("Router: a write short of its concern says how many replicas hold it",
   CHECK(router->Get(key)->value == "all");
 }
 
-TEST_CASE("Router: a write cut off from the cluster goes to the dead-letter queue; a retry "
-          "applies it",
-          "[router][threads]") {
+TEST_CASE(
+    "Router: a write cut off from the cluster goes to the dead-letter queue; a retry "
+    "applies it",
+    "[router][threads]") {
   Cluster cluster;
   REQUIRE(cluster.WaitForPrimary(1) != 0);
   RouterOptions options = cluster.RouterOptionsFor();

@@ -68,8 +68,8 @@ class History {
     op.output.version = version;
     return *this;
   }
-  History& CasAborted(uint64_t c, std::string key, Lsn expected, std::string value,
-                      int64_t invoke, int64_t complete) {
+  History& CasAborted(uint64_t c, std::string key, Lsn expected, std::string value, int64_t invoke,
+                      int64_t complete) {
     Cas(c, std::move(key), expected, std::move(value), invoke, complete, 0);
     ops_.back().output.aborted = true;
     return *this;
@@ -167,8 +167,7 @@ TEST_CASE("Overlapping operations linearize in any order their results allow",
   CHECK(Linearizable(h3));
 }
 
-TEST_CASE("Keys are checked independently; versions are shared across keys",
-          "[linearizability]") {
+TEST_CASE("Keys are checked independently; versions are shared across keys", "[linearizability]") {
   History h;
   h.Put(1, "x", "a", 0, 10, 1)
       .Put(2, "y", "b", 0, 10, 2)
@@ -226,8 +225,8 @@ TEST_CASE("A timed-out write may take effect at any time after its invoke, or ne
     History h;
     h.Put(1, "k", "a", 0, 10, 5)
         .PutTimedOut(1, "k", "b", 20)
-        .Get(2, "k", 100, 110, "b", 6)  // b is v6 ...
-        .Put(3, "k", "c", 200, 210, 6);   // ... so c cannot be v6 too.
+        .Get(2, "k", 100, 110, "b", 6)   // b is v6 ...
+        .Put(3, "k", "c", 200, 210, 6);  // ... so c cannot be v6 too.
     RequireIllegal(h, "k", "writes v6, but the key's writes already reached v6");
   }
 }
@@ -365,8 +364,7 @@ void AddPathological(History* h, const std::string& key, int n) {
   }
 }
 
-TEST_CASE("The step budget gives kUnknown on a history too costly to decide",
-          "[linearizability]") {
+TEST_CASE("The step budget gives kUnknown on a history too costly to decide", "[linearizability]") {
   LinearizabilityOptions options;
   options.max_steps_per_key = 100'000;
   History small;
@@ -529,8 +527,9 @@ TEST_CASE("Read-your-writes: a client's read sees its own acknowledged writes", 
     deleted.Put(1, "k", "mine", 0, 10, 5).Delete(2, "k", 12, 14, 6).GetAbsent(1, "k", 20, 30);
     CHECK(ReadYourWrites(deleted).empty());
     History delete_timed_out;
-    delete_timed_out.Put(1, "k", "mine", 0, 10, 5).DeleteTimedOut(2, "k", 12).GetAbsent(1, "k",
-                                                                                     20, 30);
+    delete_timed_out.Put(1, "k", "mine", 0, 10, 5)
+        .DeleteTimedOut(2, "k", 12)
+        .GetAbsent(1, "k", 20, 30);
     CHECK(ReadYourWrites(delete_timed_out).empty());
     History deleted_before;
     deleted_before.Delete(2, "k", 0, 1, 4).Put(1, "k", "mine", 2, 10, 5).GetAbsent(1, "k", 20, 30);
@@ -603,8 +602,8 @@ KvHistory GenerateLinearizable(uint64_t seed, int operations, int keys, int clie
   std::vector<Planned> planned;
   std::vector<int64_t> free_at(static_cast<size_t>(clients), 0);
   for (int i = 0; i < operations; ++i) {
-    const auto c = static_cast<size_t>(std::min_element(free_at.begin(), free_at.end()) -
-                                       free_at.begin());
+    const auto c =
+        static_cast<size_t>(std::min_element(free_at.begin(), free_at.end()) - free_at.begin());
     Planned p;
     KvOperation& op = p.op;
     op.client = c;
@@ -675,8 +674,7 @@ TEST_CASE("Generated histories of a linearizable store pass every checker",
   }
 }
 
-TEST_CASE("A generated history breaks once one read is made stale",
-          "[linearizability][session]") {
+TEST_CASE("A generated history breaks once one read is made stale", "[linearizability][session]") {
   // Find two reads of one key by one client, the second seeing a newer
   // version, and add a third read by that client, after the second, that
   // sees the first's value again: the newer version was written before the
@@ -794,7 +792,8 @@ bool Replays(const KvHistory& h, const std::vector<size_t>& order) {
       if (present && (op.output.value != value || op.output.version != version)) return false;
       continue;
     }
-    if (op.kind == KvOpKind::kCompareAndSet && (op.expected_version == current) == op.output.aborted) {
+    if (op.kind == KvOpKind::kCompareAndSet &&
+        (op.expected_version == current) == op.output.aborted) {
       return false;
     }
     if (op.output.aborted) continue;
