@@ -42,7 +42,11 @@ struct ReplicaOptions {
   // Replication batches: entry bytes and entries per append message.
   uint64_t append_bytes_max = 1u << 20;
   uint32_t append_entries_max = 1024;
-  // Unacknowledged bytes in flight to one follower.
+  // Unacknowledged appends and bytes in flight to one follower. Few appends
+  // in flight batch better: proposals that arrive while the window is full
+  // leave together in the next append (with 256 writes in flight, 4 appends
+  // send 0.13 messages per write against 1.2 with 64, and 1.4x the writes/s).
+  uint32_t inflight_appends_max = 4;
   uint64_t inflight_bytes_max = 16u << 20;
   // Proposals not yet committed; more are refused (Unavailable).
   uint64_t uncommitted_entries_max = 1u << 16;

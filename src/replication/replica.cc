@@ -28,6 +28,7 @@ ReplicaConfig Replica::CoreConfig(const PartitionConfig& partition, NodeId self,
   config.random_seed = seed;
   config.max_append_bytes = options.append_bytes_max;
   config.max_append_entries = options.append_entries_max;
+  config.max_inflight_appends = options.inflight_appends_max;
   config.max_inflight_bytes = options.inflight_bytes_max;
   config.max_entry_bytes = options.append_bytes_max;
   config.max_uncommitted_entries = options.uncommitted_entries_max;
@@ -180,7 +181,7 @@ void Replica::HandleReady(Ready ready) {
     if (Status s = PersistHardState(*ready.hard_state); !s.ok()) return Fail(s);
   }
   if (ready.log_write) {
-    if (Status s = log_.Write(*ready.log_write); !s.ok()) return Fail(s);
+    if (Status s = log_.Write(std::move(*ready.log_write)); !s.ok()) return Fail(s);
   }
   for (const Message& message : ready.messages) outbox_(ToWire(partition_.id, message));
   for (const SnapshotRequest& request : ready.snapshots) StartSnapshot(request);
@@ -214,14 +215,18 @@ Status Replica::PersistHardState(const HardState& hard_state) {
   return absl::OkStatus();
 }
 
-Status Replica::ApplyCommitted(const std::vector<Entry>& committed) {
+Status Replica::ApplyCommitted(std::vector<Entry>& committed) {
   std::vector<ApplyResult> results;
   results.reserve(committed.size());
   // The committed entries come from the log (its cached tail, mostly):
   // apply them as they are instead of reading them back.
   std::vector<WalRecord> records;
   records.reserve(committed.size());
-  for (const Entry& entry : committed) records.push_back(ToRecord(entry));
+  for (Entry& entry : committed) {
+    records.push_back(WalRecord{entry.term, entry.lsn,
+                                entry.type == EntryType::kNoop ? kWalRecordNoop : kWalRecordCommand,
+                                std::move(entry.payload)});
+  }
   if (Status s = store_->ApplyRecords(records, &results); !s.ok()) return s;
   TOYDB_CHECK(results.size() == committed.size() && results.front().lsn == committed.front().lsn,
               fmt::format("asked to apply LSNs [{}, {}], the store applied {} records",

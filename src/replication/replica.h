@@ -129,7 +129,8 @@ class Replica {
   // Process, by step.
   void HandleReady(Ready ready);
   Status PersistHardState(const HardState& hard_state);
-  Status ApplyCommitted(const std::vector<Entry>& committed);
+  // Consumes the entries' payloads.
+  Status ApplyCommitted(std::vector<Entry>& committed);
   void AnswerWrites();
   void AnswerReads();
   void UpdateRetentionFloor();

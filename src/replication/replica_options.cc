@@ -49,6 +49,7 @@ Status ReplicaOptions::Validate() const {
   if (append_entries_max == 0 || append_entries_max > kMaxEntriesPerAppend) {
     return bad("append_entries_max", fmt::format("must be in [1, {}]", kMaxEntriesPerAppend));
   }
+  if (inflight_appends_max == 0) return bad("inflight_appends_max", "must be at least 1");
   if (inflight_bytes_max < append_bytes_max) {
     return bad("inflight_bytes_max", "must be at least append_bytes_max");
   }

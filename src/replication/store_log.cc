@@ -76,7 +76,7 @@ Status StoreLog::Entries(Lsn from, Lsn to, uint64_t max_bytes, std::vector<Entry
   return absl::OkStatus();
 }
 
-Status StoreLog::Write(const LogWrite& write) {
+Status StoreLog::Write(LogWrite write) {
   if (write.truncate) {
     if (Status s = store_->TruncateLogAfter(write.truncate_after); !s.ok()) return s;
     CacheTruncateAfter(write.truncate_after);
@@ -86,7 +86,7 @@ Status StoreLog::Write(const LogWrite& write) {
     records.reserve(write.entries.size());
     for (const Entry& entry : write.entries) records.push_back(ToRecord(entry));
     if (Status s = store_->AppendLog(records); !s.ok()) return s;
-    CacheAppend(write.entries);
+    CacheAppend(std::move(write.entries));
   }
   last_write_id_ = write.write_id;
   return absl::OkStatus();
@@ -103,13 +103,13 @@ void StoreLog::DropCache() {
   cache_bytes_ = 0;
 }
 
-void StoreLog::CacheAppend(const std::vector<Entry>& entries) {
+void StoreLog::CacheAppend(std::vector<Entry> entries) {
   // The cache must end at the log's last entry: start over if it does not
   // lead straight into these.
   if (!cache_.empty() && cache_.back().lsn + 1 != entries.front().lsn) DropCache();
-  for (const Entry& entry : entries) {
+  for (Entry& entry : entries) {
     cache_bytes_ += EntryBytes(entry);
-    cache_.push_back(entry);
+    cache_.push_back(std::move(entry));
   }
   while (!cache_.empty() && cache_bytes_ > cache_bytes_max_) {
     cache_bytes_ -= EntryBytes(cache_.front());

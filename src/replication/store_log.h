@@ -28,8 +28,9 @@ class StoreLog final : public ReplicaLog {
   StatusOr<Term> TermAt(Lsn lsn) const override;
   Status Entries(Lsn from, Lsn to, uint64_t max_bytes, std::vector<Entry>* out) const override;
 
-  // Performs `write` (a truncation, then appends), not yet synced.
-  [[nodiscard]] Status Write(const LogWrite& write);
+  // Performs `write` (a truncation, then appends), not yet synced. Its
+  // entries move into the cache.
+  [[nodiscard]] Status Write(LogWrite write);
   // Syncs what was written; returns the id of the last write now durable
   // (0 if none was written since the store was opened).
   [[nodiscard]] StatusOr<uint64_t> Sync();
@@ -39,7 +40,7 @@ class StoreLog final : public ReplicaLog {
   void DropCache();
 
  private:
-  void CacheAppend(const std::vector<Entry>& entries);
+  void CacheAppend(std::vector<Entry> entries);
   void CacheTruncateAfter(Lsn lsn);
 
   ReplicaStore* const store_;
