@@ -99,7 +99,7 @@ ClientRequest KvClient::MakeRequest(const PartitionConfig& partition) {
   request.partition = partition.id;
   request.key =
       KeyOf(partition.id, static_cast<uint32_t>(ctx_.rng->Uniform(config_.keys_per_partition)));
-  const uint64_t kind = ctx_.rng->Uniform(100);
+  const uint64_t kind = ctx_.rng->Uniform(config_.majority_writes_only ? 70 : 100);
   if (kind < 45) {
     request.op = OpType::kPut;
   } else if (kind < 55) {
@@ -118,7 +118,7 @@ ClientRequest KvClient::MakeRequest(const PartitionConfig& partition) {
 }
 
 void KvClient::SetWrite(ClientRequest& request) {
-  const uint64_t concern = ctx_.rng->Uniform(100);
+  const uint64_t concern = config_.majority_writes_only ? 100 : ctx_.rng->Uniform(100);
   if (concern < 15 && request.op == OpType::kPut) {
     // kLeader is acknowledged early only without a session (replica.h).
     request.concern.kind = WriteConcernKind::kLeader;
@@ -186,20 +186,20 @@ void KvClient::OnMessage(const Message& message) {
   // Answers to an earlier attempt of the current request count (the same
   // session write, or a read); those of finished requests do not.
   if (!op_ || response->sequence != op_->request.sequence) return;
-  OnResponse(*response);
+  OnResponse(*response, message.from);
 }
 
-void KvClient::OnResponse(const ClientResponse& response) {
-  if (response.code == 0) return OnSuccess(response);
+void KvClient::OnResponse(const ClientResponse& response, NodeId from) {
+  if (response.code == 0) return OnSuccess(response, from);
   OnFailure(response);
 }
 
-void KvClient::OnSuccess(const ClientResponse& response) {
+void KvClient::OnSuccess(const ClientResponse& response, NodeId from) {
   const ClientRequest& request = op_->request;
   Lsn& session = session_lsn_[request.partition];
   session = std::max(session, response.lsn);
   if (op_->write) {
-    oracle_->AckWrite(*op_->write, response.version, ctx_.clock->NowMicros());
+    oracle_->AckWrite(*op_->write, response.version, ctx_.clock->NowMicros(), from);
     known_version_[request.key] = request.op == OpType::kDelete ? 0 : response.version;
     if (request.concern.kind != WriteConcernKind::kLeader) {
       own_acked_version_[request.key] = response.version;

@@ -36,6 +36,9 @@ struct KvClientConfig {
   int64_t max_backoff_micros = 40'000;
   uint32_t max_attempts = 20;
   uint32_t max_value_padding_bytes = 200;
+  // Every request is a write (put, delete, compare-and-set) with kMajority
+  // concern: the steady write load of the failover measurement.
+  bool majority_writes_only = false;
   // The client issues nothing at or after this time (a request in flight
   // still completes).
   int64_t stop_micros = 0;
@@ -76,8 +79,8 @@ class KvClient final : public SimProcess {
   void Attempt();
   void Retry(NodeId target, bool backoff);
   void Finish();
-  void OnResponse(const ClientResponse& response);
-  void OnSuccess(const ClientResponse& response);
+  void OnResponse(const ClientResponse& response, NodeId from);
+  void OnSuccess(const ClientResponse& response, NodeId from);
   void OnFailure(const ClientResponse& response);
   NodeId RandomMember(PartitionId partition);
   const PartitionConfig& PartitionOf(PartitionId id) const;
