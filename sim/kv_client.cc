@@ -46,7 +46,19 @@ void KvClient::OnTimer(uint64_t timer_id) {
     oracle_->GiveUpWrite(*op_->write);
     return Finish();
   }
+  if (config_.avoid_unanswered_member) OnUnanswered(op_->request.partition, op_->target);
   Retry(RandomMember(op_->request.partition), /*backoff=*/false);
+}
+
+void KvClient::OnUnanswered(PartitionId partition, NodeId node) {
+  unanswered_[partition] = node;
+  auto leader = leader_.find(partition);
+  if (leader != leader_.end() && leader->second == node) leader_.erase(leader);
+}
+
+bool KvClient::Unanswered(PartitionId partition, NodeId node) const {
+  auto it = unanswered_.find(partition);
+  return it != unanswered_.end() && it->second == node;
 }
 
 const PartitionConfig& KvClient::PartitionOf(PartitionId id) const {
@@ -58,7 +70,14 @@ const PartitionConfig& KvClient::PartitionOf(PartitionId id) const {
 
 NodeId KvClient::RandomMember(PartitionId partition) {
   const std::vector<NodeId>& members = PartitionOf(partition).members;
-  return members[ctx_.rng->Uniform(members.size())];
+  if (!config_.avoid_unanswered_member || members.size() < 2) {
+    return members[ctx_.rng->Uniform(members.size())];
+  }
+  std::vector<NodeId> others;
+  for (NodeId m : members) {
+    if (!Unanswered(partition, m)) others.push_back(m);
+  }
+  return others[ctx_.rng->Uniform(others.size())];
 }
 
 std::string KvClient::KeyOf(PartitionId partition, uint32_t index) const {
@@ -185,6 +204,8 @@ void KvClient::OnMessage(const Message& message) {
   }
   // Answers to an earlier attempt of the current request count (the same
   // session write, or a read); those of finished requests do not.
+  // A member that answers anything is reachable again.
+  std::erase_if(unanswered_, [&](const auto& entry) { return entry.second == message.from; });
   if (!op_ || response->sequence != op_->request.sequence) return;
   OnResponse(*response, message.from);
 }
@@ -230,7 +251,8 @@ void KvClient::OnFailure(const ClientResponse& response) {
   }
   if (code == absl::StatusCode::kFailedPrecondition) {
     // Not the primary: it proposed nothing. Follow the hint if there is one.
-    const NodeId hint = response.leader_hint;
+    NodeId hint = response.leader_hint;
+    if (Unanswered(op_->request.partition, hint)) hint = 0;  // a follower's stale view
     if (hint != 0) leader_[op_->request.partition] = hint;
     const bool follow = hint != 0 && hint != op_->target;
     return Retry(follow ? hint : RandomMember(op_->request.partition), !follow);
@@ -240,9 +262,10 @@ void KvClient::OnFailure(const ClientResponse& response) {
     oracle_->GiveUpWrite(*op_->write);
     return Finish();
   }
-  if (response.leader_hint != 0) leader_[op_->request.partition] = response.leader_hint;
-  Retry(response.leader_hint != 0 ? response.leader_hint : RandomMember(op_->request.partition),
-        /*backoff=*/true);
+  NodeId hint = response.leader_hint;
+  if (Unanswered(op_->request.partition, hint)) hint = 0;
+  if (hint != 0) leader_[op_->request.partition] = hint;
+  Retry(hint != 0 ? hint : RandomMember(op_->request.partition), /*backoff=*/true);
 }
 
 }  // namespace toydb::sim

@@ -71,6 +71,7 @@ Status FailoverRun::AddClients() {
   config.partitions = config_.partitions;
   config.majority_writes_only = true;
   config.attempt_timeout_micros = options_.client_attempt_timeout_micros;
+  config.avoid_unanswered_member = options_.client_avoids_unanswered;
   config.stop_micros = options_.max_crash_micros + options_.bound_micros;
   for (uint32_t i = 0; i < options_.clients; ++i) {
     auto factory = [this, config](const NodeContext& ctx) {

@@ -32,6 +32,7 @@ struct Flags {
   uint64_t seed = 1;
   uint64_t sweep = 0;  // 0: just --seed
   uint64_t failover = 0;  // > 0: measure failover over this many seeds
+  toydb::sim::FailoverOptions failover_options;
   bool trace = false;
   bool verbose = false;
   toydb::sim::PingScenarioOptions ping;
@@ -43,7 +44,9 @@ void Usage() {
   std::fputs(
       "usage: toydb-sim [--scenario kv|ping] [--seed N] [--sweep COUNT] [--faulty-ms MS]\n"
       "                 [--healed-ms MS] [--settle-ms MS] [--no-faults] [--broken-log-sync]\n"
-      "                 [--trace] [--verbose] [--failover COUNT]\n"
+      "                 [--trace] [--verbose]\n"
+      "       toydb-sim --failover COUNT [--seed N] [--attempt-timeout-ms MS]\n"
+      "                 [--retry-unanswered]\n"
       "  --scenario S      kv (default): replica groups under faults; ping: the network\n"
       "                    and crash model alone\n"
       "  --seed N          the seed to run (first of a sweep); default 1\n"
@@ -59,7 +62,11 @@ void Usage() {
       "  --failover COUNT  crash the primary of 1 partition x 3 replicas under a steady\n"
       "                    kMajority write load, on a clean network, for COUNT seeds\n"
       "                    from --seed; print the time to the first write acknowledged\n"
-      "                    by the new primary (median, p90, worst)\n",
+      "                    by the new primary (median, p90, worst)\n"
+      "  --attempt-timeout-ms MS  failover: the clients' attempt timeout (default 100,\n"
+      "                    one election timeout; the kv scenario's clients use 400)\n"
+      "  --retry-unanswered failover: clients may retry at, and follow hints to, the\n"
+      "                    member that left their attempt unanswered\n",
       stderr);
 }
 
@@ -119,6 +126,13 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       if (!value(&flags->failover) || flags->failover == 0 || flags->failover > kMaxSweep) {
         return false;
       }
+    } else if (arg == "--attempt-timeout-ms") {
+      if (!value(&ms) || ms == 0 || ms > 3'600'000) return false;
+      flags->failover_options.client_attempt_timeout_micros = static_cast<int64_t>(ms) * 1000;
+      flags->scenario_flags += fmt::format(" --attempt-timeout-ms {}", ms);
+    } else if (arg == "--retry-unanswered") {
+      flags->failover_options.client_avoids_unanswered = false;
+      flags->scenario_flags += " --retry-unanswered";
     } else if (arg == "--trace") {
       flags->trace = true;
     } else if (arg == "--verbose") {
@@ -237,13 +251,14 @@ struct FailoverTotals {
 };
 
 bool RunFailover(const Flags& flags, uint64_t seed, FailoverTotals* totals) {
-  const auto r = toydb::sim::RunFailover(seed);
+  const auto r = toydb::sim::RunFailover(seed, flags.failover_options);
   totals->election_micros = r.election_timeout_micros;
   auto ms = [](int64_t micros) { return static_cast<double>(micros) / 1000; };
   if (!r.ok) {
     fmt::print("seed={} FAILED crash={:.1f}ms primary={}: {}\n  replay: toydb-sim --seed {} "
-               "--failover 1\n",
-               r.seed, ms(r.crash_micros), r.old_primary, r.failure, r.seed);
+               "--failover 1{}\n",
+               r.seed, ms(r.crash_micros), r.old_primary, r.failure, r.seed,
+               flags.scenario_flags);
     return false;
   }
   totals->elected.push_back(r.elected_micros);
@@ -257,7 +272,6 @@ bool RunFailover(const Flags& flags, uint64_t seed, FailoverTotals* totals) {
       ms(r.committed_micros), ms(r.acked_micros),
       static_cast<double>(r.acked_micros) / static_cast<double>(r.election_timeout_micros),
       r.elections);
-  (void)flags;
   return true;
 }
 
