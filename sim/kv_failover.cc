@@ -52,7 +52,7 @@ class FailoverRun {
   int64_t crash_micros_ = 0;
   Term old_term_ = 0;
   uint64_t elections_before_ = 0;
-  Lsn noop_lsn_ = 0;     // the new primary's first LSN of its term
+  Lsn noop_lsn_ = 0;      // the new primary's first LSN of its term
   size_t scan_from_ = 0;  // writes before this index had finished before the crash
 };
 

@@ -30,7 +30,7 @@ constexpr uint64_t kMaxSweep = 10'000'000;
 struct Flags {
   std::string scenario = "kv";
   uint64_t seed = 1;
-  uint64_t sweep = 0;  // 0: just --seed
+  uint64_t sweep = 0;     // 0: just --seed
   uint64_t failover = 0;  // > 0: measure failover over this many seeds
   toydb::sim::FailoverOptions failover_options;
   bool trace = false;
@@ -222,7 +222,6 @@ bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_vie
   return true;
 }
 
-
 // --- failover ---
 
 // Nearest-rank quantile of sorted, non-empty `v`.
@@ -239,8 +238,8 @@ std::string Summarize(std::vector<int64_t> micros, int64_t election_micros) {
     return fmt::format("{} {:.1f} ms ({:.2f} E)", name, static_cast<double>(v) / 1000,
                        static_cast<double>(v) / static_cast<double>(election_micros));
   };
-  return part("median", Quantile(micros, 0.5)) + "  " + part("p90", Quantile(micros, 0.9)) +
-         "  " + part("worst", micros.back());
+  return part("median", Quantile(micros, 0.5)) + "  " + part("p90", Quantile(micros, 0.9)) + "  " +
+         part("worst", micros.back());
 }
 
 // Delays from the crash over the seeds that failed over.
@@ -255,10 +254,10 @@ bool RunFailover(const Flags& flags, uint64_t seed, FailoverTotals* totals) {
   totals->election_micros = r.election_timeout_micros;
   auto ms = [](int64_t micros) { return static_cast<double>(micros) / 1000; };
   if (!r.ok) {
-    fmt::print("seed={} FAILED crash={:.1f}ms primary={}: {}\n  replay: toydb-sim --seed {} "
-               "--failover 1{}\n",
-               r.seed, ms(r.crash_micros), r.old_primary, r.failure, r.seed,
-               flags.scenario_flags);
+    fmt::print(
+        "seed={} FAILED crash={:.1f}ms primary={}: {}\n  replay: toydb-sim --seed {} "
+        "--failover 1{}\n",
+        r.seed, ms(r.crash_micros), r.old_primary, r.failure, r.seed, flags.scenario_flags);
     return false;
   }
   totals->elected.push_back(r.elected_micros);

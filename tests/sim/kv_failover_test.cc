@@ -60,8 +60,7 @@ TEST_CASE("Failover: a run that does not fail over within its bound fails", "[kv
   const FailoverResult r = RunFailover(1, {.bound_micros = 50'000});
   CHECK_FALSE(r.ok);
   CHECK(r.acked_micros == -1);
-  CHECK(r.failure.find("no write acknowledged by a new primary within 50 ms") !=
-        std::string::npos);
+  CHECK(r.failure.find("no write acknowledged by a new primary within 50 ms") != std::string::npos);
 }
 
 }  // namespace
