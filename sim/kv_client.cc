@@ -118,6 +118,7 @@ ClientRequest KvClient::MakeRequest(const PartitionConfig& partition) {
   request.partition = partition.id;
   request.key =
       KeyOf(partition.id, static_cast<uint32_t>(ctx_.rng->Uniform(config_.keys_per_partition)));
+  // Kinds below 70 are writes.
   const uint64_t kind = ctx_.rng->Uniform(config_.majority_writes_only ? 70 : 100);
   if (kind < 45) {
     request.op = OpType::kPut;
@@ -202,10 +203,10 @@ void KvClient::OnMessage(const Message& message) {
     return oracle_->Fail(fmt::format("client {} got a {} from node {}", ctx_.id,
                                      MessageTypeName(TypeOf(message)), message.from));
   }
-  // Answers to an earlier attempt of the current request count (the same
-  // session write, or a read); those of finished requests do not.
   // A member that answers anything is reachable again.
   std::erase_if(unanswered_, [&](const auto& entry) { return entry.second == message.from; });
+  // Answers to an earlier attempt of the current request count (the same
+  // session write, or a read); those of finished requests do not.
   if (!op_ || response->sequence != op_->request.sequence) return;
   OnResponse(*response, message.from);
 }
