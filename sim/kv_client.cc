@@ -46,7 +46,19 @@ void KvClient::OnTimer(uint64_t timer_id) {
     oracle_->GiveUpWrite(*op_->write);
     return Finish();
   }
+  if (config_.avoid_unanswered_member) OnUnanswered(op_->request.partition, op_->target);
   Retry(RandomMember(op_->request.partition), /*backoff=*/false);
+}
+
+void KvClient::OnUnanswered(PartitionId partition, NodeId node) {
+  unanswered_[partition] = node;
+  auto leader = leader_.find(partition);
+  if (leader != leader_.end() && leader->second == node) leader_.erase(leader);
+}
+
+bool KvClient::Unanswered(PartitionId partition, NodeId node) const {
+  auto it = unanswered_.find(partition);
+  return it != unanswered_.end() && it->second == node;
 }
 
 const PartitionConfig& KvClient::PartitionOf(PartitionId id) const {
@@ -58,7 +70,14 @@ const PartitionConfig& KvClient::PartitionOf(PartitionId id) const {
 
 NodeId KvClient::RandomMember(PartitionId partition) {
   const std::vector<NodeId>& members = PartitionOf(partition).members;
-  return members[ctx_.rng->Uniform(members.size())];
+  if (!config_.avoid_unanswered_member || members.size() < 2) {
+    return members[ctx_.rng->Uniform(members.size())];
+  }
+  std::vector<NodeId> others;
+  for (NodeId m : members) {
+    if (!Unanswered(partition, m)) others.push_back(m);
+  }
+  return others[ctx_.rng->Uniform(others.size())];
 }
 
 std::string KvClient::KeyOf(PartitionId partition, uint32_t index) const {
@@ -99,7 +118,8 @@ ClientRequest KvClient::MakeRequest(const PartitionConfig& partition) {
   request.partition = partition.id;
   request.key =
       KeyOf(partition.id, static_cast<uint32_t>(ctx_.rng->Uniform(config_.keys_per_partition)));
-  const uint64_t kind = ctx_.rng->Uniform(100);
+  // Kinds below 70 are writes.
+  const uint64_t kind = ctx_.rng->Uniform(config_.majority_writes_only ? 70 : 100);
   if (kind < 45) {
     request.op = OpType::kPut;
   } else if (kind < 55) {
@@ -118,7 +138,7 @@ ClientRequest KvClient::MakeRequest(const PartitionConfig& partition) {
 }
 
 void KvClient::SetWrite(ClientRequest& request) {
-  const uint64_t concern = ctx_.rng->Uniform(100);
+  const uint64_t concern = config_.majority_writes_only ? 100 : ctx_.rng->Uniform(100);
   if (concern < 15 && request.op == OpType::kPut) {
     // kLeader is acknowledged early only without a session (replica.h).
     request.concern.kind = WriteConcernKind::kLeader;
@@ -183,23 +203,25 @@ void KvClient::OnMessage(const Message& message) {
     return oracle_->Fail(fmt::format("client {} got a {} from node {}", ctx_.id,
                                      MessageTypeName(TypeOf(message)), message.from));
   }
+  // A member that answers anything is reachable again.
+  std::erase_if(unanswered_, [&](const auto& entry) { return entry.second == message.from; });
   // Answers to an earlier attempt of the current request count (the same
   // session write, or a read); those of finished requests do not.
   if (!op_ || response->sequence != op_->request.sequence) return;
-  OnResponse(*response);
+  OnResponse(*response, message.from);
 }
 
-void KvClient::OnResponse(const ClientResponse& response) {
-  if (response.code == 0) return OnSuccess(response);
+void KvClient::OnResponse(const ClientResponse& response, NodeId from) {
+  if (response.code == 0) return OnSuccess(response, from);
   OnFailure(response);
 }
 
-void KvClient::OnSuccess(const ClientResponse& response) {
+void KvClient::OnSuccess(const ClientResponse& response, NodeId from) {
   const ClientRequest& request = op_->request;
   Lsn& session = session_lsn_[request.partition];
   session = std::max(session, response.lsn);
   if (op_->write) {
-    oracle_->AckWrite(*op_->write, response.version, ctx_.clock->NowMicros());
+    oracle_->AckWrite(*op_->write, response.version, ctx_.clock->NowMicros(), from);
     known_version_[request.key] = request.op == OpType::kDelete ? 0 : response.version;
     if (request.concern.kind != WriteConcernKind::kLeader) {
       own_acked_version_[request.key] = response.version;
@@ -230,7 +252,8 @@ void KvClient::OnFailure(const ClientResponse& response) {
   }
   if (code == absl::StatusCode::kFailedPrecondition) {
     // Not the primary: it proposed nothing. Follow the hint if there is one.
-    const NodeId hint = response.leader_hint;
+    NodeId hint = response.leader_hint;
+    if (Unanswered(op_->request.partition, hint)) hint = 0;  // a follower's stale view
     if (hint != 0) leader_[op_->request.partition] = hint;
     const bool follow = hint != 0 && hint != op_->target;
     return Retry(follow ? hint : RandomMember(op_->request.partition), !follow);
@@ -240,9 +263,10 @@ void KvClient::OnFailure(const ClientResponse& response) {
     oracle_->GiveUpWrite(*op_->write);
     return Finish();
   }
-  if (response.leader_hint != 0) leader_[op_->request.partition] = response.leader_hint;
-  Retry(response.leader_hint != 0 ? response.leader_hint : RandomMember(op_->request.partition),
-        /*backoff=*/true);
+  NodeId hint = response.leader_hint;
+  if (Unanswered(op_->request.partition, hint)) hint = 0;
+  if (hint != 0) leader_[op_->request.partition] = hint;
+  Retry(hint != 0 ? hint : RandomMember(op_->request.partition), /*backoff=*/true);
 }
 
 }  // namespace toydb::sim

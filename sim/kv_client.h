@@ -36,6 +36,13 @@ struct KvClientConfig {
   int64_t max_backoff_micros = 40'000;
   uint32_t max_attempts = 20;
   uint32_t max_value_padding_bytes = 200;
+  // Every request is a write (put, delete, compare-and-set) with kMajority
+  // concern: the steady write load of the failover measurement.
+  bool majority_writes_only = false;
+  // A member that left an attempt unanswered is not tried again, nor taken
+  // as the primary from a hint, until it answers something: a crashed
+  // primary then costs one attempt timeout, not one per draw that picks it.
+  bool avoid_unanswered_member = false;
   // The client issues nothing at or after this time (a request in flight
   // still completes).
   int64_t stop_micros = 0;
@@ -76,10 +83,14 @@ class KvClient final : public SimProcess {
   void Attempt();
   void Retry(NodeId target, bool backoff);
   void Finish();
-  void OnResponse(const ClientResponse& response);
-  void OnSuccess(const ClientResponse& response);
+  void OnResponse(const ClientResponse& response, NodeId from);
+  void OnSuccess(const ClientResponse& response, NodeId from);
   void OnFailure(const ClientResponse& response);
   NodeId RandomMember(PartitionId partition);
+  // Whether `node` is the member of `partition` that last left an attempt
+  // unanswered (only with avoid_unanswered_member).
+  bool Unanswered(PartitionId partition, NodeId node) const;
+  void OnUnanswered(PartitionId partition, NodeId node);
   const PartitionConfig& PartitionOf(PartitionId id) const;
   std::string KeyOf(PartitionId partition, uint32_t index) const;
   void Check(const Status& s);
@@ -92,6 +103,7 @@ class KvClient final : public SimProcess {
   uint64_t next_timer_ = kFirstAttemptTimer;
   uint64_t completed_ = 0;
   std::map<PartitionId, NodeId> leader_;          // the primary as last heard
+  std::map<PartitionId, NodeId> unanswered_;      // see avoid_unanswered_member
   std::map<PartitionId, Lsn> session_lsn_;        // highest LSN seen per partition
   std::map<std::string, Lsn> known_version_;      // per key, for compare-and-set
   std::map<std::string, Lsn> own_acked_version_;  // per key: own kMajority/kAll writes

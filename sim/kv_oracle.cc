@@ -159,11 +159,12 @@ size_t KvOracle::BeginWrite(KvWrite write) {
   return index;
 }
 
-void KvOracle::AckWrite(size_t index, Lsn version, int64_t now_micros) {
+void KvOracle::AckWrite(size_t index, Lsn version, int64_t now_micros, NodeId acked_by) {
   KvWrite& w = writes_[index];
   w.outcome = KvWrite::Outcome::kAcked;
   w.version = version;
   w.acked_micros = now_micros;
+  w.acked_by = acked_by;
   ++counts_.writes_acked;
   if (w.concern == WriteConcernKind::kLeader) {
     ++counts_.leader_acked;

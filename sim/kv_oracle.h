@@ -57,6 +57,7 @@ struct KvWrite {
   Outcome outcome = Outcome::kPending;
   Lsn version = 0;
   int64_t acked_micros = 0;
+  NodeId acked_by = 0;  // the server whose answer acknowledged it (0: unknown)
 
   // How the write appears in the log: "s:<client>.<seq>" for a session
   // write, "v:<value>" for a put without one.
@@ -99,10 +100,11 @@ class KvOracle final : public KvObserver {
   // --- The clients' history ---
   // Returns the write's index for the calls below.
   size_t BeginWrite(KvWrite write);
-  void AckWrite(size_t index, Lsn version, int64_t now_micros);
+  void AckWrite(size_t index, Lsn version, int64_t now_micros, NodeId acked_by = 0);
   void RefuseWrite(size_t index);
   void GiveUpWrite(size_t index);
   const KvWrite& write(size_t index) const { return writes_[index]; }
+  size_t write_count() const { return writes_.size(); }
   // A read `client` got. `own_min_version`: the version of the client's own
   // latest acknowledged write to the key that the read's consistency must
   // show (0: none). `issued_micros`: when the client first sent it; a

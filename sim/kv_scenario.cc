@@ -21,9 +21,11 @@ enum class DiskFault : uint64_t { kSyncFails = 1, kFull = 2, kCleared = 3, kWrit
 constexpr NodeId kFirstClientId = 101;
 constexpr uint32_t kReplicas = 3;
 
-KvClusterConfig ClusterConfig(const KvFaultPlan& plan, const KvScenarioOptions& options) {
+}  // namespace
+
+KvClusterConfig KvScenarioClusterConfig(std::vector<PartitionConfig> partitions) {
   KvClusterConfig config;
-  config.partitions = SpreadPartitions(plan.partitions, kReplicas, plan.base.nodes);
+  config.partitions = std::move(partitions);
   config.replica.election_ticks = 10;
   config.replica.heartbeat_ticks = 1;
   config.replica.write_timeout_ticks = 30;
@@ -42,6 +44,14 @@ KvClusterConfig ClusterConfig(const KvFaultPlan& plan, const KvScenarioOptions& 
   config.store.cache_bytes_max = 64 << 10;
   config.store.value_bytes_max = 4 << 10;
   config.store.batch_bytes_max = config.store.key_bytes_max + config.store.value_bytes_max;
+  return config;
+}
+
+namespace {
+
+KvClusterConfig ClusterConfig(const KvFaultPlan& plan, const KvScenarioOptions& options) {
+  KvClusterConfig config =
+      KvScenarioClusterConfig(SpreadPartitions(plan.partitions, kReplicas, plan.base.nodes));
   config.log_sync_lies = options.broken_log_sync;
   return config;
 }

@@ -78,6 +78,12 @@ struct KvScenarioResult {
 
 KvFaultPlan RandomKvFaultPlan(Rng& rng);
 
+// The cluster configuration of every kv run on `partitions`: elections after
+// 10 ticks of 10 ms (randomized up to twice that), heartbeats every tick,
+// small files so that checkpoints, WAL release and compaction happen within
+// a few simulated seconds.
+KvClusterConfig KvScenarioClusterConfig(std::vector<PartitionConfig> partitions);
+
 // Runs the scenario for `seed`. `trace_sink`, if set, sees every trace line.
 KvScenarioResult RunKvScenario(uint64_t seed, const KvScenarioOptions& options = {},
                                std::function<void(std::string_view)> trace_sink = nullptr);

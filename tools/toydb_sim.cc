@@ -6,16 +6,20 @@
 //   toydb-sim --seed 1 --sweep 1000  seeds 1..1000, then the seeds that failed
 //   toydb-sim --seed 42 --trace      print every trace event of the run
 //   toydb-sim --scenario ping        the ping scenario (network and crash model)
+//   toydb-sim --failover 1000        failover time after a primary crash, seeds 1..1000
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sim/kv_failover.h"
 #include "sim/kv_scenario.h"
 #include "sim/ping_scenario.h"
 
@@ -26,7 +30,9 @@ constexpr uint64_t kMaxSweep = 10'000'000;
 struct Flags {
   std::string scenario = "kv";
   uint64_t seed = 1;
-  uint64_t sweep = 0;  // 0: just --seed
+  uint64_t sweep = 0;     // 0: just --seed
+  uint64_t failover = 0;  // > 0: measure failover over this many seeds
+  toydb::sim::FailoverOptions failover_options;
   bool trace = false;
   bool verbose = false;
   toydb::sim::PingScenarioOptions ping;
@@ -39,6 +45,8 @@ void Usage() {
       "usage: toydb-sim [--scenario kv|ping] [--seed N] [--sweep COUNT] [--faulty-ms MS]\n"
       "                 [--healed-ms MS] [--settle-ms MS] [--no-faults] [--broken-log-sync]\n"
       "                 [--trace] [--verbose]\n"
+      "       toydb-sim --failover COUNT [--seed N] [--attempt-timeout-ms MS]\n"
+      "                 [--retry-unanswered]\n"
       "  --scenario S      kv (default): replica groups under faults; ping: the network\n"
       "                    and crash model alone\n"
       "  --seed N          the seed to run (first of a sweep); default 1\n"
@@ -50,7 +58,15 @@ void Usage() {
       "  --broken-log-sync kv: the disks lie about syncing the replicas' logs (the\n               "
       "     checker must fail such runs)\n"
       "  --trace           print every trace event\n"
-      "  --verbose         print the fault plan and counters of each run\n",
+      "  --verbose         print the fault plan and counters of each run\n"
+      "  --failover COUNT  crash the primary of 1 partition x 3 replicas under a steady\n"
+      "                    kMajority write load, on a clean network, for COUNT seeds\n"
+      "                    from --seed; print the time to the first write acknowledged\n"
+      "                    by the new primary (median, p90, worst)\n"
+      "  --attempt-timeout-ms MS  failover: the clients' attempt timeout (default 100,\n"
+      "                    one election timeout; the kv scenario's clients use 400)\n"
+      "  --retry-unanswered failover: clients may retry at, and follow hints to, the\n"
+      "                    member that left their attempt unanswered\n",
       stderr);
 }
 
@@ -106,6 +122,17 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--broken-log-sync") {
       flags->kv.broken_log_sync = true;
       flags->scenario_flags += " --broken-log-sync";
+    } else if (arg == "--failover") {
+      if (!value(&flags->failover) || flags->failover == 0 || flags->failover > kMaxSweep) {
+        return false;
+      }
+    } else if (arg == "--attempt-timeout-ms") {
+      if (!value(&ms) || ms == 0 || ms > 3'600'000) return false;
+      flags->failover_options.client_attempt_timeout_micros = static_cast<int64_t>(ms) * 1000;
+      flags->scenario_flags += fmt::format(" --attempt-timeout-ms {}", ms);
+    } else if (arg == "--retry-unanswered") {
+      flags->failover_options.client_avoids_unanswered = false;
+      flags->scenario_flags += " --retry-unanswered";
     } else if (arg == "--trace") {
       flags->trace = true;
     } else if (arg == "--verbose") {
@@ -195,6 +222,92 @@ bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_vie
   return true;
 }
 
+// --- failover ---
+
+// Nearest-rank quantile of sorted, non-empty `v`.
+int64_t Quantile(const std::vector<int64_t>& v, double q) {
+  const size_t rank = static_cast<size_t>(q * static_cast<double>(v.size()) + 0.999999);
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+}
+
+// "median 123.4 ms (1.23 E)  p90 ...  worst ..." of delays in microseconds.
+std::string Summarize(std::vector<int64_t> micros, int64_t election_micros) {
+  if (micros.empty()) return "none";
+  std::sort(micros.begin(), micros.end());
+  auto part = [&](const char* name, int64_t v) {
+    return fmt::format("{} {:.1f} ms ({:.2f} E)", name, static_cast<double>(v) / 1000,
+                       static_cast<double>(v) / static_cast<double>(election_micros));
+  };
+  return part("median", Quantile(micros, 0.5)) + "  " + part("p90", Quantile(micros, 0.9)) + "  " +
+         part("worst", micros.back());
+}
+
+// Delays from the crash over the seeds that failed over.
+struct FailoverTotals {
+  std::vector<int64_t> elected, committed, acked;
+  std::map<uint64_t, uint64_t> elections;  // elections after the crash -> seeds
+  int64_t election_micros = 0;
+};
+
+bool RunFailover(const Flags& flags, uint64_t seed, FailoverTotals* totals) {
+  const auto r = toydb::sim::RunFailover(seed, flags.failover_options);
+  totals->election_micros = r.election_timeout_micros;
+  auto ms = [](int64_t micros) { return static_cast<double>(micros) / 1000; };
+  if (!r.ok) {
+    fmt::print(
+        "seed={} FAILED crash={:.1f}ms primary={}: {}\n  replay: toydb-sim --seed {} "
+        "--failover 1{}\n",
+        r.seed, ms(r.crash_micros), r.old_primary, r.failure, r.seed, flags.scenario_flags);
+    return false;
+  }
+  totals->elected.push_back(r.elected_micros);
+  totals->committed.push_back(r.committed_micros);
+  totals->acked.push_back(r.acked_micros);
+  ++totals->elections[r.elections];
+  fmt::print(
+      "seed={} ok crash={:.1f}ms primary={}->{} elected={:.1f}ms committed={:.1f}ms "
+      "acked={:.1f}ms ({:.2f} E) elections={}\n",
+      r.seed, ms(r.crash_micros), r.old_primary, r.new_primary, ms(r.elected_micros),
+      ms(r.committed_micros), ms(r.acked_micros),
+      static_cast<double>(r.acked_micros) / static_cast<double>(r.election_timeout_micros),
+      r.elections);
+  return true;
+}
+
+void PrintFailoverSummary(const FailoverTotals& t, uint64_t count, size_t failed) {
+  const int64_t e = t.election_micros;
+  fmt::print("election timeout E = {:.0f} ms (10 ticks x 10 ms; randomized in [E, 2E))\n",
+             static_cast<double>(e) / 1000);
+  fmt::print("crash -> first write acked by the new primary: {}\n", Summarize(t.acked, e));
+  fmt::print("crash -> new primary elected:                  {}\n", Summarize(t.elected, e));
+  fmt::print("crash -> its no-op entry committed:            {}\n", Summarize(t.committed, e));
+  std::string elections;
+  for (const auto& [n, seeds] : t.elections) elections += fmt::format(" {}:{}", n, seeds);
+  fmt::print("elections after the crash (count:seeds):{}\n", elections);
+  fmt::print("{} of {} seeds failed over; {} did not within the bound\n", count - failed, count,
+             failed);
+}
+
+int RunFailovers(const Flags& flags) {
+  FailoverTotals totals;
+  std::vector<uint64_t> failed;
+  const auto start = std::chrono::steady_clock::now();
+  for (uint64_t i = 0; i < flags.failover; ++i) {
+    if (!RunFailover(flags, flags.seed + i, &totals)) failed.push_back(flags.seed + i);
+    std::fflush(stdout);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  PrintFailoverSummary(totals, flags.failover, failed.size());
+  if (!failed.empty()) {
+    fmt::print("failed seeds:");
+    for (uint64_t seed : failed) fmt::print(" {}", seed);
+    fmt::print("\n");
+  }
+  fmt::print("{} seeds in {:.1f} s\n", flags.failover, seconds);
+  return failed.empty() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,6 +316,7 @@ int main(int argc, char** argv) {
     Usage();
     return 2;
   }
+  if (flags.failover > 0) return RunFailovers(flags);
   const uint64_t count = flags.sweep == 0 ? 1 : flags.sweep;
   std::vector<uint64_t> failed;
   KvTotals totals;
