@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "src/replication/replica.h"
+#include "src/storage/replica/command_codec.h"
 
 namespace toydb::replication {
 namespace {
@@ -80,27 +81,10 @@ StatusOr<ReplicatedCommand> CommandOf(const ClientRequest& request, const StoreO
       return absl::InvalidArgumentError("a read is not a write");
   }
   if (command.ops.empty()) return absl::InvalidArgumentError("write batch is empty");
-  if (command.ops.size() > limits.batch_ops_max) {
-    return absl::InvalidArgumentError(fmt::format("write batch has {} operations; the limit is {}",
-                                                  command.ops.size(), limits.batch_ops_max));
-  }
-  uint64_t bytes = 0;
-  for (const WriteBatch::Op& op : command.ops) {
-    if (op.key.empty()) return absl::InvalidArgumentError("key is empty");
-    if (op.key.size() > limits.key_bytes_max) {
-      return absl::InvalidArgumentError(
-          fmt::format("key has {} bytes; the limit is {}", op.key.size(), limits.key_bytes_max));
-    }
-    if (op.value.size() > limits.value_bytes_max) {
-      return absl::InvalidArgumentError(fmt::format("value has {} bytes; the limit is {}",
-                                                    op.value.size(), limits.value_bytes_max));
-    }
-    bytes += op.key.size() + op.value.size();
-  }
-  if (bytes > limits.batch_bytes_max) {
-    return absl::InvalidArgumentError(
-        fmt::format("write batch has {} bytes; the limit is {}", bytes, limits.batch_bytes_max));
-  }
+  // The same limits the store checks when the record is appended.
+  CommandView view;
+  for (const WriteBatch::Op& op : command.ops) view.ops.push_back({op.type, op.key, op.value});
+  if (Status s = ValidateCommand(view, limits); !s.ok()) return s;
   return command;
 }
 
