@@ -1,6 +1,8 @@
 // The HARDSTATE file (hard_state.h).
 #include "src/storage/replica/hard_state.h"
 
+#include <fmt/format.h>
+
 #include "src/util/checksum.h"
 #include "src/util/coding.h"
 
@@ -48,7 +50,13 @@ StatusOr<ReplicaHardState> ReadHardState(Env* env, const std::string& dir) {
   if (!env->FileExists(path)) return ReplicaHardState{};
   StatusOr<std::string> bytes = env->ReadFileToString(path);
   if (!bytes.ok()) return bytes.status();
-  return DecodeHardState(*bytes);
+  StatusOr<ReplicaHardState> state = DecodeHardState(*bytes);
+  if (!state.ok()) {
+    // Name the file: the operator restores it from a backup or rebuilds the
+    // replica from its group.
+    return absl::DataLossError(fmt::format("{}: {}", path, std::string(state.status().message())));
+  }
+  return state;
 }
 
 Status WriteHardState(Env* env, const std::string& dir, const ReplicaHardState& state) {

@@ -66,16 +66,22 @@ Status ReplicaStoreImpl::Recover() {
 // CURRENT is wrong (or lost), and opening would start an empty state (or an
 // old one) and remove the real one as a leftover.
 Status ReplicaStoreImpl::CheckCurrentExists(bool new_replica) const {
+  const bool current_exists = env_->FileExists(JoinPath(dir_, kCurrentFileName));
   if (!new_replica && env_->FileExists(JoinPath(dir_, current_))) return absl::OkStatus();
   StatusOr<std::vector<std::string>> names = env_->GetChildren(dir_);
   if (!names.ok()) return names.status();
   for (const std::string& name : *names) {
     uint64_t number = 0;
     if (ParseStateDirName(name, &number)) {
+      if (!current_exists) {
+        return absl::DataLossError(
+            fmt::format("{}/CURRENT is missing while the state directory {} exists; nothing was "
+                        "changed (restore CURRENT, or rebuild the replica from its group)",
+                        dir_, name));
+      }
       return absl::DataLossError(fmt::format(
-          "{}/CURRENT is missing or names {}, which does not exist, while {} does; nothing was "
-          "changed",
-          dir_, current_, name));
+          "{}/CURRENT names {}, which does not exist, while {} does; nothing was changed", dir_,
+          current_, name));
     }
   }
   return absl::OkStatus();
