@@ -159,6 +159,11 @@ size_t KvOracle::BeginWrite(KvWrite write) {
   return index;
 }
 
+void KvOracle::SetSession(size_t index, uint64_t client_id, uint64_t sequence) {
+  writes_[index].client_id = client_id;
+  writes_[index].sequence = sequence;
+}
+
 void KvOracle::AckWrite(size_t index, Lsn version, int64_t now_micros, NodeId acked_by) {
   KvWrite& w = writes_[index];
   w.outcome = KvWrite::Outcome::kAcked;

@@ -100,6 +100,9 @@ class KvOracle final : public KvObserver {
   // --- The clients' history ---
   // Returns the write's index for the calls below.
   size_t BeginWrite(KvWrite write);
+  // The session a Router gave the write (it picks it after the write is
+  // issued): how the write is found in the replicas' logs.
+  void SetSession(size_t index, uint64_t client_id, uint64_t sequence);
   void AckWrite(size_t index, Lsn version, int64_t now_micros, NodeId acked_by = 0);
   void RefuseWrite(size_t index);
   void GiveUpWrite(size_t index);

@@ -6,6 +6,7 @@
 
 #include "sim/kv_client.h"
 #include "sim/kv_node.h"
+#include "sim/kv_router_client.h"
 #include "sim/simulator.h"
 
 namespace toydb::sim {
@@ -19,6 +20,7 @@ constexpr uint64_t kDiskFaultNote = 16;
 enum class DiskFault : uint64_t { kSyncFails = 1, kFull = 2, kCleared = 3, kWriteFails = 4 };
 
 constexpr NodeId kFirstClientId = 101;
+constexpr NodeId kFirstRouterId = 201;
 constexpr uint32_t kReplicas = 3;
 
 }  // namespace
@@ -71,6 +73,8 @@ class KvRun {
  private:
   Status AddNodes();
   Status AddClients();
+  Status AddRouters();
+  void CheckHistory();
   int64_t TickOf(NodeId id);
   void ScheduleNemesis();
   void NemesisStep();
@@ -95,6 +99,8 @@ class KvRun {
   const KvClusterConfig config_;
   Simulator sim_;
   KvOracle oracle_;
+  KvHistoryRecorder history_;
+  KvHistoryVerdict verdict_;
   std::map<NodeId, int64_t> ticks_;  // each server's tick period
   uint64_t crashes_ = 0;
   uint64_t disk_faults_ = 0;
@@ -130,6 +136,44 @@ Status KvRun::AddClients() {
     if (Status s = sim_.AddNode(kFirstClientId + i, factory).status(); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+// The Router's timing in simulated time: an attempt outlives the replicas'
+// write timeout (300 ms), and a call's deadline leaves room for an election
+// or two.
+RouterOptions SimRouterOptions() {
+  RouterOptions options;
+  options.deadline_ms = 2000;
+  options.attempt_timeout_ms = 400;
+  options.backoff_initial_ms = 5;
+  options.backoff_max_ms = 100;
+  options.probe_interval_ms = 100;
+  options.probe_timeout_ms = 300;
+  options.writes_in_flight_per_partition_max = 8;
+  return options;
+}
+
+Status KvRun::AddRouters() {
+  KvRouterClientConfig config;
+  config.partitions = config_.partitions;
+  config.sessions = plan_.router_sessions;
+  config.keys = 4 * plan_.partitions;
+  config.router = SimRouterOptions();
+  config.stop_micros = options_.faulty_phase_micros + options_.healed_phase_micros;
+  config.any_reads_presented_as_linearizable = options_.any_reads_presented_as_linearizable;
+  for (uint32_t i = 0; i < plan_.routers; ++i) {
+    auto factory = [this, config](const NodeContext& ctx) {
+      return KvRouterClient::Create(ctx, config, &oracle_, &history_);
+    };
+    if (Status s = sim_.AddNode(kFirstRouterId + i, factory).status(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// The Router clients' history, judged per consistency level.
+void KvRun::CheckHistory() {
+  verdict_ = history_.Check();
+  if (!verdict_.failure.empty()) oracle_.Fail(verdict_.failure);
 }
 
 KvNode* KvRun::Process(NodeId id) {
@@ -420,6 +464,7 @@ KvScenarioResult KvRun::Run(std::function<void(std::string_view)> sink) {
   Note(Phase::kFaulty);
   Check(AddNodes());
   Check(AddClients());
+  Check(AddRouters());
   if (options_.faults) ScheduleNemesis();
   int64_t until = options_.faulty_phase_micros;
   sim_.scheduler().RunUntil(until);
@@ -432,6 +477,7 @@ KvScenarioResult KvRun::Run(std::function<void(std::string_view)> sink) {
   Note(Phase::kChecks);
   if (oracle_.ok()) CheckLiveness();
   if (oracle_.ok()) CheckConvergence();
+  if (oracle_.ok() && options_.check_history) CheckHistory();
   const NetworkStats& stats = sim_.network().stats();
   if (stats.rejected > stats.corrupted) oracle_.Fail("the codec rejected an undamaged frame");
 
@@ -442,6 +488,8 @@ KvScenarioResult KvRun::Run(std::function<void(std::string_view)> sink) {
   result.plan = plan_;
   result.network = stats;
   result.counts = oracle_.counts();
+  result.history = verdict_;
+  result.history_operations = history_.size();
   result.crashes = crashes_;
   result.disk_faults = disk_faults_;
   CollectStorageStats(&result);
@@ -457,12 +505,15 @@ KvFaultPlan RandomKvFaultPlan(Rng& rng) {
   plan.clients = 3 + static_cast<uint32_t>(rng.Uniform(6));
   plan.max_clock_skew = static_cast<double>(rng.Uniform(21)) / 100.0;
   plan.disk_faults = rng.Chance(0.5);
+  plan.routers = 1 + static_cast<uint32_t>(rng.Uniform(2));
+  plan.router_sessions = 2 + static_cast<uint32_t>(rng.Uniform(4));
   return plan;
 }
 
 std::string KvFaultPlan::Describe() const {
-  return fmt::format("{} partitions={}x{} clients={} skew={:.2f} disk_faults={}", base.Describe(),
-                     partitions, kReplicas, clients, max_clock_skew, disk_faults);
+  return fmt::format("{} partitions={}x{} clients={} routers={}x{} skew={:.2f} disk_faults={}",
+                     base.Describe(), partitions, kReplicas, clients, routers, router_sessions,
+                     max_clock_skew, disk_faults);
 }
 
 KvScenarioResult RunKvScenario(uint64_t seed, const KvScenarioOptions& options,

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sim/kv_history.h"
 #include "sim/kv_oracle.h"
 #include "sim/ping_scenario.h"
 #include "sim/rng.h"
@@ -33,6 +34,10 @@ struct KvFaultPlan {
   FaultPlan base;
   uint32_t partitions = 2;
   uint32_t clients = 3;
+  // Application processes going through a Router, and the concurrent
+  // sessions of each (sim/kv_router_client.h); their history is checked.
+  uint32_t routers = 1;
+  uint32_t router_sessions = 3;
   // Each node's tick period is off by up to this fraction, either way.
   double max_clock_skew = 0.0;
   // Whether the nemesis also fails syncs and fills disks.
@@ -53,6 +58,11 @@ struct KvScenarioOptions {
   // (KvClusterConfig::log_sync_lies), so replicas acknowledge entries a
   // crash then loses.
   bool broken_log_sync = false;
+  // Another, for the history checker's tests: kAny reads through the Router
+  // are judged as if they had been promised linearizability.
+  bool any_reads_presented_as_linearizable = false;
+  // Judge the Router clients' history (KvHistoryRecorder::Check).
+  bool check_history = true;
 };
 
 struct KvScenarioResult {
@@ -65,6 +75,10 @@ struct KvScenarioResult {
   KvFaultPlan plan;
   NetworkStats network;
   KvOracleCounts counts;
+  // The verdict on the Router clients' history, per consistency level
+  // (empty verdict when the run failed before it was judged).
+  KvHistoryVerdict history;
+  uint64_t history_operations = 0;  // calls the Router clients made
   uint64_t crashes = 0;
   uint64_t disk_faults = 0;
   // Storage work seen at the end, summed over the replicas' last

@@ -44,7 +44,7 @@ void Usage() {
   std::fputs(
       "usage: toydb-sim [--scenario kv|ping] [--seed N] [--sweep COUNT] [--faulty-ms MS]\n"
       "                 [--healed-ms MS] [--settle-ms MS] [--no-faults] [--broken-log-sync]\n"
-      "                 [--trace] [--verbose]\n"
+      "                 [--any-reads-as-linearizable] [--trace] [--verbose]\n"
       "       toydb-sim --failover COUNT [--seed N] [--attempt-timeout-ms MS]\n"
       "                 [--retry-unanswered]\n"
       "  --scenario S      kv (default): replica groups under faults; ping: the network\n"
@@ -57,6 +57,9 @@ void Usage() {
       "  --no-faults       a clean network, no crashes, no disk faults\n"
       "  --broken-log-sync kv: the disks lie about syncing the replicas' logs (the\n               "
       "     checker must fail such runs)\n"
+      "  --any-reads-as-linearizable kv: judge the Router clients' kAny reads as if\n"
+      "                    they had been promised linearizability (the history\n"
+      "                    checker must fail such runs)\n"
       "  --trace           print every trace event\n"
       "  --verbose         print the fault plan and counters of each run\n"
       "  --failover COUNT  crash the primary of 1 partition x 3 replicas under a steady\n"
@@ -122,6 +125,9 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--broken-log-sync") {
       flags->kv.broken_log_sync = true;
       flags->scenario_flags += " --broken-log-sync";
+    } else if (arg == "--any-reads-as-linearizable") {
+      flags->kv.any_reads_presented_as_linearizable = true;
+      flags->scenario_flags += " --any-reads-as-linearizable";
     } else if (arg == "--failover") {
       if (!value(&flags->failover) || flags->failover == 0 || flags->failover > kMaxSweep) {
         return false;
@@ -183,6 +189,10 @@ struct KvTotals {
   uint64_t leader_lost = 0;
   uint64_t reads = 0;
   uint64_t crashes = 0;
+  uint64_t history_operations = 0;    // Router clients' calls
+  uint64_t linearizable_checked = 0;  // operations the linearizability search placed
+  uint64_t session_reads = 0;
+  uint64_t unknown_keys = 0;  // keys whose search ran out of budget
 };
 
 bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_view)> sink,
@@ -195,6 +205,10 @@ bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_vie
   totals->leader_lost += c.leader_lost;
   totals->reads += c.reads;
   totals->crashes += r.crashes;
+  totals->history_operations += r.history_operations;
+  totals->linearizable_checked += r.history.linearizable_operations;
+  totals->session_reads += r.history.session_reads;
+  totals->unknown_keys += r.history.unknown_keys;
   if (!r.ok) {
     fmt::print("seed={} FAILED hash={:#018x}: {}\n  plan: {}\n", r.seed, r.trace_hash, r.failure,
                r.plan.Describe());
@@ -204,9 +218,9 @@ bool RunKv(const Flags& flags, uint64_t seed, std::function<void(std::string_vie
   }
   fmt::print(
       "seed={} ok hash={:#018x} writes={} acked={} leader_acked={} leader_lost={} reads={} "
-      "crashes={}\n",
+      "crashes={} router_calls={} {}\n",
       r.seed, r.trace_hash, c.writes_issued, c.writes_acked, c.leader_acked, c.leader_lost, c.reads,
-      r.crashes);
+      r.crashes, r.history_operations, r.history.Describe());
   if (flags.verbose) {
     fmt::print(
         "  plan: {}\n  events={} unknown={} cas_refused={} entries_checked={} unobserved={} "
@@ -344,6 +358,9 @@ int main(int argc, char** argv) {
       fmt::print("writes={} acked={} leader_acked={} leader_lost={} reads={} crashes={}\n",
                  totals.writes, totals.acked, totals.leader_acked, totals.leader_lost, totals.reads,
                  totals.crashes);
+      fmt::print("router calls={} checked linearizable={} session_reads={} keys_out_of_budget={}\n",
+                 totals.history_operations, totals.linearizable_checked, totals.session_reads,
+                 totals.unknown_keys);
     }
   }
   return failed.empty() ? 0 : 1;

@@ -732,6 +732,11 @@ RouterStats RouterCore::Stats() const {
   return stats;
 }
 
+uint64_t RouterCore::OpOfSession(uint64_t client_id, uint64_t sequence) const {
+  auto it = by_session_.find({client_id, sequence});
+  return it == by_session_.end() ? 0 : it->second;
+}
+
 NodeId RouterCore::CachedPrimary(PartitionId partition) const {
   auto it = partitions_.find(partition);
   return it == partitions_.end() ? 0 : it->second.primary;

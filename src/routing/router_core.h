@@ -93,6 +93,9 @@ class RouterCore {
   NodeId CachedPrimary(PartitionId partition) const;
   Lsn SessionLsn(PartitionId partition) const;
   bool IsUp(NodeId node) const;
+  // The op holding session (client_id, sequence), or 0: lets a simulator
+  // that sees the requests on the wire tell which write each one carries.
+  uint64_t OpOfSession(uint64_t client_id, uint64_t sequence) const;
   size_t held_requests() const { return ops_.size(); }
 
  private:
