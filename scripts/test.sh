@@ -13,7 +13,7 @@ cmake --build build -j "$jobs"
 ctest --test-dir build -j "$jobs" --output-on-failure -LE threads
 
 echo "== simulator sweep: 1,000 seeds of the replicated key-value scenario"
-# About 40 s on a 2-core machine (docs/TESTING.md); a failing seed is listed
+# About 65 s on a 2-core machine (docs/TESTING.md); a failing seed is listed
 # with the command that replays it.
 ./build/tools/toydb-sim --seed 1 --sweep 1000 | tail -3
 
