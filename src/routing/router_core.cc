@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "src/transport/codec.h"
 #include "src/util/check.h"
 
 namespace toydb::routing {
@@ -113,6 +114,7 @@ Status RouterCore::Prepare(Op& op) {
   r.client_id = 0;
   r.sequence = 0;
   r.min_lsn = 0;
+  if (Status s = CheckFitsFrame(op); !s.ok()) return s;
   if (r.op != OpType::kBatch) {
     if (r.key.empty()) return absl::InvalidArgumentError("key is empty");
     r.partition = ring_.Lookup(r.key);
@@ -142,6 +144,24 @@ Status RouterCore::Prepare(Op& op) {
     }
   }
   return absl::OkStatus();
+}
+
+// A request the codec cannot frame would be refused by the transport at
+// every attempt and end, after its deadline, as an unknown outcome: refuse it
+// now, as not written. Only requests near the limit are encoded to be sure.
+Status RouterCore::CheckFitsFrame(const Op& op) const {
+  const ClientRequest& r = op.request;
+  constexpr size_t kPerOpBytes = 16;  // an op's type and length fields, at most
+  size_t bytes = r.key.size() + r.value.size();
+  for (const BatchOp& b : r.batch) bytes += b.key.size() + b.value.size() + kPerOpBytes;
+  constexpr size_t kSlackBytes = 4096;  // the envelope and fixed fields, generously
+  if (bytes + kSlackBytes <= kMaxFrameBytes) return absl::OkStatus();
+  StatusOr<std::string> frame = EncodeFrame(Message{.from = options_.id, .to = 1, .body = r});
+  if (frame.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(fmt::format(
+      "the request carries {} bytes of keys and values; it must fit one frame of {} bytes "
+      "(kMaxFrameBytes): {}",
+      bytes, kMaxFrameBytes, std::string(frame.status().message())));
 }
 
 void RouterCore::Admit(uint64_t id, int64_t now) {

@@ -152,6 +152,7 @@ class RouterCore {
   RouterCore(const RouterOptions& options, HashRing ring);
 
   Status Prepare(Op& op);
+  Status CheckFitsFrame(const Op& op) const;
   void Admit(uint64_t id, int64_t now);
   bool TakeSlot(Op& op);
   void ReleaseSlot(Op& op, bool retire);

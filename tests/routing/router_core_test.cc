@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "src/transport/codec.h"
+
 namespace toydb::routing {
 namespace {
 
@@ -514,6 +516,36 @@ TEST_CASE("RouterCore: a batch across partitions is refused, one within a partit
   RouterRequest empty_key;
   empty_key.body.op = OpType::kPut;
   CHECK(absl::IsInvalidArgument(h.Done(h.core().Submit(empty_key, h.now()))->write.status));
+}
+
+TEST_CASE("RouterCore: a request too large for one frame is refused at once, not written",
+          "[router]") {
+  Harness h;
+  // Found by a host program: a 5 MiB value was sent, refused by the
+  // transport's encoder, and retried until its deadline as an unknown
+  // outcome, ending in the dead-letter queue.
+  const uint64_t big = h.Put(h.KeyIn(1), std::string(kMaxFrameBytes, 'v'));
+  const RouterCompletion* done = h.Done(big);
+  REQUIRE(done != nullptr);
+  CHECK(absl::IsInvalidArgument(done->write.status));
+  CHECK(done->write.outcome == WriteOutcome::kNotWritten);
+  CHECK(done->write.status.message().find("frame") != std::string::npos);
+  CHECK(h.TakeUnsent().empty());
+  CHECK(h.core().DeadLetters().empty());
+
+  RouterRequest batch;
+  batch.body.op = OpType::kBatch;
+  for (int i = 0; i < 5; ++i) {
+    batch.body.batch.push_back(BatchOp{OpType::kPut, h.KeyIn(2, i), std::string(1 << 20, 'b')});
+  }
+  const RouterCompletion* batch_done = h.Done(h.core().Submit(batch, h.now()));
+  REQUIRE(batch_done != nullptr);
+  CHECK(absl::IsInvalidArgument(batch_done->write.status));
+
+  // Just under the limit is sent (the replicas judge it against their own
+  // limits).
+  h.Put(h.KeyIn(1), std::string(kMaxFrameBytes - 4096, 'v'));
+  CHECK(h.TakeUnsent().size() == 1);
 }
 
 TEST_CASE("RouterCore: session reads carry the highest LSN seen in their partition", "[router]") {
