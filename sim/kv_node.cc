@@ -107,7 +107,10 @@ Status KvNode::ArmTick() { return ctx_.timers->SetTimer(tick_micros_, kTickTimer
 
 bool KvNode::AnyReplicaFailed() const {
   for (const auto& [id, replica] : replicas_) {
-    if (!replica->failure().ok()) return true;
+    // A store that turned read-only in background work (a failed sync of a
+    // checkpoint or compaction) fails the replica at its next write: count
+    // it now, so the heal restarts its node as an operator would.
+    if (!replica->failure().ok() || replica->store()->GetStats().read_only) return true;
   }
   return false;
 }

@@ -82,7 +82,8 @@ class KvNode final : public SimProcess {
   const std::map<PartitionId, std::unique_ptr<replication::Replica>>& replicas() const {
     return replicas_;
   }
-  // Whether a replica stopped after a storage failure.
+  // Whether a replica stopped after a storage failure, or its store turned
+  // read-only (it would stop at its next write).
   bool AnyReplicaFailed() const;
 
  private:

@@ -58,8 +58,9 @@ void KvRouterClient::Think(uint32_t session) {
 }
 
 void KvRouterClient::OnTimer(uint64_t timer_id) {
-  if (timer_id == kWakeTimer) {
-    wake_at_ = INT64_MAX;
+  if (timer_id >= kWakeTimerBase) {
+    auto it = wakes_.find(static_cast<int64_t>(timer_id - kWakeTimerBase));
+    if (it != wakes_.end()) wakes_.erase(it);
     core_->Tick(Now());
   } else if (timer_id >= kFirstSessionTimer) {
     StartCall(static_cast<uint32_t>(timer_id - kFirstSessionTimer));
@@ -161,11 +162,10 @@ void KvRouterClient::Pump() {
     }
     for (const routing::RouterCompletion& completion : ready.completions) OnCompleted(completion);
   }
-  const int64_t wake = core_->NextWakeMicros();
-  if (wake < wake_at_) {
-    wake_at_ = wake;
-    Check(ctx_.timers->SetTimer(std::max<int64_t>(wake - Now(), 0), kWakeTimer));
-  }
+  const int64_t wake = std::max(core_->NextWakeMicros(), Now());
+  if (wake == INT64_MAX || (!wakes_.empty() && *wakes_.begin() <= wake)) return;
+  wakes_.insert(wake);
+  Check(ctx_.timers->SetTimer(wake - Now(), kWakeTimerBase + static_cast<uint64_t>(wake)));
 }
 
 // The Router gives a write its session when it first sends it; the oracle

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,10 +65,10 @@ class KvRouterClient final : public SimProcess {
   void OnTimer(uint64_t timer_id) override;
 
  private:
-  // Timer ids: kWakeTimer drives the core; session s thinks on
-  // kFirstSessionTimer + s.
-  static constexpr uint64_t kWakeTimer = 1;
+  // Timer ids: session s thinks on kFirstSessionTimer + s; the timer that
+  // wakes the core at time t has id kWakeTimerBase + t.
   static constexpr uint64_t kFirstSessionTimer = 16;
+  static constexpr uint64_t kWakeTimerBase = uint64_t{1} << 62;
 
   // One application call.
   struct Call {
@@ -105,7 +106,9 @@ class KvRouterClient final : public SimProcess {
   KvHistoryRecorder* const history_;
   std::unique_ptr<routing::RouterCore> core_;
   std::map<uint64_t, Call> calls_;  // by the core's op id
-  int64_t wake_at_ = INT64_MAX;     // the earliest wake timer pending
+  // When the wake timers pending fire. A new one is set only when the core
+  // wants to wake before all of them, so none pile up.
+  std::multiset<int64_t> wakes_;
   uint64_t next_value_ = 1;
   // Per session and key: the version last seen, for compare-and-sets.
   std::map<std::pair<uint32_t, std::string>, Lsn> known_version_;
