@@ -47,7 +47,7 @@ struct Counters {
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, bytes_sent{0}, bytes_received{0},
       writes{0}, connections_accepted{0}, connections_dialed{0}, connections_closed{0},
       hellos_refused{0}, handshake_timeouts{0}, bad_frames{0}, rejected_full{0},
-      dropped_no_route{0}, dropped_unregistered{0}, connections_open{0};
+      dropped_no_route{0}, dropped_unregistered{0}, connections_open{0}, delivered_local{0};
 };
 
 // Encoded frames handed to the socket together.
@@ -137,7 +137,16 @@ struct TcpTransport::State {
   void OnRead(const std::shared_ptr<Connection>& conn, std::error_code ec, size_t n);
   bool TakeHello(const std::shared_ptr<Connection>& conn);
   void TakeFrames(const std::shared_ptr<Connection>& conn);
+  // What to do with a dialer's hello: refuse it, refuse it as a duplicate,
+  // or take it for `peer` (closing `replaced`, if any).
+  struct Admission {
+    Status refusal;
+    std::shared_ptr<Peer> peer;
+    std::shared_ptr<Connection> replaced;
+    bool duplicate = false;
+  };
   void OnDialerHello(const std::shared_ptr<Connection>& conn, const tcp::Hello& hello);
+  Admission AdmitLocked(const tcp::Hello& hello) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void OnAcceptorAnswer(const std::shared_ptr<Connection>& conn, const tcp::Hello& hello);
   std::shared_ptr<Peer> FindPeerLocked(const tcp::Hello& hello) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   Status CheckHelloNodesLocked(const tcp::Hello& hello) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -348,7 +357,7 @@ void TcpTransport::State::DeliverLocal(const std::string& frame) {
   }
   StatusOr<Message> message = DecodeFrame(frame);
   if (!message.ok()) return;  // encoded by this process: cannot happen
-  counters.frames_received++;
+  counters.delivered_local++;
   CallHandler(message->to, [&](Transport::Handler* h) { h->OnMessage(*message); });
 }
 
@@ -639,58 +648,63 @@ std::shared_ptr<Peer> TcpTransport::State::FindPeerLocked(const tcp::Hello& hell
 // incarnation; a connection from a new incarnation replaces the old one.
 void TcpTransport::State::OnDialerHello(const std::shared_ptr<Connection>& conn,
                                         const tcp::Hello& hello) {
-  std::shared_ptr<Peer> peer;
-  std::shared_ptr<Connection> replaced;
-  bool duplicate = false;
+  Admission admission;
   {
     MutexLock lock(&mu);
-    Status valid = hello.kind == tcp::HelloKind::kHello
-                       ? CheckHelloNodesLocked(hello)
-                       : absl::InvalidArgumentError("an answer where a hello was due");
-    if (!valid.ok()) {
-      counters.hellos_refused++;
-      Log(fmt::format("tcp: refused the hello of {}: {}", conn->remote, std::string(valid.message())));
-      // Closed below, outside the lock.
-      peer = nullptr;
-    } else {
-      peer = FindPeerLocked(hello);
-      if (peer == nullptr) {
-        std::string address;
-        for (const tcp::HelloNode& node : hello.nodes) {
-          if (node.role == tcp::NodeRole::kServer) {
-            address = addresses[node.id];
-            break;
-          }
-        }
-        peer = std::make_shared<Peer>(address);
-        peers.insert(peer);
-        if (!address.empty() && !by_address.contains(address)) by_address[address] = peer;
-      }
-      MutexLock peer_lock(&peer->mu);
-      const bool ours_wins = incarnation < hello.incarnation;
-      if (peer->conn != nullptr && peer->incarnation == hello.incarnation) {
-        // Two connections between the same two processes.
-        duplicate = peer->conn->dialed && ours_wins;
-        if (!duplicate) replaced = peer->conn;
-      } else if (peer->conn != nullptr) {
-        replaced = peer->conn;  // its process restarted
-      } else if (peer->dialing != nullptr) {
-        duplicate = ours_wins;
-        if (!duplicate) {
-          replaced = peer->dialing;
-          peer->dialing = nullptr;
-        }
-      }
-      if (replaced != nullptr && replaced == peer->conn) {
-        peer->conn = nullptr;
-        peer->write_active = false;
+    admission = AdmitLocked(hello);
+  }
+  if (!admission.refusal.ok()) {
+    counters.hellos_refused++;
+    return Close(conn, "hello refused: " + std::string(admission.refusal.message()));
+  }
+  if (admission.duplicate) return RefuseDuplicate(conn);
+  if (admission.replaced != nullptr) {
+    Close(admission.replaced, "replaced by a newer connection from the same process");
+  }
+  Attach(admission.peer, conn, hello, *tcp::EncodeHello(OwnHello(tcp::HelloKind::kAccept)));
+}
+
+TcpTransport::State::Admission TcpTransport::State::AdmitLocked(const tcp::Hello& hello) {
+  Admission admission;
+  admission.refusal = hello.kind == tcp::HelloKind::kHello
+                          ? CheckHelloNodesLocked(hello)
+                          : absl::InvalidArgumentError("an answer where a hello was due");
+  if (!admission.refusal.ok()) return admission;
+  std::shared_ptr<Peer> peer = FindPeerLocked(hello);
+  if (peer == nullptr) {
+    std::string address;
+    for (const tcp::HelloNode& node : hello.nodes) {
+      if (node.role == tcp::NodeRole::kServer) {
+        address = addresses[node.id];
+        break;
       }
     }
+    peer = std::make_shared<Peer>(address);
+    peers.insert(peer);
+    if (!address.empty() && !by_address.contains(address)) by_address[address] = peer;
   }
-  if (peer == nullptr) return Close(conn, "hello refused");
-  if (duplicate) return RefuseDuplicate(conn);
-  if (replaced != nullptr) Close(replaced, "replaced by a newer connection from the same process");
-  Attach(peer, conn, hello, *tcp::EncodeHello(OwnHello(tcp::HelloKind::kAccept)));
+  admission.peer = peer;
+  MutexLock peer_lock(&peer->mu);
+  const bool ours_wins = incarnation < hello.incarnation;
+  if (peer->conn != nullptr && peer->incarnation == hello.incarnation) {
+    // Two connections between the same two processes.
+    admission.duplicate = peer->conn->dialed && ours_wins;
+  } else if (peer->conn == nullptr && peer->dialing != nullptr) {
+    admission.duplicate = ours_wins;
+  }
+  if (admission.duplicate) return admission;
+  // Kept: the new connection replaces whatever the peer had (a dial of
+  // ours that lost the tie-break, or a connection to an earlier
+  // incarnation of that process).
+  if (peer->conn != nullptr) {
+    admission.replaced = peer->conn;
+    peer->conn = nullptr;
+    peer->write_active = false;
+  } else if (peer->dialing != nullptr) {
+    admission.replaced = peer->dialing;
+    peer->dialing = nullptr;
+  }
+  return admission;
 }
 
 // The dialing side, on the acceptor's answer.
@@ -716,8 +730,7 @@ void TcpTransport::State::OnAcceptorAnswer(const std::shared_ptr<Connection>& co
   }
   if (!valid.ok()) {
     counters.hellos_refused++;
-    Log(fmt::format("tcp: refused the answer of {}: {}", conn->remote, std::string(valid.message())));
-    return DialFailed(conn, std::string(valid.message()));
+    return DialFailed(conn, "answer refused: " + std::string(valid.message()));
   }
   bool current = false;
   {
@@ -973,6 +986,7 @@ TcpTransportStats TcpTransport::GetStats() const {
   stats.rejected_full = c.rejected_full.load();
   stats.dropped_no_route = c.dropped_no_route.load();
   stats.dropped_unregistered = c.dropped_unregistered.load();
+  stats.delivered_local = c.delivered_local.load();
   stats.connections_open = c.connections_open.load();
   MutexLock lock(&state_->mu);
   for (const std::shared_ptr<Peer>& peer : state_->peers) {
