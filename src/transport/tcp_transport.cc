@@ -42,6 +42,9 @@ constexpr size_t kReadChunkBytes = 64 << 10;
 // Frames smaller than this are appended to the queue's last chunk, so a
 // write of many small frames is a few large buffers, not thousands.
 constexpr size_t kCoalesceBytes = 64 << 10;
+constexpr size_t kChunkInitialBytes = 4 << 10;
+// A sending thread's encoding buffer is given back beyond this.
+constexpr size_t kScratchBytesMax = 1 << 20;
 
 struct Counters {
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, bytes_sent{0}, bytes_received{0},
@@ -121,10 +124,10 @@ struct TcpTransport::State {
 
   // --- Application threads ---------------------------------------------
   Status Send(const Message& message);
-  Status SendLocal(const Message& message, std::string frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  Status SendLocal(std::string frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   std::shared_ptr<Peer> RouteLocked(NodeId to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  Status Enqueue(const std::shared_ptr<Peer>& peer, const Message& message, std::string frame)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(peer->mu);
+  Status Enqueue(const std::shared_ptr<Peer>& peer, const Message& message,
+                 std::string_view frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(peer->mu);
   void EnsureDial(const std::shared_ptr<Peer>& peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(peer->mu);
   void Unregister(NodeId node);
 
@@ -239,13 +242,19 @@ Status TcpTransportOptions::Validate() const {
 // Application threads
 
 Status TcpTransport::State::Send(const Message& message) {
-  StatusOr<std::string> frame = EncodeFrame(message);
-  if (!frame.ok()) return frame.status();
+  // Encoded into a buffer this thread keeps, then copied once into the
+  // queue at its exact size: encoding straight into a fresh string grows it
+  // several times, and for large frames each growth is a fresh mapping.
+  thread_local std::string scratch;
+  scratch.clear();
+  if (scratch.capacity() > kScratchBytesMax) scratch.shrink_to_fit();
+  if (Status s = AppendFrame(message, &scratch); !s.ok()) return s;
+  const std::string_view frame = scratch;
   std::shared_ptr<Peer> peer;
   {
     MutexLock lock(&mu);
     if (stopping) return absl::OkStatus();  // lost, as in flight
-    if (handlers.contains(message.to)) return SendLocal(message, std::move(*frame));
+    if (handlers.contains(message.to)) return SendLocal(std::string(frame));
     peer = RouteLocked(message.to);
     if (peer == nullptr) {
       counters.dropped_no_route++;
@@ -258,17 +267,16 @@ Status TcpTransport::State::Send(const Message& message) {
     }
   }
   MutexLock lock(&peer->mu);
-  return Enqueue(peer, message, std::move(*frame));
+  return Enqueue(peer, message, frame);
 }
 
-Status TcpTransport::State::SendLocal(const Message& message, std::string frame) {
+Status TcpTransport::State::SendLocal(std::string frame) {
   if (local_bytes + frame.size() > options.send_queue_bytes_max) {
     counters.rejected_full++;
     return absl::ResourceExhaustedError(
         fmt::format("{} bytes queued for local nodes already", local_bytes));
   }
   local_bytes += frame.size();
-  (void)message;
   asio::post(io, [self = this, frame = std::move(frame)] { self->DeliverLocal(frame); });
   return absl::OkStatus();
 }
@@ -287,7 +295,7 @@ std::shared_ptr<Peer> TcpTransport::State::RouteLocked(NodeId to) {
 }
 
 Status TcpTransport::State::Enqueue(const std::shared_ptr<Peer>& peer, const Message& message,
-                                    std::string frame) {
+                                    std::string_view frame) {
   if (peer->removed) return absl::OkStatus();  // its connection closed just now: lost
   if (peer->queued_bytes + frame.size() > options.send_queue_bytes_max) {
     counters.rejected_full++;
@@ -301,7 +309,11 @@ Status TcpTransport::State::Enqueue(const std::shared_ptr<Peer>& peer, const Mes
     peer->chunks.back().bytes.append(frame);
     peer->chunks.back().frames++;
   } else {
-    peer->chunks.push_back(Chunk{std::move(frame), 1});
+    Chunk& chunk = peer->chunks.emplace_back();
+    // Room for the small frames that follow; a large one gets its own chunk.
+    chunk.bytes.reserve(std::max(frame.size(), kChunkInitialBytes));
+    chunk.bytes.append(frame);
+    chunk.frames = 1;
   }
   if (peer->conn == nullptr) {
     peer->waiting_senders.insert({message.from, message.to});
