@@ -49,7 +49,8 @@ class Counter : public Transport::Handler {
 };
 
 Message Payload(size_t bytes) {
-  return Message{.from = 1, .to = 2, .body = ClientRequest{.key = "k", .value = std::string(bytes, 'v')}};
+  return Message{
+      .from = 1, .to = 2, .body = ClientRequest{.key = "k", .value = std::string(bytes, 'v')}};
 }
 
 // Sends `count` copies, retrying while the queue is full.

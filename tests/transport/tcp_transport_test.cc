@@ -4,16 +4,6 @@
 // ThreadSanitizer.
 #include "toydb/tcp_transport.h"
 
-#include <catch2/catch.hpp>
-#include <chrono>
-#include <condition_variable>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <thread>
-#include <vector>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -21,7 +11,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <random>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "src/transport/codec.h"
 #include "src/transport/tcp_hello.h"
@@ -238,7 +237,8 @@ class Fenced : public Transport::Handler {
   std::atomic<int> late{0}, calls{0};
 };
 
-TEST_CASE("TcpTransport calls no handler once Unregister has returned", "[tcp_transport][threads]") {
+TEST_CASE("TcpTransport calls no handler once Unregister has returned",
+          "[tcp_transport][threads]") {
   auto servers = OpenServers(2);
   Fenced fenced;
   Recorder b;
@@ -298,7 +298,8 @@ TEST_CASE("TcpTransport delivers to a node of its own process", "[tcp_transport]
   CHECK(server->GetStats().delivered_local == 100);
 }
 
-TEST_CASE("TcpTransport tells the sender about a node with no address", "[tcp_transport][threads]") {
+TEST_CASE("TcpTransport tells the sender about a node with no address",
+          "[tcp_transport][threads]") {
   auto server = OpenServer();
   Recorder a;
   REQUIRE(server->Register(1, &a).ok());
@@ -312,7 +313,8 @@ Message SizedMessage(NodeId from, NodeId to, uint64_t sequence, size_t bytes) {
   Message m{.from = from, .to = to, .body = ClientRequest{.sequence = sequence}};
   const size_t base = EncodeFrame(m)->size();
   REQUIRE(bytes >= base);
-  std::get<ClientRequest>(m.body).value.assign(bytes - base, static_cast<char>('a' + sequence % 26));
+  std::get<ClientRequest>(m.body).value.assign(bytes - base,
+                                               static_cast<char>('a' + sequence % 26));
   // The value's length prefix is fixed-width: the frame is `bytes` long.
   REQUIRE(EncodeFrame(m)->size() == bytes);
   return m;
