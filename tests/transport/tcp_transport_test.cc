@@ -710,8 +710,11 @@ TEST_CASE("TcpTransport: a peer that never reads fills its queue, and Send refus
 TEST_CASE("TcpTransport: the senders of frames lost with a connection hear of it",
           "[tcp_transport][threads]") {
   DeafPeer deaf;
-  StatusOr<std::unique_ptr<TcpTransport>> t =
-      TcpTransport::Open({.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = 1 << 20});
+  // Four times the kernel's largest send buffer (net.ipv4.tcp_wmem's 4 MiB
+  // by default): frames the kernel took are lost in silence, and most of
+  // these must still be in the transport when the peer goes.
+  StatusOr<std::unique_ptr<TcpTransport>> t = TcpTransport::Open(
+      {.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = 16 << 20});
   REQUIRE(t.ok());
   TcpTransport& transport = **t;
   Recorder a;
