@@ -168,7 +168,15 @@ TEST_CASE("TcpTransport answers a client over the connection the client opened",
     CHECK(ProbeId(got[i]) == i);
   }
   CHECK(server->GetStats().connections_dialed == 0);
+  // A client node registered after the connection's hello is answered over
+  // it too: the server learns it from its first frame.
+  Recorder late;
+  REQUIRE((*client)->Register(101, &late).ok());
+  REQUIRE((*client)->Send(Probe(101, 1, 5)).ok());
+  CHECK(ProbeId(late.WaitForMessages(1).at(0)) == 5);
+  CHECK((*client)->GetStats().connections_dialed == 1);
   (*client)->Unregister(100);
+  (*client)->Unregister(101);
 }
 
 // Waits up to 10 s for `done`.
@@ -713,8 +721,8 @@ TEST_CASE("TcpTransport: the senders of frames lost with a connection hear of it
   // Four times the kernel's largest send buffer (net.ipv4.tcp_wmem's 4 MiB
   // by default): frames the kernel took are lost in silence, and most of
   // these must still be in the transport when the peer goes.
-  StatusOr<std::unique_ptr<TcpTransport>> t = TcpTransport::Open(
-      {.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = 16 << 20});
+  StatusOr<std::unique_ptr<TcpTransport>> t =
+      TcpTransport::Open({.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = 16 << 20});
   REQUIRE(t.ok());
   TcpTransport& transport = **t;
   Recorder a;
