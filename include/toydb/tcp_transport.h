@@ -14,7 +14,9 @@
 // connection it opened.
 //
 // Each connection starts with a hello naming the dialing process's node ids
-// and whether they are servers or clients. A hello that claims a server id
+// and whether they are servers or clients (a registered node is a server if
+// it is listed in `peers`, so a server process lists itself there too); the
+// accepting process answers with its own. Frames follow the answer. A hello that claims a server id
 // with the wrong role, an id this process serves itself, or an id that is not
 // configured as a server when the role says server, is refused and the
 // connection closed. A peer that connects and sends no hello within
@@ -24,7 +26,11 @@
 //
 // Sends never block: each peer has a bounded queue of encoded frames, written
 // with as few syscalls as possible (everything queued goes out in one
-// gathered write). A full queue makes Send return ResourceExhausted.
+// gathered write). A full queue makes Send return ResourceExhausted. While a
+// server peer is disconnected its frames queue and it is redialed; a dial
+// that fails drops the queue, and a write that fails loses its frames: the
+// local senders of the frames lost hear OnPeerUnreachable. Frames already
+// handed to the kernel may still be lost in silence.
 //
 // The caller owns it; it must outlive every Node and Router registered on it.
 // Thread-safe: any thread may Send, Register and Unregister. Handlers are
@@ -84,6 +90,11 @@ struct TcpTransportStats {
   uint64_t bad_frames = 0;
   uint64_t rejected_full = 0;     // Send refused: the peer's queue was full
   uint64_t dropped_no_route = 0;  // to a node with no address and no connection
+  uint64_t dropped_unregistered = 0;  // arrived for a node not registered here
+  uint64_t delivered_local = 0;       // from a node of this process to another
+  // Gauges: now, not since construction.
+  uint64_t connections_open = 0;  // handshake done
+  uint64_t send_queue_bytes = 0;  // queued or being written, over every peer
 };
 
 class TcpTransport final : public Transport {
