@@ -14,7 +14,9 @@
 // connection it opened.
 //
 // Each connection starts with a hello naming the dialing process's node ids
-// and whether they are servers or clients. A hello that claims a server id
+// and whether they are servers or clients (a registered node is a server if
+// it is listed in `peers`, so a server process lists itself there too); the
+// accepting process answers with its own. Frames follow the answer. A hello that claims a server id
 // with the wrong role, an id this process serves itself, or an id that is not
 // configured as a server when the role says server, is refused and the
 // connection closed. A peer that connects and sends no hello within
