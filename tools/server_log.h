@@ -33,12 +33,14 @@ inline bool ParseLogLevel(std::string_view name, LogLevel* level) {
 
 // The level of a line from the Node or the transport, which log free text:
 // a replica that stopped on a storage failure is an error; refusals, bad
-// frames, lost connections and failures are warnings; the rest (roles,
-// elections, snapshots, connections made) is information.
+// frames, handshake timeouts and failures are warnings; the rest (roles,
+// elections, snapshots, connections made and closed: clients come and go)
+// is information.
 inline LogLevel ClassifyLine(std::string_view line) {
   if (line.find("storage failure") != std::string_view::npos) return LogLevel::kError;
-  for (std::string_view word : {"refused", "ignored", "bad frame", "failed", "lost", "closed",
-                                "timed out", "timeout", "error", "unreachable"}) {
+  for (std::string_view word :
+       {"refused", "ignored", "bad frame", "inside a frame", "failed", "timed out", "timeout",
+        "error"}) {
     if (line.find(word) != std::string_view::npos) return LogLevel::kWarn;
   }
   return LogLevel::kInfo;

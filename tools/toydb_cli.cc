@@ -47,7 +47,7 @@ ABSL_FLAG(bool, progress, true, "bench: print a progress line to stderr each sec
 namespace toydb::tools {
 namespace {
 
-constexpr char kUsage[] = R"(toydb: the command-line client of a toydb cluster.
+constexpr char kUsage[] = R"(the command-line client of a toydb cluster.
 
 Usage: toydb --cluster=FILE [options] COMMAND [ARGS]
 

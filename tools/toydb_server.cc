@@ -63,7 +63,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-constexpr char kUsage[] = R"(toydb-server: one node of a toydb cluster.
+constexpr char kUsage[] = R"(one node of a toydb cluster.
 
 Usage: toydb-server --node_id=N --cluster=FILE --data_dir=DIR [--listen=HOST:PORT]
 
@@ -230,9 +230,9 @@ int Serve(const ServerFlags& flags, ServerLog& log, const sigset_t& signals) {
   }
   TcpTransportOptions transport_options;
   transport_options.listen_address = flags.listen.empty() ? self->second : flags.listen;
-  for (const auto& [id, address] : config->nodes) {
-    if (id != flags.node_id) transport_options.peers[id] = address;
-  }
+  // Every server, this one included: the transport tells its own nodes'
+  // role (server or client) to its peers by their presence here.
+  transport_options.peers = config->nodes;
   transport_options.log = [&log](std::string_view line) { log.Event(line); };
   StatusOr<std::unique_ptr<TcpTransport>> transport = TcpTransport::Open(transport_options);
   if (!transport.ok()) {
