@@ -36,7 +36,7 @@ ABSL_FLAG(std::string, write_concern, "majority",
 ABSL_FLAG(uint32_t, timeout_ms, 5000,
           "Deadline of each request, retries included. A write still unanswered at the "
           "deadline exits 4 (outcome unknown).");
-ABSL_FLAG(bool, verbose, false, "get: also print the key's version to stderr.");
+ABSL_FLAG(bool, verbose, false, "get: also print the key's version and partition to stderr.");
 ABSL_FLAG(uint32_t, clients, 16, "bench: concurrent clients, each with one request in flight.");
 ABSL_FLAG(uint64_t, keys, 100000, "bench: size of the key space (keys drawn uniformly).");
 ABSL_FLAG(uint32_t, value_size, 100, "bench: bytes per value written.");
@@ -125,7 +125,9 @@ int Get(Common& common, const std::vector<std::string>& args) {
   std::fwrite(value->value.data(), 1, value->value.size(), stdout);
   std::fputc('\n', stdout);
   if (absl::GetFlag(FLAGS_verbose)) {
-    std::fprintf(stderr, "version %llu\n", static_cast<unsigned long long>(value->version));
+    std::fprintf(stderr, "version %llu, partition %u\n",
+                 static_cast<unsigned long long>(value->version),
+                 common.client->router->PartitionOf(args[0]));
   }
   return kExitOk;
 }

@@ -80,7 +80,10 @@ shift || true
 case "$command" in
   start)
     [[ -x "$bin/toydb-server" ]] || { echo "no $bin/toydb-server: build it first" >&2; exit 1; }
-    [[ -f "$cluster_file" ]] || write_cluster_file
+    # A fresh cluster file unless a node runs (its ports must not change).
+    running=0
+    for n in "${nodes[@]}"; do [[ -n "$(pid_of "$n")" ]] && running=1; done
+    [[ "$running" == 1 && -f "$cluster_file" ]] || write_cluster_file
     for n in $(targets "$@"); do start_node "$n"; done
     echo "cluster file: $cluster_file"
     ;;
