@@ -142,8 +142,9 @@ int RunBench(Router& router, const BenchOptions& options) {
     if (options.progress) {
       std::fprintf(stderr, "%5.1f s  %8llu ops/s  p50 %.2f ms  p99 %.2f ms  errors %llu\n",
                    std::chrono::duration<double>(Clock::now() - start).count(),
-                   static_cast<unsigned long long>(t.latency.count()), Ms(t.latency.Percentile(0.5)),
-                   Ms(t.latency.Percentile(0.99)), static_cast<unsigned long long>(t.errors));
+                   static_cast<unsigned long long>(t.latency.count()),
+                   Ms(t.latency.Percentile(0.5)), Ms(t.latency.Percentile(0.99)),
+                   static_cast<unsigned long long>(t.errors));
     }
     next += std::chrono::seconds(1);
   }
@@ -153,14 +154,15 @@ int RunBench(Router& router, const BenchOptions& options) {
   load.Drain();
   const Totals t = load.Total();
   const uint64_t ops = t.latency.count();
-  std::printf("  requests: %llu (%llu writes, %llu reads of which %llu found no key), errors: %llu\n",
-              static_cast<unsigned long long>(ops), static_cast<unsigned long long>(t.writes),
-              static_cast<unsigned long long>(t.reads),
-              static_cast<unsigned long long>(t.misses),
-              static_cast<unsigned long long>(t.errors));
+  std::printf(
+      "  requests: %llu (%llu writes, %llu reads of which %llu found no key), errors: %llu\n",
+      static_cast<unsigned long long>(ops), static_cast<unsigned long long>(t.writes),
+      static_cast<unsigned long long>(t.reads), static_cast<unsigned long long>(t.misses),
+      static_cast<unsigned long long>(t.errors));
   std::printf("  throughput: %.0f ops/s\n", ops / seconds);
-  std::printf("  latency ms: p50 %.3f  p99 %.3f  p999 %.3f  max %.3f\n", Ms(t.latency.Percentile(0.5)),
-              Ms(t.latency.Percentile(0.99)), Ms(t.latency.Percentile(0.999)), Ms(t.latency.max()));
+  std::printf("  latency ms: p50 %.3f  p99 %.3f  p999 %.3f  max %.3f\n",
+              Ms(t.latency.Percentile(0.5)), Ms(t.latency.Percentile(0.99)),
+              Ms(t.latency.Percentile(0.999)), Ms(t.latency.max()));
   // One line for scripts.
   std::printf("RESULT clients=%u ops_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%llu\n",
               options.clients, ops / seconds, Ms(t.latency.Percentile(0.5)),

@@ -29,8 +29,8 @@ StatusOr<ReadConsistency> ParseConsistency(std::string_view text) {
                             ReadConsistency::kQuorum, ReadConsistency::kAny}) {
     if (text == ConsistencyName(c)) return c;
   }
-  return absl::InvalidArgumentError(fmt::format(
-      "consistency '{}' is not linearizable, session, quorum or any", text));
+  return absl::InvalidArgumentError(
+      fmt::format("consistency '{}' is not linearizable, session, quorum or any", text));
 }
 
 std::string WriteConcernName(const WriteConcern& concern) {

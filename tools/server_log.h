@@ -5,12 +5,13 @@
 // "<UTC time> <level> <text>", lines at or above the chosen level only.
 // Thread-safe: the node's loop, the transport's I/O thread and main all log.
 
+#include <sys/time.h>
+
 #include <cstdio>
 #include <ctime>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <sys/time.h>
 
 namespace toydb::tools {
 
@@ -38,9 +39,8 @@ inline bool ParseLogLevel(std::string_view name, LogLevel* level) {
 // is information.
 inline LogLevel ClassifyLine(std::string_view line) {
   if (line.find("storage failure") != std::string_view::npos) return LogLevel::kError;
-  for (std::string_view word :
-       {"refused", "ignored", "bad frame", "inside a frame", "failed", "timed out", "timeout",
-        "error"}) {
+  for (std::string_view word : {"refused", "ignored", "bad frame", "inside a frame", "failed",
+                                "timed out", "timeout", "error"}) {
     if (line.find(word) != std::string_view::npos) return LogLevel::kWarn;
   }
   return LogLevel::kInfo;
@@ -59,8 +59,9 @@ class ServerLog {
     gmtime_r(&now.tv_sec, &utc);
     char stamp[32];
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
-    std::string line = std::string(stamp) + "." + std::to_string(now.tv_usec / 1000 + 1000).substr(1) +
-                       "Z " + kLetters[static_cast<int>(level)] + " ";
+    std::string line = std::string(stamp) + "." +
+                       std::to_string(now.tv_usec / 1000 + 1000).substr(1) + "Z " +
+                       kLetters[static_cast<int>(level)] + " ";
     line.append(text);
     line.push_back('\n');
     std::lock_guard<std::mutex> lock(mu_);

@@ -159,18 +159,18 @@ void PrintStats(const ClusterConfig& config, NodeId node, const StatsResponse& s
               config.nodes.at(node).c_str());
   for (const StatsReplica& wire : stats.replicas) {
     const ReplicaStats r = FromStatsReplica(wire);
-    std::printf("  partition %u: %-9s term %llu leader %llu  last %llu synced %llu commit %llu "
-                "applied %llu  elections %llu/%llu won  snapshots %llu sent %llu received\n",
-                r.partition, ReplicaRoleName(r.role), static_cast<unsigned long long>(r.term),
-                static_cast<unsigned long long>(r.leader),
-                static_cast<unsigned long long>(r.last_lsn),
-                static_cast<unsigned long long>(r.synced_lsn),
-                static_cast<unsigned long long>(r.commit_lsn),
-                static_cast<unsigned long long>(r.applied_lsn),
-                static_cast<unsigned long long>(r.elections_won),
-                static_cast<unsigned long long>(r.elections_started),
-                static_cast<unsigned long long>(r.snapshots_sent),
-                static_cast<unsigned long long>(r.snapshots_received));
+    std::printf(
+        "  partition %u: %-9s term %llu leader %llu  last %llu synced %llu commit %llu "
+        "applied %llu  elections %llu/%llu won  snapshots %llu sent %llu received\n",
+        r.partition, ReplicaRoleName(r.role), static_cast<unsigned long long>(r.term),
+        static_cast<unsigned long long>(r.leader), static_cast<unsigned long long>(r.last_lsn),
+        static_cast<unsigned long long>(r.synced_lsn),
+        static_cast<unsigned long long>(r.commit_lsn),
+        static_cast<unsigned long long>(r.applied_lsn),
+        static_cast<unsigned long long>(r.elections_won),
+        static_cast<unsigned long long>(r.elections_started),
+        static_cast<unsigned long long>(r.snapshots_sent),
+        static_cast<unsigned long long>(r.snapshots_received));
     for (const ReplicaPeerStats& peer : r.peers) {
       std::printf("    follower %llu: match %llu  lag %llu entries, %llu ticks\n",
                   static_cast<unsigned long long>(peer.node),
@@ -212,9 +212,8 @@ int Stats(Common& common, const std::vector<std::string>& args) {
     if (it != answers.end()) {
       PrintStats(config, node, it->second);
     } else {
-      std::printf("node %llu (%s): no answer within %u ms\n",
-                  static_cast<unsigned long long>(node), config.nodes.at(node).c_str(),
-                  common.timeout_ms);
+      std::printf("node %llu (%s): no answer within %u ms\n", static_cast<unsigned long long>(node),
+                  config.nodes.at(node).c_str(), common.timeout_ms);
       code = kExitFailed;
     }
   }
@@ -247,8 +246,8 @@ int Promote(Common& common, const std::vector<std::string>& args) {
   }
   if (members.empty()) return Usage(fmt::format("promote: no partition {}", partition));
   if (std::find(members.begin(), members.end(), target) == members.end()) {
-    return Usage(fmt::format("promote: node {} holds no replica of partition {}", target,
-                             partition));
+    return Usage(
+        fmt::format("promote: node {} holds no replica of partition {}", target, partition));
   }
   StatusOr<std::unique_ptr<AdminClient>> admin =
       AdminClient::Open(common.client->transport.get(), common.client->id);
@@ -264,8 +263,8 @@ int Promote(Common& common, const std::vector<std::string>& args) {
       return kExitOk;
     }
     if (primary != 0 && !asked) {
-      AdminRequest request{.op = AdminOp::kTransferLeadership, .partition = partition,
-                           .target = target};
+      AdminRequest request{
+          .op = AdminOp::kTransferLeadership, .partition = partition, .target = target};
       const auto answers = (*admin)->Admin({primary}, request, timeout);
       auto it = answers.find(primary);
       if (it != answers.end() && it->second.code != 0) {

@@ -5,6 +5,7 @@
 // and admin requests on that one port. SIGTERM or SIGINT closes it cleanly:
 // the Node's destructor answers what is pending and closes the stores, so no
 // acknowledged write is lost.
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <cerrno>
@@ -14,8 +15,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -156,12 +155,10 @@ class CatchUpWatcher {
         if (behind && !it->second) {
           log_->Write(LogLevel::kInfo,
                       fmt::format("partition {}: node {} is behind by {} entries (match LSN {})",
-                                  replica.partition, peer.node, peer.lag_entries,
-                                  peer.match_lsn));
+                                  replica.partition, peer.node, peer.lag_entries, peer.match_lsn));
         } else if (!behind && it->second) {
-          log_->Write(LogLevel::kInfo,
-                      fmt::format("partition {}: node {} caught up (match LSN {})",
-                                  replica.partition, peer.node, peer.match_lsn));
+          log_->Write(LogLevel::kInfo, fmt::format("partition {}: node {} caught up (match LSN {})",
+                                                   replica.partition, peer.node, peer.match_lsn));
         }
         it->second = behind;
       }
@@ -224,8 +221,8 @@ int Serve(const ServerFlags& flags, ServerLog& log, const sigset_t& signals) {
   }
   auto self = config->nodes.find(flags.node_id);
   if (self == config->nodes.end()) {
-    log.Write(LogLevel::kError, fmt::format("node {} is not declared in {}", flags.node_id,
-                                            flags.cluster_path));
+    log.Write(LogLevel::kError,
+              fmt::format("node {} is not declared in {}", flags.node_id, flags.cluster_path));
     return kExitUsage;
   }
   TcpTransportOptions transport_options;
@@ -236,9 +233,9 @@ int Serve(const ServerFlags& flags, ServerLog& log, const sigset_t& signals) {
   transport_options.log = [&log](std::string_view line) { log.Event(line); };
   StatusOr<std::unique_ptr<TcpTransport>> transport = TcpTransport::Open(transport_options);
   if (!transport.ok()) {
-    log.Write(LogLevel::kError, fmt::format("cannot listen on {}: {}",
-                                            transport_options.listen_address,
-                                            std::string(transport.status().message())));
+    log.Write(LogLevel::kError,
+              fmt::format("cannot listen on {}: {}", transport_options.listen_address,
+                          std::string(transport.status().message())));
     return kExitFailed;
   }
   NodeOptions options;
@@ -264,11 +261,11 @@ int Serve(const ServerFlags& flags, ServerLog& log, const sigset_t& signals) {
                                             std::string(node.status().message())));
     return kExitFailed;
   }
-  log.Write(LogLevel::kInfo,
-            fmt::format("node {} serving on {} (port {}), data in {}, partitions: {}",
-                        flags.node_id, transport_options.listen_address,
-                        (*transport)->listen_port(), flags.data_dir,
-                        DescribeHosted(*config, flags.node_id)));
+  log.Write(
+      LogLevel::kInfo,
+      fmt::format("node {} serving on {} (port {}), data in {}, partitions: {}", flags.node_id,
+                  transport_options.listen_address, (*transport)->listen_port(), flags.data_dir,
+                  DescribeHosted(*config, flags.node_id)));
   CatchUpWatcher watcher(&log, options.replica.election_ticks);
   WaitForSignal(log, **node, watcher, signals);
   bool failed = false;

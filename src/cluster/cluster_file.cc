@@ -45,8 +45,8 @@ class Parser {
     if (tokens.empty()) return absl::OkStatus();
     if (tokens[0] == "node") return Node(tokens);
     if (tokens[0] == "partition") return Partition(tokens);
-    return Error(fmt::format("unknown declaration '{}' (expected 'node' or 'partition')",
-                             tokens[0]));
+    return Error(
+        fmt::format("unknown declaration '{}' (expected 'node' or 'partition')", tokens[0]));
   }
 
   StatusOr<ClusterConfig> Finish() {
@@ -71,8 +71,8 @@ class Parser {
 
   Status NodeIdOf(std::string_view token, NodeId* id) const {
     if (!ParseNumber(token, kServerNodeIdMax, id) || *id == 0) {
-      return Error(fmt::format("node id '{}' is not a number from 1 to {}", token,
-                               kServerNodeIdMax));
+      return Error(
+          fmt::format("node id '{}' is not a number from 1 to {}", token, kServerNodeIdMax));
     }
     return absl::OkStatus();
   }
@@ -89,8 +89,8 @@ class Parser {
       return Error(fmt::format("node {}: {}", id, std::string(s.message())));
     }
     if (auto it = address_lines_.find(address); it != address_lines_.end()) {
-      return Error(fmt::format("address {} is already given to a node on line {}", address,
-                               it->second));
+      return Error(
+          fmt::format("address {} is already given to a node on line {}", address, it->second));
     }
     node_lines_[id] = line_;
     address_lines_[address] = line_;
@@ -102,8 +102,8 @@ class Parser {
     if (tokens.size() < 3) return Error("expected 'partition <id> <member node id>...'");
     uint64_t id = 0;
     if (!ParseNumber(tokens[1], UINT32_MAX, &id)) {
-      return Error(fmt::format("partition id '{}' is not a number from 0 to {}", tokens[1],
-                               UINT32_MAX));
+      return Error(
+          fmt::format("partition id '{}' is not a number from 0 to {}", tokens[1], UINT32_MAX));
     }
     if (auto it = seen_partitions_.find(id); it != seen_partitions_.end()) {
       return Error(fmt::format("partition {} is already declared on line {}", id, it->second));
@@ -138,8 +138,7 @@ class Parser {
 Status ValidateAddress(std::string_view address, bool allow_port_zero) {
   const size_t colon = address.rfind(':');
   if (colon == std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        fmt::format("address '{}' is not <host>:<port>", address));
+    return absl::InvalidArgumentError(fmt::format("address '{}' is not <host>:<port>", address));
   }
   std::string_view host = address.substr(0, colon);
   const std::string_view port = address.substr(colon + 1);
@@ -154,9 +153,10 @@ Status ValidateAddress(std::string_view address, bool allow_port_zero) {
   }
   uint64_t number = 0;
   if (!ParseNumber(port, 65535, &number) || (number == 0 && !allow_port_zero)) {
-    return absl::InvalidArgumentError(fmt::format("address '{}': port '{}' is not a number from "
-                                                  "{} to 65535",
-                                                  address, port, allow_port_zero ? 0 : 1));
+    return absl::InvalidArgumentError(
+        fmt::format("address '{}': port '{}' is not a number from "
+                    "{} to 65535",
+                    address, port, allow_port_zero ? 0 : 1));
   }
   return absl::OkStatus();
 }
@@ -194,8 +194,8 @@ StatusOr<ClusterConfig> ParseClusterConfig(std::string_view text, std::string_vi
 StatusOr<ClusterConfig> ReadClusterFile(const std::string& path) {
   StatusOr<std::string> text = Env::Default()->ReadFileToString(path);
   if (!text.ok()) {
-    return Status(text.status().code(), fmt::format("cluster file {}: {}", path,
-                                                    std::string(text.status().message())));
+    return Status(text.status().code(),
+                  fmt::format("cluster file {}: {}", path, std::string(text.status().message())));
   }
   return ParseClusterConfig(*text, path);
 }

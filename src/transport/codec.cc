@@ -139,7 +139,9 @@ template <typename T>
 bool Valid(const T&) {
   return true;
 }
-bool ValidCode(uint8_t code) { return code <= static_cast<uint8_t>(absl::StatusCode::kUnauthenticated); }
+bool ValidCode(uint8_t code) {
+  return code <= static_cast<uint8_t>(absl::StatusCode::kUnauthenticated);
+}
 bool Valid(const ClientResponse& r) { return ValidCode(r.code); }
 bool Valid(const AdminResponse& r) { return ValidCode(r.code); }
 bool Valid(const StatsResponse& r) {

@@ -177,8 +177,11 @@ class Probe final : public Transport::Handler {
       reads_.clear();
     }
     for (uint64_t i = 0; i < keys.size(); ++i) {
-      ClientRequest get{.client_id = id_, .sequence = i, .partition = kPartition,
-                        .op = OpType::kGet, .key = keys[i],
+      ClientRequest get{.client_id = id_,
+                        .sequence = i,
+                        .partition = kPartition,
+                        .op = OpType::kGet,
+                        .key = keys[i],
                         .consistency = ReadConsistency::kAny};
       (void)transport_->Send(Message{.from = id_, .to = node, .body = get});
     }
@@ -306,8 +309,8 @@ class ProcessCluster {
 };
 
 // REQUIRE that shows the servers' logs when it fails.
-#define REQUIRE_OR_SHOW_LOGS(cluster, condition) \
-  do {                                           \
+#define REQUIRE_OR_SHOW_LOGS(cluster, condition)                    \
+  do {                                                              \
     if (!(condition)) FAIL(#condition << "\n" << (cluster).Logs()); \
   } while (false)
 
@@ -319,9 +322,10 @@ uint64_t Counter(const StatsResponse& stats, std::string_view name) {
   return 0;
 }
 
-TEST_CASE("Server processes: a killed primary is replaced, restarts and catches up, and no "
-          "acknowledged write is lost",
-          "[process]") {
+TEST_CASE(
+    "Server processes: a killed primary is replaced, restarts and catches up, and no "
+    "acknowledged write is lost",
+    "[process]") {
   ProcessCluster cluster;
   const NodeId primary = cluster.WaitForPrimary();
   REQUIRE_OR_SHOW_LOGS(cluster, primary != 0);

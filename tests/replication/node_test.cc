@@ -202,8 +202,9 @@ TEST_CASE("Node answers stats and admin requests that arrive over the transport"
   REQUIRE(cluster.transport().Register(kTool, &inbox).ok());
   const NodeId follower = primary == 1 ? 2 : 1;
 
-  REQUIRE(cluster.transport().Send(
-      Message{.from = kTool, .to = primary, .body = StatsRequest{.request_id = 7}}).ok());
+  REQUIRE(cluster.transport()
+              .Send(Message{.from = kTool, .to = primary, .body = StatsRequest{.request_id = 7}})
+              .ok());
   std::optional<StatsResponse> stats = inbox.Take<StatsResponse>();
   REQUIRE(stats.has_value());
   CHECK(stats->request_id == 7);
@@ -220,10 +221,12 @@ TEST_CASE("Node answers stats and admin requests that arrive over the transport"
   CHECK(stats->counters[0] == StatsCounter{"test_counter", primary * 10});
 
   // A follower refuses a transfer and names the primary.
-  REQUIRE(cluster.transport().Send(Message{
-      .from = kTool,
-      .to = follower,
-      .body = AdminRequest{.request_id = 8, .partition = 1, .target = follower}}).ok());
+  REQUIRE(
+      cluster.transport()
+          .Send(Message{.from = kTool,
+                        .to = follower,
+                        .body = AdminRequest{.request_id = 8, .partition = 1, .target = follower}})
+          .ok());
   std::optional<AdminResponse> refused = inbox.Take<AdminResponse>();
   REQUIRE(refused.has_value());
   CHECK(refused->request_id == 8);
@@ -231,17 +234,22 @@ TEST_CASE("Node answers stats and admin requests that arrive over the transport"
   CHECK(refused->leader_hint == primary);
 
   // A partition the node does not host.
-  REQUIRE(cluster.transport().Send(Message{
-      .from = kTool, .to = primary, .body = AdminRequest{.request_id = 9, .partition = 5}}).ok());
+  REQUIRE(
+      cluster.transport()
+          .Send(Message{
+              .from = kTool, .to = primary, .body = AdminRequest{.request_id = 9, .partition = 5}})
+          .ok());
   std::optional<AdminResponse> unknown = inbox.Take<AdminResponse>();
   REQUIRE(unknown.has_value());
   CHECK(unknown->code == static_cast<uint8_t>(absl::StatusCode::kNotFound));
 
   // The primary hands its role over.
-  REQUIRE(cluster.transport().Send(Message{
-      .from = kTool,
-      .to = primary,
-      .body = AdminRequest{.request_id = 10, .partition = 1, .target = follower}}).ok());
+  REQUIRE(
+      cluster.transport()
+          .Send(Message{.from = kTool,
+                        .to = primary,
+                        .body = AdminRequest{.request_id = 10, .partition = 1, .target = follower}})
+          .ok());
   std::optional<AdminResponse> done = inbox.Take<AdminResponse>();
   REQUIRE(done.has_value());
   CHECK(done->code == 0);
