@@ -47,7 +47,7 @@ struct Counters {
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, bytes_sent{0}, bytes_received{0},
       writes{0}, connections_accepted{0}, connections_dialed{0}, connections_closed{0},
       hellos_refused{0}, handshake_timeouts{0}, bad_frames{0}, rejected_full{0},
-      dropped_no_route{0}, dropped_unregistered{0};
+      dropped_no_route{0}, dropped_unregistered{0}, connections_open{0};
 };
 
 // Encoded frames handed to the socket together.
@@ -150,7 +150,7 @@ struct TcpTransport::State {
   void OnConnectionLost(const std::shared_ptr<Connection>& conn);
   void DropQueue(const std::shared_ptr<Peer>& peer);
   void ScheduleDial(const std::shared_ptr<Peer>& peer);
-  void Deliver(const Message& message, const std::shared_ptr<Connection>& conn);
+  bool Deliver(const Message& message, const std::shared_ptr<Connection>& conn);
   void DeliverLocal(const std::string& frame);
   void Unreachable(NodeId sender, NodeId peer);
   template <typename F>
@@ -352,24 +352,26 @@ void TcpTransport::State::DeliverLocal(const std::string& frame) {
   CallHandler(message->to, [&](Transport::Handler* h) { h->OnMessage(*message); });
 }
 
-void TcpTransport::State::Deliver(const Message& message,
+// False if the frame is refused: it claims to come from a node served here.
+bool TcpTransport::State::Deliver(const Message& message,
                                   const std::shared_ptr<Connection>& conn) {
   bool known = false;
   {
     MutexLock lock(&mu);
+    if (handlers.contains(message.from)) return false;
     known = handlers.contains(message.to);
     // A node registered on the remote after its hello: replies to it go
     // back over this connection.
-    if (!handlers.contains(message.from) && !routes.contains(message.from) &&
-        conn->peer != nullptr) {
+    if (!routes.contains(message.from) && conn->peer != nullptr) {
       routes[message.from] = conn->peer;
     }
   }
   if (!known) {
     counters.dropped_unregistered++;
-    return;
+    return true;
   }
   CallHandler(message.to, [&](Transport::Handler* h) { h->OnMessage(message); });
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -589,7 +591,10 @@ void TcpTransport::State::TakeFrames(const std::shared_ptr<Connection>& conn) {
     }
     conn->begin += *size;
     counters.frames_received++;
-    Deliver(*message, conn);
+    if (!Deliver(*message, conn)) {
+      counters.bad_frames++;
+      return Close(conn, fmt::format("a frame from node {}, which is served here", message->from));
+    }
   }
 }
 
@@ -729,6 +734,7 @@ void TcpTransport::State::Attach(const std::shared_ptr<Peer>& peer,
                                  std::string greeting) {
   conn->timer.cancel();
   conn->phase = Connection::Phase::kOpen;
+  counters.connections_open++;
   conn->peer = peer;
   conn->remote_incarnation = hello.incarnation;
   {
@@ -819,6 +825,7 @@ void TcpTransport::State::Close(const std::shared_ptr<Connection>& conn, const s
   conn->socket.close(ignored);
   connections.erase(conn);
   counters.connections_closed++;
+  if (was_open && conn->peer != nullptr) counters.connections_open--;
   if (!closing_all) Log(fmt::format("tcp: connection with {} closed: {}", conn->remote, why));
   if (was_open && conn->peer != nullptr) OnConnectionLost(conn);
 }
@@ -965,6 +972,13 @@ TcpTransportStats TcpTransport::GetStats() const {
   stats.bad_frames = c.bad_frames.load();
   stats.rejected_full = c.rejected_full.load();
   stats.dropped_no_route = c.dropped_no_route.load();
+  stats.dropped_unregistered = c.dropped_unregistered.load();
+  stats.connections_open = c.connections_open.load();
+  MutexLock lock(&state_->mu);
+  for (const std::shared_ptr<Peer>& peer : state_->peers) {
+    MutexLock peer_lock(&peer->mu);
+    stats.send_queue_bytes += peer->queued_bytes;
+  }
   return stats;
 }
 
