@@ -135,7 +135,10 @@ std::vector<StatsCounter> TransportCounters(const TcpTransport& transport) {
           {"tcp_handshake_timeouts", s.handshake_timeouts},
           {"tcp_bad_frames", s.bad_frames},
           {"tcp_rejected_full", s.rejected_full},
-          {"tcp_dropped_no_route", s.dropped_no_route}};
+          {"tcp_dropped_no_route", s.dropped_no_route},
+          {"tcp_dropped_unregistered", s.dropped_unregistered},
+          {"tcp_connections_open", s.connections_open},
+          {"tcp_send_queue_bytes", s.send_queue_bytes}};
 }
 
 // Watches the primaries' followers once a second and logs when one falls
