@@ -21,6 +21,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "tools/flag_names.h"
+#include "tools/metrics_http.h"
 #include "tools/server_log.h"
 #include "toydb/cluster_file.h"
 #include "toydb/node.h"
@@ -51,6 +52,11 @@ ABSL_FLAG(uint32_t, election_ticks, 30,
           "a primary without a majority's contact for as long steps down.");
 ABSL_FLAG(uint32_t, heartbeat_ticks, 3, "Ticks between a primary's heartbeats.");
 ABSL_FLAG(uint64_t, cache_mb, 64, "Value cache of each replica's store, in MiB.");
+ABSL_FLAG(uint32_t, metrics_port, 0,
+          "If not 0, serve Prometheus metrics (text format, any path) over HTTP on this port: "
+          "each replica's role, term, LSNs and follower lag, and the transport's counters.");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1",
+          "The address --metrics_port listens on (0.0.0.0 for every interface).");
 
 namespace toydb {
 namespace {
@@ -174,6 +180,48 @@ class CatchUpWatcher {
   std::map<std::pair<PartitionId, NodeId>, bool> behind_;
 };
 
+// One Prometheus sample line: name{labels} value.
+void Sample(std::string* out, std::string_view name, std::string_view labels, uint64_t value) {
+  *out += fmt::format("toydb_{}{{{}}} {}\n", name, labels, value);
+}
+
+// The Prometheus text exposition of the node's replicas and counters.
+std::string RenderMetrics(NodeId node, const std::vector<ReplicaStats>& replicas,
+                          const std::vector<StatsCounter>& counters) {
+  std::string out =
+      "# HELP toydb_replica_role 0 follower, 1 candidate, 2 primary.\n"
+      "# TYPE toydb_replica_role gauge\n";
+  for (const ReplicaStats& r : replicas) {
+    const std::string labels = fmt::format("node=\"{}\",partition=\"{}\"", node, r.partition);
+    Sample(&out, "replica_role", labels, static_cast<uint64_t>(r.role));
+    Sample(&out, "replica_term", labels, r.term);
+    Sample(&out, "replica_leader", labels, r.leader);
+    Sample(&out, "replica_last_lsn", labels, r.last_lsn);
+    Sample(&out, "replica_synced_lsn", labels, r.synced_lsn);
+    Sample(&out, "replica_commit_lsn", labels, r.commit_lsn);
+    Sample(&out, "replica_applied_lsn", labels, r.applied_lsn);
+    Sample(&out, "replica_elections_started_total", labels, r.elections_started);
+    Sample(&out, "replica_elections_won_total", labels, r.elections_won);
+    Sample(&out, "replica_snapshots_sent_total", labels, r.snapshots_sent);
+    Sample(&out, "replica_snapshots_received_total", labels, r.snapshots_received);
+    Sample(&out, "replica_failed", labels, r.failure.ok() ? 0 : 1);
+    for (const ReplicaPeerStats& peer : r.peers) {
+      const std::string peer_labels = fmt::format("{},follower=\"{}\"", labels, peer.node);
+      Sample(&out, "follower_match_lsn", peer_labels, peer.match_lsn);
+      Sample(&out, "follower_lag_entries", peer_labels, peer.lag_entries);
+      Sample(&out, "follower_lag_ticks", peer_labels, peer.lag_ticks);
+    }
+  }
+  const std::string labels = fmt::format("node=\"{}\"", node);
+  for (const StatsCounter& counter : counters) {
+    // Gauges keep their name; counters since start end in _total.
+    const bool gauge =
+        counter.name == "tcp_connections_open" || counter.name == "tcp_send_queue_bytes";
+    Sample(&out, gauge ? counter.name : counter.name + "_total", labels, counter.value);
+  }
+  return out;
+}
+
 void LogStatus(ServerLog& log, const std::vector<ReplicaStats>& replicas) {
   for (const ReplicaStats& r : replicas) {
     log.Write(LogLevel::kDebug,
@@ -269,8 +317,26 @@ int Serve(const ServerFlags& flags, ServerLog& log, const sigset_t& signals) {
       fmt::format("node {} serving on {} (port {}), data in {}, partitions: {}", flags.node_id,
                   transport_options.listen_address, (*transport)->listen_port(), flags.data_dir,
                   DescribeHosted(*config, flags.node_id)));
+  std::unique_ptr<tools::MetricsHttpServer> metrics;
+  if (const uint32_t port = absl::GetFlag(FLAGS_metrics_port); port != 0) {
+    Node* raw_node = node->get();
+    StatusOr<std::unique_ptr<tools::MetricsHttpServer>> opened =
+        tools::MetricsHttpServer::Open(absl::GetFlag(FLAGS_metrics_address),
+                                       static_cast<uint16_t>(port), [raw_node, raw_transport] {
+                                         return RenderMetrics(raw_node->id(), raw_node->GetStats(),
+                                                              TransportCounters(*raw_transport));
+                                       });
+    if (!opened.ok()) {
+      log.Write(LogLevel::kError, std::string(opened.status().message()));
+      return kExitFailed;
+    }
+    metrics = std::move(*opened);
+    log.Write(LogLevel::kInfo, fmt::format("metrics on http://{}:{}/metrics",
+                                           absl::GetFlag(FLAGS_metrics_address), port));
+  }
   CatchUpWatcher watcher(&log, options.replica.election_ticks);
   WaitForSignal(log, **node, watcher, signals);
+  metrics.reset();
   bool failed = false;
   for (const ReplicaStats& replica : (*node)->GetStats()) failed = failed || !replica.failure.ok();
   node->reset();  // answers pending requests, closes the stores

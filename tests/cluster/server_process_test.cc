@@ -65,8 +65,10 @@ uint16_t FreePort() {
 // One toydb-server process; SIGKILLed if still running at destruction.
 class ServerProcess {
  public:
-  ServerProcess(NodeId id, std::string cluster_file, std::string data_dir, std::string log_file)
+  ServerProcess(NodeId id, std::string cluster_file, std::string data_dir, std::string log_file,
+                uint16_t metrics_port)
       : id_(id),
+        metrics_port_(metrics_port),
         cluster_file_(std::move(cluster_file)),
         data_dir_(std::move(data_dir)),
         log_file_(std::move(log_file)) {}
@@ -82,7 +84,8 @@ class ServerProcess {
                                      "--tick_ms=10",
                                      "--election_ticks=20",
                                      "--heartbeat_ticks=2",
-                                     "--cache_mb=4"};
+                                     "--cache_mb=4",
+                                     "--metrics_port=" + std::to_string(metrics_port_)};
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -123,6 +126,7 @@ class ServerProcess {
 
  private:
   const NodeId id_;
+  const uint16_t metrics_port_;
   const std::string cluster_file_, data_dir_, log_file_;
   pid_t pid_ = 0;
 };
@@ -229,7 +233,8 @@ class ProcessCluster {
     for (NodeId id = 1; id <= 3; ++id) {
       servers_[id] = std::make_unique<ServerProcess>(
           id, cluster_file, (dir_ / ("node-" + std::to_string(id))).string(),
-          (dir_ / ("node-" + std::to_string(id) + ".log")).string());
+          (dir_ / ("node-" + std::to_string(id) + ".log")).string(),
+          metrics_ports_[id] = FreePort());
       servers_[id]->Start();
     }
     StatusOr<std::unique_ptr<TcpTransport>> transport =
@@ -292,6 +297,7 @@ class ProcessCluster {
   }
 
   ServerProcess& server(NodeId id) { return *servers_.at(id); }
+  uint16_t metrics_port(NodeId id) const { return metrics_ports_.at(id); }
   Router& router() { return *router_; }
   Probe& probe() { return *probe_; }
   uint16_t port(NodeId id) {
@@ -303,6 +309,7 @@ class ProcessCluster {
   std::filesystem::path dir_;
   ClusterConfig config_;
   std::map<NodeId, std::unique_ptr<ServerProcess>> servers_;
+  std::map<NodeId, uint16_t> metrics_ports_;
   std::unique_ptr<TcpTransport> transport_;
   std::unique_ptr<Probe> probe_;
   std::unique_ptr<Router> router_;
@@ -402,6 +409,14 @@ class RawConnection {
     REQUIRE(bytes.ok());
     Send(*bytes);
   }
+  // Everything the server sends until it closes the connection.
+  std::string ReadToEnd() {
+    std::string text;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::recv(fd_, buffer, sizeof(buffer), 0)) > 0) text.append(buffer, n);
+    return text;
+  }
   // True once the server closed the connection (reads reach the end), false
   // if it stays open for 5 s.
   bool ClosedByServer() {
@@ -484,6 +499,16 @@ TEST_CASE("Server processes: hostile bytes at a server's port close only their c
   CHECK(Counter(*after, "tcp_bad_frames") >= Counter(*before, "tcp_bad_frames") + 2);
   CHECK(Counter(*after, "tcp_handshake_timeouts") > Counter(*before, "tcp_handshake_timeouts"));
   CHECK(Counter(*after, "tcp_hellos_refused") > Counter(*before, "tcp_hellos_refused"));
+
+  // The same figures for Prometheus, over HTTP on --metrics_port.
+  RawConnection http(cluster.metrics_port(primary));
+  http.Send("GET /metrics HTTP/1.0\r\n\r\n");
+  const std::string page = http.ReadToEnd();
+  CHECK(page.starts_with("HTTP/1.0 200 OK\r\n"));
+  CHECK(page.find("toydb_replica_role{node=\"" + std::to_string(primary) +
+                  "\",partition=\"0\"} 2\n") != std::string::npos);
+  CHECK(page.find("toydb_tcp_bad_frames_total{node=\"" + std::to_string(primary) + "\"} ") !=
+        std::string::npos);
 }
 
 }  // namespace
