@@ -378,6 +378,16 @@ TEST_CASE(
     }
     CHECK(values == acknowledged);
   }
+
+  // SIGTERM: a clean shutdown, exit status 0 (under ASan, also no leak and
+  // no error on the way out).
+  for (NodeId node = 1; node <= 3; ++node) {
+    INFO("node " << node);
+    const int status = cluster.server(node).Kill(SIGTERM);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(cluster.server(node).Log().find("stopped") != std::string::npos);
+  }
 }
 
 // A raw TCP connection to a server's port.
