@@ -297,6 +297,8 @@ class ProcessCluster {
   }
 
   ServerProcess& server(NodeId id) { return *servers_.at(id); }
+  std::string dir() const { return dir_.string(); }
+  std::string cluster_file() const { return (dir_ / "cluster.txt").string(); }
   uint16_t metrics_port(NodeId id) const { return metrics_ports_.at(id); }
   Router& router() { return *router_; }
   Probe& probe() { return *probe_; }
@@ -519,6 +521,99 @@ TEST_CASE("Server processes: hostile bytes at a server's port close only their c
                   "\",partition=\"0\"} 2\n") != std::string::npos);
   CHECK(page.find("toydb_tcp_bad_frames_total{node=\"" + std::to_string(primary) + "\"} ") !=
         std::string::npos);
+}
+
+// Runs the toydb CLI with `args` (stdin from `input`); its exit status and
+// what it printed on stdout and stderr.
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+CliRun RunCli(const std::string& dir, std::vector<std::string> args,
+              const std::string& input = "") {
+  const std::string in_path = dir + "/cli.in", out_path = dir + "/cli.out",
+                    err_path = dir + "/cli.err";
+  std::ofstream(in_path) << input;
+  args.insert(args.begin(), TOYDB_CLI_BINARY);
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, in_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int error = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(error == 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CliRun run;
+  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  run.out = slurp(out_path);
+  run.err = slurp(err_path);
+  return run;
+}
+
+TEST_CASE("Server processes: the toydb CLI's commands and exit codes", "[process]") {
+  ProcessCluster cluster;
+  const NodeId primary = cluster.WaitForPrimary();
+  REQUIRE_OR_SHOW_LOGS(cluster, primary != 0);
+  const std::string dir = cluster.dir();
+  const std::string file = "--cluster=" + cluster.cluster_file();
+
+  CliRun set = RunCli(dir, {file, "set", "k", "v1"});
+  CHECK(set.code == 0);
+  CHECK(set.out.starts_with("OK version "));
+  const std::string version = set.out.substr(11, set.out.size() - 12);
+  CliRun get = RunCli(dir, {file, "--consistency=session", "get", "k"});
+  CHECK(get.code == 0);
+  CHECK(get.out == "v1\n");
+  CHECK(RunCli(dir, {file, "--write-concern=all", "set", "k2", "-"}, "from stdin").code == 0);
+  CHECK(RunCli(dir, {file, "get", "k2"}).out == "from stdin\n");
+  CliRun missing = RunCli(dir, {file, "get", "absent"});
+  CHECK(missing.code == 1);
+  CHECK(missing.err == "toydb: not found: absent\n");
+  CliRun mismatch = RunCli(dir, {file, "cas", "k", "999999", "v2"});
+  CHECK(mismatch.code == 3);
+  CHECK(mismatch.err.starts_with("toydb: not written: version mismatch"));
+  CHECK(RunCli(dir, {file, "cas", "k", version, "v2"}).code == 0);
+  CHECK(RunCli(dir, {file, "get", "k"}).out == "v2\n");
+  CHECK(RunCli(dir, {file, "del", "k"}).code == 0);
+  CHECK(RunCli(dir, {file, "get", "k"}).code == 1);
+  CHECK(RunCli(dir, {file, "frobnicate"}).code == 2);
+  CHECK(RunCli(dir, {file, "--write-concern=most", "set", "a", "b"}).code == 2);
+  CHECK(RunCli(dir, {"--cluster=" + dir + "/missing.txt", "get", "k"}).code == 2);
+
+  CliRun stats = RunCli(dir, {file, "stats"});
+  CHECK(stats.code == 0);
+  CHECK(stats.out.find("partition 0: primary") != std::string::npos);
+  CHECK(stats.out.find("tcp_frames_sent=") != std::string::npos);
+  const NodeId target = primary == 1 ? 2 : 1;
+  CliRun promote = RunCli(dir, {file, "promote", "0", std::to_string(target)});
+  CHECK(promote.code == 0);
+  CHECK(cluster.WaitForPrimary(primary) == target);
+  CHECK(RunCli(dir, {file, "promote", "0", "9"}).code == 2);
+
+  CliRun bench = RunCli(
+      dir, {file, "bench", "--clients=4", "--duration=1", "--read_ratio=0.5", "--progress=false"});
+  CHECK(bench.code == 0);
+  CHECK(bench.out.find("RESULT clients=4 ") != std::string::npos);
+  CHECK(bench.out.find(" errors=0") != std::string::npos);
+
+  // A server down: a write to its partition still succeeds with a majority.
+  cluster.server(primary == 3 ? 1 : 3).Kill(SIGKILL);
+  CHECK(RunCli(dir, {file, "set", "k3", "v"}).code == 0);
+  CHECK(RunCli(dir, {file, "stats"}).code == 3);  // one server does not answer
 }
 
 }  // namespace
