@@ -19,9 +19,11 @@ StatusOr<HostPort> ParseHostPort(std::string_view address) {
     return absl::InvalidArgumentError(
         fmt::format("address \"{}\": an IPv6 host goes in brackets", address));
   }
-  if (host.empty()) return absl::InvalidArgumentError(fmt::format("address \"{}\" has no host", address));
+  if (host.empty())
+    return absl::InvalidArgumentError(fmt::format("address \"{}\" has no host", address));
   unsigned port = 0;
-  const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, error] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || error != std::errc() || end != port_text.data() + port_text.size() ||
       port > 65535) {
     return absl::InvalidArgumentError(fmt::format("address \"{}\": bad port", address));

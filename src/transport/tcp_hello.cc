@@ -8,7 +8,9 @@
 namespace toydb::tcp {
 namespace {
 
-Status Bad(std::string_view what) { return absl::DataLossError(fmt::format("bad hello: {}", what)); }
+Status Bad(std::string_view what) {
+  return absl::DataLossError(fmt::format("bad hello: {}", what));
+}
 
 bool KnownKind(uint8_t kind) { return kind >= 1 && kind <= 3; }
 

@@ -30,10 +30,8 @@ class TcpCluster {
     partition_.id = 1;
     partition_.members = {1, 2, 3};
     for (NodeId id = 1; id <= 3; ++id) {
-      StatusOr<std::unique_ptr<TcpTransport>> t =
-          TcpTransport::Open({.listen_address = "127.0.0.1:0",
-                              .reconnect_initial_ms = 5,
-                              .reconnect_max_ms = 100});
+      StatusOr<std::unique_ptr<TcpTransport>> t = TcpTransport::Open(
+          {.listen_address = "127.0.0.1:0", .reconnect_initial_ms = 5, .reconnect_max_ms = 100});
       REQUIRE(t.ok());
       transports_[id] = std::move(*t);
     }
@@ -154,7 +152,10 @@ TEST_CASE("TcpTransport: three nodes replicate, fail over, and serve a Router ov
   for (int i : {7, 60, 120, 170}) {
     StatusOr<VersionedValue> value = (*router)->Get("key" + std::to_string(i));
     REQUIRE(value.ok());
-    CHECK(value->value == (i < 50 ? "value" : i < 100 ? "routed" : i < 150 ? "after" : "routed-after"));
+    CHECK(value->value == (i < 50    ? "value"
+                           : i < 100 ? "routed"
+                           : i < 150 ? "after"
+                                     : "routed-after"));
   }
   const TcpTransportStats stats = client->GetStats();
   CHECK(stats.connections_accepted == 0);  // a client only dials

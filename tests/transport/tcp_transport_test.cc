@@ -4,16 +4,6 @@
 // ThreadSanitizer.
 #include "toydb/tcp_transport.h"
 
-#include <catch2/catch.hpp>
-#include <chrono>
-#include <condition_variable>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <thread>
-#include <vector>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -21,7 +11,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <random>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "src/transport/codec.h"
 #include "src/transport/tcp_hello.h"
@@ -172,6 +171,120 @@ TEST_CASE("TcpTransport answers a client over the connection the client opened",
   (*client)->Unregister(100);
 }
 
+// Waits up to 10 s for `done`.
+template <typename Condition>
+bool Eventually(Condition done) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+TEST_CASE("TcpTransport keeps one connection when two servers dial each other at once",
+          "[tcp_transport][threads]") {
+  // Both sides start sending together, so both dial; the tie-break keeps
+  // one connection and no message is lost or reordered on the way.
+  for (int round = 0; round < 10; ++round) {
+    auto servers = OpenServers(2);
+    Recorder a, b;
+    REQUIRE(servers[0]->Register(1, &a).ok());
+    REQUIRE(servers[1]->Register(2, &b).ok());
+    constexpr uint64_t kCount = 200;
+    std::atomic<int> ready{0};
+    size_t refused = 0;
+    std::thread other([&] {
+      ready++;
+      while (ready < 2) {
+      }
+      for (uint64_t i = 0; i < kCount; ++i) refused += !servers[1]->Send(Probe(2, 1, i)).ok();
+    });
+    ready++;
+    while (ready < 2) {
+    }
+    for (uint64_t i = 0; i < kCount; ++i) REQUIRE(servers[0]->Send(Probe(1, 2, i)).ok());
+    other.join();
+    REQUIRE(refused == 0);
+    std::vector<Message> to_a = a.WaitForMessages(kCount), to_b = b.WaitForMessages(kCount);
+    REQUIRE(to_a.size() == kCount);
+    REQUIRE(to_b.size() == kCount);
+    for (uint64_t i = 0; i < kCount; ++i) {
+      REQUIRE(ProbeId(to_a[i]) == i);
+      REQUIRE(ProbeId(to_b[i]) == i);
+    }
+    CHECK(Eventually([&] {
+      return servers[0]->GetStats().connections_open == 1 &&
+             servers[1]->GetStats().connections_open == 1;
+    }));
+    servers[0]->Unregister(1);
+    servers[1]->Unregister(2);
+  }
+}
+
+// Counts calls that arrive after `closed` is set.
+class Fenced : public Transport::Handler {
+ public:
+  void OnMessage(const Message&) override {
+    if (closed) late++;
+    calls++;
+    std::this_thread::sleep_for(200us);
+  }
+  void OnPeerUnreachable(NodeId) override {
+    if (closed) late++;
+  }
+  std::atomic<bool> closed{false};
+  std::atomic<int> late{0}, calls{0};
+};
+
+TEST_CASE("TcpTransport calls no handler once Unregister has returned",
+          "[tcp_transport][threads]") {
+  auto servers = OpenServers(2);
+  Fenced fenced;
+  Recorder b;
+  REQUIRE(servers[0]->Register(1, &fenced).ok());
+  REQUIRE(servers[1]->Register(2, &b).ok());
+  for (uint64_t i = 0; i < 2000; ++i) REQUIRE(servers[1]->Send(Probe(2, 1, i)).ok());
+  REQUIRE(Eventually([&] { return fenced.calls > 50; }));
+  servers[0]->Unregister(1);
+  fenced.closed = true;
+  REQUIRE(Eventually([&] {
+    const TcpTransportStats s = servers[0]->GetStats();
+    return s.frames_received == 2000;
+  }));
+  CHECK(fenced.late == 0);
+  CHECK(servers[0]->GetStats().dropped_unregistered > 0);
+}
+
+// Unregisters its own node from inside its handler, on the first message.
+class SelfUnregistering : public Recorder {
+ public:
+  SelfUnregistering(Transport* transport, NodeId self) : transport_(transport), self_(self) {}
+  void OnMessage(const Message& m) override {
+    transport_->Unregister(self_);
+    Recorder::OnMessage(m);
+  }
+
+ private:
+  Transport* transport_;
+  NodeId self_;
+};
+
+TEST_CASE("TcpTransport lets a handler unregister its own node", "[tcp_transport][threads]") {
+  auto servers = OpenServers(2);
+  SelfUnregistering a(servers[0].get(), 1);
+  Recorder b;
+  REQUIRE(servers[0]->Register(1, &a).ok());
+  REQUIRE(servers[1]->Register(2, &b).ok());
+  for (uint64_t i = 0; i < 100; ++i) REQUIRE(servers[1]->Send(Probe(2, 1, i)).ok());
+  REQUIRE(Eventually([&] { return servers[0]->GetStats().frames_received == 100; }));
+  CHECK(a.message_count() == 1);
+  Recorder again;
+  REQUIRE(servers[0]->Register(1, &again).ok());
+  REQUIRE(servers[1]->Send(Probe(2, 1, 7)).ok());
+  CHECK(ProbeId(again.WaitForMessages(1).at(0)) == 7);
+}
+
 TEST_CASE("TcpTransport delivers to a node of its own process", "[tcp_transport][threads]") {
   auto server = OpenServer();
   Recorder a, b;
@@ -182,9 +295,11 @@ TEST_CASE("TcpTransport delivers to a node of its own process", "[tcp_transport]
   REQUIRE(got.size() == 100);
   for (uint64_t i = 0; i < 100; ++i) CHECK(ProbeId(got[i]) == i);
   CHECK(server->GetStats().connections_dialed == 0);
+  CHECK(server->GetStats().delivered_local == 100);
 }
 
-TEST_CASE("TcpTransport tells the sender about a node with no address", "[tcp_transport][threads]") {
+TEST_CASE("TcpTransport tells the sender about a node with no address",
+          "[tcp_transport][threads]") {
   auto server = OpenServer();
   Recorder a;
   REQUIRE(server->Register(1, &a).ok());
@@ -198,7 +313,8 @@ Message SizedMessage(NodeId from, NodeId to, uint64_t sequence, size_t bytes) {
   Message m{.from = from, .to = to, .body = ClientRequest{.sequence = sequence}};
   const size_t base = EncodeFrame(m)->size();
   REQUIRE(bytes >= base);
-  std::get<ClientRequest>(m.body).value.assign(bytes - base, static_cast<char>('a' + sequence % 26));
+  std::get<ClientRequest>(m.body).value.assign(bytes - base,
+                                               static_cast<char>('a' + sequence % 26));
   // The value's length prefix is fixed-width: the frame is `bytes` long.
   REQUIRE(EncodeFrame(m)->size() == bytes);
   return m;
