@@ -143,6 +143,7 @@ std::vector<StatsCounter> TransportCounters(const TcpTransport& transport) {
           {"tcp_rejected_full", s.rejected_full},
           {"tcp_dropped_no_route", s.dropped_no_route},
           {"tcp_dropped_unregistered", s.dropped_unregistered},
+          {"tcp_delivered_local", s.delivered_local},
           {"tcp_connections_open", s.connections_open},
           {"tcp_send_queue_bytes", s.send_queue_bytes}};
 }
