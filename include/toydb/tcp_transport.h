@@ -26,7 +26,11 @@
 //
 // Sends never block: each peer has a bounded queue of encoded frames, written
 // with as few syscalls as possible (everything queued goes out in one
-// gathered write). A full queue makes Send return ResourceExhausted.
+// gathered write). A full queue makes Send return ResourceExhausted. While a
+// server peer is disconnected its frames queue and it is redialed; a dial
+// that fails drops the queue, and a write that fails loses its frames: the
+// local senders of the frames lost hear OnPeerUnreachable. Frames already
+// handed to the kernel may still be lost in silence.
 //
 // The caller owns it; it must outlive every Node and Router registered on it.
 // Thread-safe: any thread may Send, Register and Unregister. Handlers are

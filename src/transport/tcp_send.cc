@@ -118,7 +118,8 @@ void TcpTransport::State::StartWrite(const std::shared_ptr<Connection>& conn) {
     conn->writing.assign(std::make_move_iterator(peer->chunks.begin()),
                          std::make_move_iterator(peer->chunks.end()));
     peer->chunks.clear();
-    peer->queued_senders.clear();  // in flight now: lost silently if the connection fails
+    conn->writing_senders.clear();
+    conn->writing_senders.swap(peer->queued_senders);
   }
   std::vector<asio::const_buffer> buffers;
   buffers.reserve(conn->writing.size());
@@ -144,6 +145,13 @@ void TcpTransport::State::OnWritten(const std::shared_ptr<Connection>& conn, std
   }
   if (ec) {
     if (conn->phase != Connection::Phase::kClosed) Close(conn, "write failed: " + ec.message());
+    // The frames of a write that did not complete are lost: their senders
+    // hear it, as for a dropped queue.
+    std::set<std::pair<NodeId, NodeId>> senders;
+    senders.swap(conn->writing_senders);
+    if (!closing_all) {
+      for (const auto& [from, to] : senders) Unreachable(from, to);
+    }
     return;
   }
   counters.frames_sent += frames;

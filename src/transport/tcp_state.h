@@ -121,6 +121,7 @@ class Connection {
   // The write in flight.
   std::vector<Chunk> writing;
   uint64_t writing_bytes = 0;
+  std::set<std::pair<NodeId, NodeId>> writing_senders;  // (sender, addressee) of its frames
 };
 
 }  // namespace tcp

@@ -658,11 +658,15 @@ class DeafPeer {
       conn_->Write(HelloBytes(tcp::HelloKind::kAccept, {{5, tcp::NodeRole::kServer}}));
     });
   }
-  ~DeafPeer() {
-    thread_.join();
-    ::close(listen_fd_);
-  }
+  ~DeafPeer() { Close(); }
   uint16_t port() const { return port_; }
+  // The process goes away: its connection and its listener close.
+  void Close() {
+    if (thread_.joinable()) thread_.join();
+    conn_.reset();
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
 
  private:
   int listen_fd_ = -1;
@@ -701,6 +705,39 @@ TEST_CASE("TcpTransport: a peer that never reads fills its queue, and Send refus
   CHECK(stats.send_queue_bytes <= kQueueMax);
   CHECK(stats.send_queue_bytes > kQueueMax - (64 << 10));
   CHECK(accepted < 1024);
+}
+
+TEST_CASE("TcpTransport: the senders of frames lost with a connection hear of it",
+          "[tcp_transport][threads]") {
+  DeafPeer deaf;
+  // Four times the kernel's largest send buffer (net.ipv4.tcp_wmem's 4 MiB
+  // by default): frames the kernel took are lost in silence, and most of
+  // these must still be in the transport when the peer goes.
+  StatusOr<std::unique_ptr<TcpTransport>> t = TcpTransport::Open(
+      {.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = 16 << 20});
+  REQUIRE(t.ok());
+  TcpTransport& transport = **t;
+  Recorder a;
+  REQUIRE(transport.Register(1, &a).ok());
+  const Message big = SizedMessage(1, 5, 0, 64 << 10);
+  SECTION("frames queued behind a write the peer does not read") {
+    // Slowly enough that each write takes a frame or two: once the
+    // kernel's buffers are full, one write waits, and the rest queue.
+    while (transport.Send(big).ok()) std::this_thread::sleep_for(200us);
+    CHECK(transport.GetStats().writes > 1);
+  }
+  SECTION("frames of the write itself") {
+    // Queued while the dial is under way, so the first write takes them all.
+    while (transport.Send(big).ok()) {
+    }
+  }
+  REQUIRE(Eventually([&] { return transport.GetStats().connections_open == 1; }));
+  // The peer's process goes away: the waiting write fails, the redial finds
+  // no listener and the queue is dropped. Node 1 hears that node 5 is
+  // unreachable, though it sent every frame while the connection was up.
+  deaf.Close();
+  CHECK(a.WaitForUnreachable(1).at(0) == 5);
+  CHECK(Eventually([&] { return transport.GetStats().send_queue_bytes == 0; }));
 }
 
 }  // namespace
