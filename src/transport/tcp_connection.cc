@@ -42,6 +42,15 @@ void TcpTransport::State::StartAccept() {
         self->Close(conn, "no hello within the handshake timeout");
       });
       self->StartRead(conn);
+    } else if (ec != asio::error::operation_aborted) {
+      // Out of descriptors, most likely: accepting again at once would
+      // spin on the same error.
+      self->Log("tcp: accept failed: " + ec.message());
+      self->accept_retry.expires_after(std::chrono::milliseconds(tcp::kAcceptRetryMs));
+      self->accept_retry.async_wait([self](std::error_code timer_ec) {
+        if (!timer_ec && !self->closing_all) self->StartAccept();
+      });
+      return;
     }
     self->StartAccept();
   });
@@ -253,6 +262,7 @@ void TcpTransport::State::CloseAll() {
   closing_all = true;
   std::error_code ignored;
   acceptor.close(ignored);
+  accept_retry.cancel();
   std::vector<std::shared_ptr<Connection>> all(connections.begin(), connections.end());
   for (const auto& conn : all) Close(conn, "the transport is closing");
   MutexLock lock(&mu);

@@ -50,9 +50,11 @@ bool TcpTransport::State::Deliver(const Message& message, const std::shared_ptr<
     MutexLock lock(&mu);
     if (handlers.contains(message.from)) return false;
     known = handlers.contains(message.to);
-    // A node registered on the remote after its hello: replies to it go
-    // back over this connection.
-    if (!routes.contains(message.from) && conn->peer != nullptr) {
+    // A client node registered on the remote after its hello: replies to
+    // it go back over this connection. A configured server is reached at
+    // its address, never at whatever connection names it.
+    if (!routes.contains(message.from) && !addresses.contains(message.from) &&
+        conn->peer != nullptr) {
       routes[message.from] = conn->peer;
     }
   }

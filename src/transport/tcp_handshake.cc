@@ -212,8 +212,9 @@ void TcpTransport::State::Attach(const std::shared_ptr<Peer>& peer,
 }
 
 void TcpTransport::State::RefuseDuplicate(const std::shared_ptr<Connection>& conn) {
+  // Still in its handshake, so nothing more is read from it: the answer is
+  // written, then the connection closed.
   conn->timer.cancel();
-  conn->phase = Connection::Phase::kOpen;  // writes the answer, then closes
   auto answer = std::make_shared<std::string>(*tcp::EncodeHello(
       tcp::Hello{.kind = tcp::HelloKind::kDuplicate, .incarnation = incarnation}));
   asio::async_write(conn->socket, asio::buffer(*answer),

@@ -49,6 +49,8 @@ inline constexpr size_t kReadChunkBytes = 64 << 10;
 // write of many small frames is a few large buffers, not thousands.
 inline constexpr size_t kCoalesceBytes = 64 << 10;
 inline constexpr size_t kChunkInitialBytes = 4 << 10;
+// A failed accept (no descriptor left) is retried after this.
+inline constexpr uint32_t kAcceptRetryMs = 100;
 // A sending thread's encoding buffer is given back beyond this.
 inline constexpr size_t kScratchBytesMax = 1 << 20;
 
@@ -128,7 +130,7 @@ class Connection {
 
 struct TcpTransport::State {
   explicit State(TcpTransportOptions o)
-      : options(std::move(o)), acceptor(io), work(asio::make_work_guard(io)) {}
+      : options(std::move(o)), acceptor(io), accept_retry(io), work(asio::make_work_guard(io)) {}
 
   // --- Application threads ---------------------------------------------
   Status Send(const Message& message);
@@ -188,6 +190,7 @@ struct TcpTransport::State {
   tcp::Counters counters;
   asio::io_context io;
   tcp::AsioTcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
   uint16_t port = 0;

@@ -100,8 +100,14 @@ TcpTransport::~TcpTransport() {
   state_->work.reset();
   state_->thread.join();
   // Every operation has completed; what remains holds sockets that must go
-  // before the io_context does.
+  // before the io_context does. A peer and its connection point at each
+  // other: the links are cut so that both go.
   MutexLock lock(&state_->mu);
+  for (const std::shared_ptr<Peer>& peer : state_->peers) {
+    MutexLock peer_lock(&peer->mu);
+    peer->conn = nullptr;
+    peer->dialing = nullptr;
+  }
   state_->routes.clear();
   state_->by_address.clear();
   state_->peers.clear();

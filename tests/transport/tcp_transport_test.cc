@@ -168,7 +168,15 @@ TEST_CASE("TcpTransport answers a client over the connection the client opened",
     CHECK(ProbeId(got[i]) == i);
   }
   CHECK(server->GetStats().connections_dialed == 0);
+  // A client node registered after the connection's hello is answered over
+  // it too: the server learns it from its first frame.
+  Recorder late;
+  REQUIRE((*client)->Register(101, &late).ok());
+  REQUIRE((*client)->Send(Probe(101, 1, 5)).ok());
+  CHECK(ProbeId(late.WaitForMessages(1).at(0)) == 5);
+  CHECK((*client)->GetStats().connections_dialed == 1);
   (*client)->Unregister(100);
+  (*client)->Unregister(101);
 }
 
 // Waits up to 10 s for `done`.
@@ -713,8 +721,8 @@ TEST_CASE("TcpTransport: the senders of frames lost with a connection hear of it
   // Four times the kernel's largest send buffer (net.ipv4.tcp_wmem's 4 MiB
   // by default): frames the kernel took are lost in silence, and most of
   // these must still be in the transport when the peer goes.
-  StatusOr<std::unique_ptr<TcpTransport>> t = TcpTransport::Open(
-      {.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = 16 << 20});
+  StatusOr<std::unique_ptr<TcpTransport>> t =
+      TcpTransport::Open({.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = 16 << 20});
   REQUIRE(t.ok());
   TcpTransport& transport = **t;
   Recorder a;
@@ -738,6 +746,34 @@ TEST_CASE("TcpTransport: the senders of frames lost with a connection hear of it
   deaf.Close();
   CHECK(a.WaitForUnreachable(1).at(0) == 5);
   CHECK(Eventually([&] { return transport.GetStats().send_queue_bytes == 0; }));
+}
+
+TEST_CASE("TcpTransport can be destroyed while a dial waits for its answer",
+          "[tcp_transport][threads]") {
+  // A listener that never accepts: the kernel completes the connection, and
+  // the hello is never answered.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(listener, 4) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  {
+    StatusOr<std::unique_ptr<TcpTransport>> t =
+        TcpTransport::Open({.peers = {{5, Loopback(ntohs(addr.sin_port))}}});
+    REQUIRE(t.ok());
+    Recorder a;
+    REQUIRE((*t)->Register(1, &a).ok());
+    REQUIRE((*t)->Send(Probe(1, 5, 0)).ok());
+    REQUIRE(Eventually([&] { return (*t)->GetStats().connections_dialed == 1; }));
+    std::this_thread::sleep_for(20ms);  // connected, hello sent, no answer
+    (*t)->Unregister(1);
+    // Destroyed here: the address sanitizer's leak check sees anything left.
+  }
+  ::close(listener);
 }
 
 }  // namespace
