@@ -265,6 +265,40 @@ std::string DescribeHosted(const ClusterConfig& config, NodeId self) {
   return text.empty() ? "none" : text;
 }
 
+NodeOptions NodeOptionsFrom(const ServerFlags& flags, const ClusterConfig& config,
+                            TcpTransport* transport, ServerLog& log) {
+  NodeOptions options;
+  options.id = flags.node_id;
+  options.dir = flags.data_dir;
+  options.transport = transport;
+  options.partitions = config.partitions;
+  options.tick_ms = absl::GetFlag(FLAGS_tick_ms);
+  options.replica.election_ticks = absl::GetFlag(FLAGS_election_ticks);
+  options.replica.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
+  options.store.sync_policy = flags.sync;
+  options.store.cache_bytes_max = absl::GetFlag(FLAGS_cache_mb) << 20;
+  options.log = [&log](std::string_view line) { log.Event(line); };
+  options.counters = [transport] { return TransportCounters(*transport); };
+  return options;
+}
+
+// The --metrics_port responder; its scrapes read the node's and the
+// transport's figures on the responder's thread.
+StatusOr<std::unique_ptr<tools::MetricsHttpServer>> OpenMetrics(Node* node, TcpTransport* transport,
+                                                                ServerLog& log) {
+  const std::string address = absl::GetFlag(FLAGS_metrics_address);
+  const uint32_t port = absl::GetFlag(FLAGS_metrics_port);
+  if (port > 65535) return absl::InvalidArgumentError("--metrics_port must be at most 65535");
+  StatusOr<std::unique_ptr<tools::MetricsHttpServer>> metrics =
+      tools::MetricsHttpServer::Open(address, static_cast<uint16_t>(port), [node, transport] {
+        return RenderMetrics(node->id(), node->GetStats(), TransportCounters(*transport));
+      });
+  if (metrics.ok()) {
+    log.Write(LogLevel::kInfo, fmt::format("metrics on http://{}:{}/metrics", address, port));
+  }
+  return metrics;
+}
+
 int Serve(const ServerFlags& flags, ServerLog& log, const sigset_t& signals) {
   StatusOr<ClusterConfig> config = ReadClusterFile(flags.cluster_path);
   if (!config.ok()) {
@@ -290,19 +324,8 @@ int Serve(const ServerFlags& flags, ServerLog& log, const sigset_t& signals) {
                           std::string(transport.status().message())));
     return kExitFailed;
   }
-  NodeOptions options;
-  options.id = flags.node_id;
-  options.dir = flags.data_dir;
-  options.transport = transport->get();
-  options.partitions = config->partitions;
-  options.tick_ms = absl::GetFlag(FLAGS_tick_ms);
-  options.replica.election_ticks = absl::GetFlag(FLAGS_election_ticks);
-  options.replica.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
-  options.store.sync_policy = flags.sync;
-  options.store.cache_bytes_max = absl::GetFlag(FLAGS_cache_mb) << 20;
-  options.log = [&log](std::string_view line) { log.Event(line); };
   TcpTransport* raw_transport = transport->get();
-  options.counters = [raw_transport] { return TransportCounters(*raw_transport); };
+  const NodeOptions options = NodeOptionsFrom(flags, *config, raw_transport, log);
   if (Status s = options.replica.Validate(); !s.ok()) {
     log.Write(LogLevel::kError, std::string(s.message()));
     return kExitUsage;
@@ -319,21 +342,14 @@ int Serve(const ServerFlags& flags, ServerLog& log, const sigset_t& signals) {
                   transport_options.listen_address, (*transport)->listen_port(), flags.data_dir,
                   DescribeHosted(*config, flags.node_id)));
   std::unique_ptr<tools::MetricsHttpServer> metrics;
-  if (const uint32_t port = absl::GetFlag(FLAGS_metrics_port); port != 0) {
-    Node* raw_node = node->get();
+  if (absl::GetFlag(FLAGS_metrics_port) != 0) {
     StatusOr<std::unique_ptr<tools::MetricsHttpServer>> opened =
-        tools::MetricsHttpServer::Open(absl::GetFlag(FLAGS_metrics_address),
-                                       static_cast<uint16_t>(port), [raw_node, raw_transport] {
-                                         return RenderMetrics(raw_node->id(), raw_node->GetStats(),
-                                                              TransportCounters(*raw_transport));
-                                       });
+        OpenMetrics(node->get(), raw_transport, log);
     if (!opened.ok()) {
       log.Write(LogLevel::kError, std::string(opened.status().message()));
       return kExitFailed;
     }
     metrics = std::move(*opened);
-    log.Write(LogLevel::kInfo, fmt::format("metrics on http://{}:{}/metrics",
-                                           absl::GetFlag(FLAGS_metrics_address), port));
   }
   CatchUpWatcher watcher(&log, options.replica.election_ticks);
   WaitForSignal(log, **node, watcher, signals);
