@@ -120,8 +120,8 @@ TEST_CASE("TcpTransport options are validated", "[tcp_transport]") {
 
 TEST_CASE("TcpTransport carries messages between two servers both ways, in order",
           "[tcp_transport][threads]") {
+  Recorder a, b;  // declared first: they outlive the transports
   auto servers = OpenServers(2);
-  Recorder a, b;
   REQUIRE(servers[0]->Register(1, &a).ok());
   REQUIRE(servers[1]->Register(2, &b).ok());
   CHECK(absl::IsAlreadyExists(servers[0]->Register(1, &a)));
@@ -177,6 +177,7 @@ TEST_CASE("TcpTransport answers a client over the connection the client opened",
   CHECK((*client)->GetStats().connections_dialed == 1);
   (*client)->Unregister(100);
   (*client)->Unregister(101);
+  server->Unregister(1);
 }
 
 // Waits up to 10 s for `done`.
@@ -195,8 +196,8 @@ TEST_CASE("TcpTransport keeps one connection when two servers dial each other at
   // Both sides start sending together, so both dial; the tie-break keeps
   // one connection and no message is lost or reordered on the way.
   for (int round = 0; round < 10; ++round) {
-    auto servers = OpenServers(2);
     Recorder a, b;
+    auto servers = OpenServers(2);
     REQUIRE(servers[0]->Register(1, &a).ok());
     REQUIRE(servers[1]->Register(2, &b).ok());
     constexpr uint64_t kCount = 200;
@@ -247,9 +248,9 @@ class Fenced : public Transport::Handler {
 
 TEST_CASE("TcpTransport calls no handler once Unregister has returned",
           "[tcp_transport][threads]") {
-  auto servers = OpenServers(2);
   Fenced fenced;
   Recorder b;
+  auto servers = OpenServers(2);
   REQUIRE(servers[0]->Register(1, &fenced).ok());
   REQUIRE(servers[1]->Register(2, &b).ok());
   for (uint64_t i = 0; i < 2000; ++i) REQUIRE(servers[1]->Send(Probe(2, 1, i)).ok());
@@ -291,11 +292,13 @@ TEST_CASE("TcpTransport lets a handler unregister its own node", "[tcp_transport
   REQUIRE(servers[0]->Register(1, &again).ok());
   REQUIRE(servers[1]->Send(Probe(2, 1, 7)).ok());
   CHECK(ProbeId(again.WaitForMessages(1).at(0)) == 7);
+  servers[0]->Unregister(1);
+  servers[1]->Unregister(2);
 }
 
 TEST_CASE("TcpTransport delivers to a node of its own process", "[tcp_transport][threads]") {
-  auto server = OpenServer();
   Recorder a, b;
+  auto server = OpenServer();
   REQUIRE(server->Register(1, &a).ok());
   REQUIRE(server->Register(2, &b).ok());
   for (uint64_t i = 0; i < 100; ++i) REQUIRE(server->Send(Probe(1, 2, i)).ok());
@@ -308,8 +311,8 @@ TEST_CASE("TcpTransport delivers to a node of its own process", "[tcp_transport]
 
 TEST_CASE("TcpTransport tells the sender about a node with no address",
           "[tcp_transport][threads]") {
-  auto server = OpenServer();
   Recorder a;
+  auto server = OpenServer();
   REQUIRE(server->Register(1, &a).ok());
   REQUIRE(server->Send(Probe(1, 9, 0)).ok());
   CHECK(a.WaitForUnreachable(1) == std::vector<NodeId>{9});
@@ -330,8 +333,8 @@ Message SizedMessage(NodeId from, NodeId to, uint64_t sequence, size_t bytes) {
 
 TEST_CASE("TcpTransport: three servers exchange messages of every size up to the frame limit",
           "[tcp_transport][threads]") {
-  auto servers = OpenServers(3);
   std::vector<Recorder> recorders(3);
+  auto servers = OpenServers(3);
   for (NodeId n = 1; n <= 3; ++n) REQUIRE(servers[n - 1]->Register(n, &recorders[n - 1]).ok());
   // Sizes from the smallest frame to kMaxFrameBytes, doubling, with the
   // limit itself; every link (both directions of each pair) carries them all.
@@ -393,8 +396,8 @@ TEST_CASE("TcpTransport: a frame over the limit is refused at Send", "[tcp_trans
 TEST_CASE("TcpTransport: messages flow again after a peer restarts on the same port",
           "[tcp_transport][threads]") {
   TcpTransportOptions options{.reconnect_initial_ms = 5, .reconnect_max_ms = 50};
+  Recorder a, b, b2;
   auto servers = OpenServers(2, options);
-  Recorder a, b;
   REQUIRE(servers[0]->Register(1, &a).ok());
   REQUIRE(servers[1]->Register(2, &b).ok());
   REQUIRE(servers[0]->Send(Probe(1, 2, 0)).ok());
@@ -416,7 +419,6 @@ TEST_CASE("TcpTransport: messages flow again after a peer restarts on the same p
   StatusOr<std::unique_ptr<TcpTransport>> reopened = TcpTransport::Open(options);
   REQUIRE(reopened.ok());
   servers[1] = std::move(*reopened);
-  Recorder b2;
   REQUIRE(servers[1]->Register(2, &b2).ok());
   // Probes until one arrives (the sender may be in its backoff), then in
   // order from there.
@@ -429,7 +431,6 @@ TEST_CASE("TcpTransport: messages flow again after a peer restarts on the same p
   // And back: the restarted peer reaches node 1.
   REQUIRE(servers[1]->Send(Probe(2, 1, 7)).ok());
   CHECK(ProbeId(a.WaitForMessages(1).at(0)) == 7);
-  servers[1]->Unregister(2);
 }
 
 // A blocking POSIX socket on 127.0.0.1 for hostile-peer tests.
@@ -636,6 +637,8 @@ TEST_CASE("TcpTransport: hostile peers lose their own connection only",
   CHECK(attacked.bad_frames == expected_bad_frames);
   CHECK(attacked.hellos_refused == expected_refused);
   if (expected_bad_frames + expected_refused > 0) CHECK(log.Contains("127.0.0.1:"));
+  servers[0]->Unregister(1);
+  servers[1]->Unregister(2);
 }
 
 // A listener that answers the hello as server 5 and then never reads.
@@ -687,11 +690,11 @@ TEST_CASE("TcpTransport: a peer that never reads fills its queue, and Send refus
           "[tcp_transport][threads]") {
   DeafPeer deaf;
   constexpr uint64_t kQueueMax = 1 << 20;
+  Recorder a;
   StatusOr<std::unique_ptr<TcpTransport>> t = TcpTransport::Open(
       {.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = kQueueMax});
   REQUIRE(t.ok());
   TcpTransport& transport = **t;
-  Recorder a;
   REQUIRE(transport.Register(1, &a).ok());
   const Message big = SizedMessage(1, 5, 0, 64 << 10);
   // Up to 64 MiB offered: the kernel's buffers take a few MiB, then the
@@ -721,11 +724,11 @@ TEST_CASE("TcpTransport: the senders of frames lost with a connection hear of it
   // Four times the kernel's largest send buffer (net.ipv4.tcp_wmem's 4 MiB
   // by default): frames the kernel took are lost in silence, and most of
   // these must still be in the transport when the peer goes.
+  Recorder a;
   StatusOr<std::unique_ptr<TcpTransport>> t =
       TcpTransport::Open({.peers = {{5, Loopback(deaf.port())}}, .send_queue_bytes_max = 16 << 20});
   REQUIRE(t.ok());
   TcpTransport& transport = **t;
-  Recorder a;
   REQUIRE(transport.Register(1, &a).ok());
   const Message big = SizedMessage(1, 5, 0, 64 << 10);
   SECTION("frames queued behind a write the peer does not read") {
