@@ -2,7 +2,8 @@
 #define TOYDB_MESSAGE_H_
 
 // The messages nodes exchange: replication (append, vote, heartbeat, snapshot,
-// leadership transfer), client requests and replies, and health probes. Plain
+// leadership transfer), client requests and replies, health probes, and the
+// operators' stats and admin requests. Plain
 // values, freely copied; no thread-safety concerns. Every message travels as a
 // Message envelope (from, to, body) and is encoded by one codec
 // (src/transport/codec.h, docs/WIRE_FORMAT.md).
@@ -38,11 +39,18 @@ enum class MessageType : uint8_t {
   kClientResponse = 11,
   kHealthProbe = 12,
   kHealthProbeResponse = 13,
+  kStatsRequest = 14,
+  kStatsResponse = 15,
+  kAdminRequest = 16,
+  kAdminResponse = 17,
 };
 
 // Limits on repeated fields; the codec refuses to encode or decode more.
 inline constexpr uint32_t kMaxEntriesPerAppend = 4096;
 inline constexpr uint32_t kMaxOpsPerBatch = 4096;
+inline constexpr uint32_t kMaxReplicasPerStats = 4096;
+inline constexpr uint32_t kMaxPeersPerReplicaStats = 256;
+inline constexpr uint32_t kMaxCountersPerStats = 1024;
 
 // ---------------------------------------------------------------------------
 // Replication. Every message names its partition (a node hosts replicas of
@@ -292,12 +300,100 @@ struct HealthProbeResponse {
 };
 
 // ---------------------------------------------------------------------------
+// Operations: a node's figures and administrative requests, asked for by a
+// tool (the toydb CLI) and answered by the Node that receives them.
+
+// What a primary knows of one follower (ReplicaPeerStats on the wire).
+struct StatsPeer {
+  NodeId node = 0;
+  Lsn match_lsn = 0;
+  uint64_t lag_entries = 0;
+  uint64_t lag_ticks = 0;
+  bool operator==(const StatsPeer&) const = default;
+};
+
+// One replica's figures (ReplicaStats on the wire).
+struct StatsReplica {
+  PartitionId partition = 0;
+  NodeId node = 0;
+  uint8_t role = 0;  // a ReplicaRole value (replica.h): 0 follower, 1 candidate, 2 primary
+  Term term = 0;
+  NodeId leader = 0;
+  Lsn last_lsn = 0;
+  Lsn synced_lsn = 0;
+  Lsn commit_lsn = 0;
+  Lsn applied_lsn = 0;
+  std::vector<StatsPeer> peers;  // on the primary only; at most kMaxPeersPerReplicaStats
+  uint64_t elections_started = 0;
+  uint64_t elections_won = 0;
+  uint64_t snapshots_sent = 0;
+  uint64_t snapshots_received = 0;
+  uint8_t failure_code = 0;  // an absl::StatusCode; 0: the replica has not failed
+  std::string failure_message;
+  bool operator==(const StatsReplica&) const = default;
+};
+inline constexpr uint8_t kMaxStatsRole = 2;
+
+// A named counter of the node's process (its transport's, for example).
+struct StatsCounter {
+  std::string name;
+  uint64_t value = 0;
+  bool operator==(const StatsCounter&) const = default;
+};
+
+// Tool -> node: report your replicas and counters.
+struct StatsRequest {
+  static constexpr MessageType kType = MessageType::kStatsRequest;
+  uint64_t request_id = 0;  // echoed back
+  bool operator==(const StatsRequest&) const = default;
+};
+
+struct StatsResponse {
+  static constexpr MessageType kType = MessageType::kStatsResponse;
+  uint64_t request_id = 0;
+  NodeId node = 0;
+  std::vector<StatsReplica> replicas;  // at most kMaxReplicasPerStats
+  std::vector<StatsCounter> counters;  // at most kMaxCountersPerStats
+  bool operator==(const StatsResponse&) const = default;
+};
+
+// What an AdminRequest asks. Values are part of the wire format.
+enum class AdminOp : uint8_t {
+  kTransferLeadership = 0,  // the partition's primary hands its role to `target`
+  kCampaign = 1,            // the addressed replica starts an election now
+};
+inline constexpr uint8_t kMaxAdminOp = 1;
+
+// Tool -> node.
+struct AdminRequest {
+  static constexpr MessageType kType = MessageType::kAdminRequest;
+  uint64_t request_id = 0;  // echoed back
+  AdminOp op = AdminOp::kTransferLeadership;
+  PartitionId partition = 0;
+  NodeId target = 0;  // kTransferLeadership: the new primary
+  bool operator==(const AdminRequest&) const = default;
+};
+
+// The request started (OK) or was refused: code and message as in
+// ClientResponse; a FailedPrecondition from a replica that is not the
+// primary names the primary it knows in leader_hint.
+struct AdminResponse {
+  static constexpr MessageType kType = MessageType::kAdminResponse;
+  uint64_t request_id = 0;
+  uint8_t code = 0;  // an absl::StatusCode value; 0 is OK
+  std::string message;
+  NodeId leader_hint = 0;
+  bool operator==(const AdminResponse&) const = default;
+};
+
+// ---------------------------------------------------------------------------
 
 // Alternatives in MessageType order: alternative i has tag i + 1.
 using MessageBody =
     std::variant<AppendEntries, AppendEntriesResponse, VoteRequest, VoteResponse, Heartbeat,
                  HeartbeatResponse, SnapshotChunk, SnapshotResponse, TransferLeadership,
-                 ClientRequest, ClientResponse, HealthProbe, HealthProbeResponse>;
+                 ClientRequest, ClientResponse, HealthProbe, HealthProbeResponse, StatsRequest,
+                 StatsResponse, AdminRequest, AdminResponse>;
 
 inline constexpr size_t kMessageTypeCount = std::variant_size_v<MessageBody>;
 

@@ -14,7 +14,8 @@
 // FailedPrecondition with a leader hint (IsNotPrimary, LeaderHint): the
 // Router retries there. Requests that arrive over the transport (from a
 // Router in another process) are served the same way and answered to their
-// sender.
+// sender, and so are operators' StatsRequest and AdminRequest messages
+// (message.h).
 //
 // The host owns the Node; the Transport must outlive it. Thread-safe: any
 // thread may call any method. Callbacks run on the node's loop thread and
@@ -60,6 +61,11 @@ struct NodeOptions {
   // storage failures. Called on the node's loop thread; must not block.
   // nullptr: nothing is logged.
   std::function<void(std::string_view line)> log;
+  // Counters of the host process (its transport's, for example) that a
+  // StatsResponse carries beside the replicas' figures. Called on the
+  // node's loop thread when a StatsRequest arrives; must not block.
+  // nullptr: none.
+  std::function<std::vector<StatsCounter>()> counters;
 };
 
 class Node {
@@ -105,6 +111,10 @@ class Node {
   explicit Node(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// The wire form of a replica's figures (StatsResponse), and back.
+StatsReplica ToStatsReplica(const ReplicaStats& stats);
+ReplicaStats FromStatsReplica(const StatsReplica& wire);
 
 // The status a ClientResponse carries: OK, or its code and message (a
 // FailedPrecondition with a leader hint is a NotPrimaryError).

@@ -20,6 +20,9 @@ namespace toydb {
 
 using replication::Replica;
 
+static_assert(static_cast<uint8_t>(ReplicaRole::kPrimary) == kMaxStatsRole,
+              "StatsReplica.role carries a ReplicaRole");
+
 struct Node::State final : public Transport::Handler {
   NodeOptions options;
   Clock* clock = nullptr;
@@ -46,6 +49,9 @@ struct Node::State final : public Transport::Handler {
   }
 
   void Run() ABSL_LOCKS_EXCLUDED(mu);
+  void AnswerStats(const Message& message, const StatsRequest& request);
+  void AnswerAdmin(const Message& message, const AdminRequest& request);
+  void Reply(NodeId to, MessageBody body);
   void TickAll();
   void ProcessAll();
   void Dispatch(const Message& message);
@@ -143,6 +149,14 @@ void Node::State::Dispatch(const Message& message) {
     (void)options.transport->Send(reply);
     return;
   }
+  if (const auto* stats = std::get_if<StatsRequest>(&message.body)) {
+    AnswerStats(message, *stats);
+    return;
+  }
+  if (const auto* admin = std::get_if<AdminRequest>(&message.body)) {
+    AnswerAdmin(message, *admin);
+    return;
+  }
   PartitionId partition = 0;
   if (!replication::PartitionOf(message, &partition)) {
     if (!std::holds_alternative<ClientResponse>(message.body)) {
@@ -157,6 +171,52 @@ void Node::State::Dispatch(const Message& message) {
     return;
   }
   (void)replica->Receive(message);  // the replica logs what it refuses
+}
+
+void Node::State::Reply(NodeId to, MessageBody body) {
+  Message reply;
+  reply.from = options.id;
+  reply.to = to;
+  reply.body = std::move(body);
+  (void)options.transport->Send(reply);
+}
+
+void Node::State::AnswerStats(const Message& message, const StatsRequest& request) {
+  StatsResponse answer;
+  answer.request_id = request.request_id;
+  answer.node = options.id;
+  for (auto& [id, replica] : replicas) {
+    if (answer.replicas.size() == kMaxReplicasPerStats) break;
+    answer.replicas.push_back(ToStatsReplica(replica->GetStats()));
+  }
+  if (options.counters) answer.counters = options.counters();
+  if (answer.counters.size() > kMaxCountersPerStats) answer.counters.resize(kMaxCountersPerStats);
+  Reply(message.from, std::move(answer));
+}
+
+void Node::State::AnswerAdmin(const Message& message, const AdminRequest& request) {
+  AdminResponse answer;
+  answer.request_id = request.request_id;
+  Status status;
+  Replica* replica = Find(request.partition);
+  if (replica == nullptr) {
+    status = absl::NotFoundError(
+        fmt::format("node {} hosts no replica of partition {}", options.id, request.partition));
+  } else if (request.op == AdminOp::kCampaign) {
+    replica->Campaign();
+    Log(fmt::format("partition {}: campaigning at the request of node {}", request.partition,
+                    message.from));
+  } else {
+    status = replica->TransferLeadership(request.target);
+    if (absl::IsFailedPrecondition(status)) answer.leader_hint = replica->GetStats().leader;
+    if (status.ok()) {
+      Log(fmt::format("partition {}: handing the primary role to node {} at the request of node {}",
+                      request.partition, request.target, message.from));
+    }
+  }
+  answer.code = static_cast<uint8_t>(status.code());
+  answer.message = std::string(status.message());
+  Reply(message.from, std::move(answer));
 }
 
 void Node::State::Serve(ClientRequest request, Callback done) {
@@ -251,6 +311,58 @@ ClientResponse Node::Call(ClientRequest request) {
   Submit(std::move(request),
          [promise](ClientResponse response) { promise->set_value(std::move(response)); });
   return future.get();
+}
+
+StatsReplica ToStatsReplica(const ReplicaStats& stats) {
+  StatsReplica wire;
+  wire.partition = stats.partition;
+  wire.node = stats.node;
+  wire.role = static_cast<uint8_t>(stats.role);
+  wire.term = stats.term;
+  wire.leader = stats.leader;
+  wire.last_lsn = stats.last_lsn;
+  wire.synced_lsn = stats.synced_lsn;
+  wire.commit_lsn = stats.commit_lsn;
+  wire.applied_lsn = stats.applied_lsn;
+  for (const ReplicaPeerStats& peer : stats.peers) {
+    if (wire.peers.size() == kMaxPeersPerReplicaStats) break;
+    wire.peers.push_back(StatsPeer{.node = peer.node,
+                                   .match_lsn = peer.match_lsn,
+                                   .lag_entries = peer.lag_entries,
+                                   .lag_ticks = peer.lag_ticks});
+  }
+  wire.elections_started = stats.elections_started;
+  wire.elections_won = stats.elections_won;
+  wire.snapshots_sent = stats.snapshots_sent;
+  wire.snapshots_received = stats.snapshots_received;
+  wire.failure_code = static_cast<uint8_t>(stats.failure.code());
+  wire.failure_message = std::string(stats.failure.message());
+  return wire;
+}
+
+ReplicaStats FromStatsReplica(const StatsReplica& wire) {
+  ReplicaStats stats;
+  stats.partition = wire.partition;
+  stats.node = wire.node;
+  stats.role = static_cast<ReplicaRole>(std::min<uint8_t>(wire.role, kMaxStatsRole));
+  stats.term = wire.term;
+  stats.leader = wire.leader;
+  stats.last_lsn = wire.last_lsn;
+  stats.synced_lsn = wire.synced_lsn;
+  stats.commit_lsn = wire.commit_lsn;
+  stats.applied_lsn = wire.applied_lsn;
+  for (const StatsPeer& peer : wire.peers) {
+    stats.peers.push_back(ReplicaPeerStats{.node = peer.node,
+                                           .match_lsn = peer.match_lsn,
+                                           .lag_entries = peer.lag_entries,
+                                           .lag_ticks = peer.lag_ticks});
+  }
+  stats.elections_started = wire.elections_started;
+  stats.elections_won = wire.elections_won;
+  stats.snapshots_sent = wire.snapshots_sent;
+  stats.snapshots_received = wire.snapshots_received;
+  stats.failure = Status(static_cast<absl::StatusCode>(wire.failure_code), wire.failure_message);
+  return stats;
 }
 
 Status StatusOfResponse(const ClientResponse& response) {

@@ -16,7 +16,7 @@
 namespace toydb {
 namespace {
 
-static_assert(kMessageTypeCount == 13, "update the codec's tag checks");
+static_assert(kMessageTypeCount == 17, "update the codec's tag checks");
 
 template <typename T>
 concept Scalar = std::is_unsigned_v<T> && !std::is_same_v<T, bool>;
@@ -139,8 +139,16 @@ template <typename T>
 bool Valid(const T&) {
   return true;
 }
-bool Valid(const ClientResponse& r) {
-  return r.code <= static_cast<uint8_t>(absl::StatusCode::kUnauthenticated);
+bool ValidCode(uint8_t code) {
+  return code <= static_cast<uint8_t>(absl::StatusCode::kUnauthenticated);
+}
+bool Valid(const ClientResponse& r) { return ValidCode(r.code); }
+bool Valid(const AdminResponse& r) { return ValidCode(r.code); }
+bool Valid(const StatsResponse& r) {
+  for (const StatsReplica& replica : r.replicas) {
+    if (replica.role > kMaxStatsRole || !ValidCode(replica.failure_code)) return false;
+  }
+  return true;
 }
 
 template <size_t I>

@@ -30,6 +30,14 @@ const char* MessageTypeName(MessageType type) {
       return "HealthProbe";
     case MessageType::kHealthProbeResponse:
       return "HealthProbeResponse";
+    case MessageType::kStatsRequest:
+      return "StatsRequest";
+    case MessageType::kStatsResponse:
+      return "StatsResponse";
+    case MessageType::kAdminRequest:
+      return "AdminRequest";
+    case MessageType::kAdminResponse:
+      return "AdminResponse";
   }
   return "Unknown";
 }

@@ -102,16 +102,57 @@ auto Fields(M& m) {
   return std::tie(m.probe_id, m.sent_micros, m.healthy);
 }
 
+template <MessageOf<StatsPeer> M>
+auto Fields(M& m) {
+  return std::tie(m.node, m.match_lsn, m.lag_entries, m.lag_ticks);
+}
+
+template <MessageOf<StatsReplica> M>
+auto Fields(M& m) {
+  return std::tie(m.partition, m.node, m.role, m.term, m.leader, m.last_lsn, m.synced_lsn,
+                  m.commit_lsn, m.applied_lsn, m.peers, m.elections_started, m.elections_won,
+                  m.snapshots_sent, m.snapshots_received, m.failure_code, m.failure_message);
+}
+
+template <MessageOf<StatsCounter> M>
+auto Fields(M& m) {
+  return std::tie(m.name, m.value);
+}
+
+template <MessageOf<StatsRequest> M>
+auto Fields(M& m) {
+  return std::tie(m.request_id);
+}
+
+template <MessageOf<StatsResponse> M>
+auto Fields(M& m) {
+  return std::tie(m.request_id, m.node, m.replicas, m.counters);
+}
+
+template <MessageOf<AdminRequest> M>
+auto Fields(M& m) {
+  return std::tie(m.request_id, m.op, m.partition, m.target);
+}
+
+template <MessageOf<AdminResponse> M>
+auto Fields(M& m) {
+  return std::tie(m.request_id, m.code, m.message, m.leader_hint);
+}
+
 // Largest valid value of each enum field; the decoder refuses larger ones.
 inline constexpr uint8_t MaxEnumValue(LogEntryType) { return kMaxLogEntryType; }
 inline constexpr uint8_t MaxEnumValue(SnapshotResult) { return kMaxSnapshotResult; }
 inline constexpr uint8_t MaxEnumValue(OpType) { return kMaxOpType; }
 inline constexpr uint8_t MaxEnumValue(ReadConsistency) { return kMaxReadConsistency; }
 inline constexpr uint8_t MaxEnumValue(WriteConcernKind) { return kMaxWriteConcernKind; }
+inline constexpr uint8_t MaxEnumValue(AdminOp) { return kMaxAdminOp; }
 
 // Largest element count of each repeated field's element type.
 inline constexpr uint32_t MaxRepeated(const LogEntry*) { return kMaxEntriesPerAppend; }
 inline constexpr uint32_t MaxRepeated(const BatchOp*) { return kMaxOpsPerBatch; }
+inline constexpr uint32_t MaxRepeated(const StatsReplica*) { return kMaxReplicasPerStats; }
+inline constexpr uint32_t MaxRepeated(const StatsPeer*) { return kMaxPeersPerReplicaStats; }
+inline constexpr uint32_t MaxRepeated(const StatsCounter*) { return kMaxCountersPerStats; }
 
 }  // namespace toydb
 

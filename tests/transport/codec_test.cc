@@ -146,6 +146,21 @@ TEST_CASE("Codec refuses out-of-range enums and bools", "[codec]") {
   response.code = 17;  // not an absl::StatusCode
   CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = response})).status()));
 
+  AdminResponse admin;
+  admin.code = 17;
+  CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = admin})).status()));
+  AdminRequest admin_request;
+  admin_request.op = static_cast<AdminOp>(kMaxAdminOp + 1);
+  CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = admin_request})).status()));
+  StatsResponse stats;
+  stats.replicas.resize(2);
+  CHECK(DecodeFrame(Encode(Message{.body = stats})).ok());
+  stats.replicas[1].role = kMaxStatsRole + 1;
+  CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = stats})).status()));
+  stats.replicas[1].role = 0;
+  stats.replicas[1].failure_code = 17;
+  CHECK(absl::IsDataLoss(DecodeFrame(Encode(Message{.body = stats})).status()));
+
   std::string unknown_type = Encode(Message{.body = HealthProbe{}});
   unknown_type[kFrameHeaderBytes] = static_cast<char>(kMessageTypeCount + 1);
   CHECK(absl::IsDataLoss(DecodeFrame(Reseal(unknown_type)).status()));
@@ -171,6 +186,16 @@ TEST_CASE("Codec refuses to encode beyond the frame and repeated-field limits", 
   CHECK(absl::IsInvalidArgument(EncodeFrame(Message{.body = append}).status()));
   append.entries.resize(kMaxEntriesPerAppend);
   CHECK(EncodeFrame(Message{.body = append}).ok());
+
+  StatsResponse stats;
+  stats.counters.resize(kMaxCountersPerStats + 1);
+  CHECK(absl::IsInvalidArgument(EncodeFrame(Message{.body = stats}).status()));
+  stats.counters.resize(kMaxCountersPerStats);
+  stats.replicas.resize(1);
+  stats.replicas[0].peers.resize(kMaxPeersPerReplicaStats + 1);
+  CHECK(absl::IsInvalidArgument(EncodeFrame(Message{.body = stats}).status()));
+  stats.replicas[0].peers.resize(kMaxPeersPerReplicaStats);
+  CHECK(EncodeFrame(Message{.body = stats}).ok());
 }
 
 TEST_CASE("Replication bodies have the documented fixed sizes", "[codec]") {

@@ -54,6 +54,15 @@ class MessageFiller {
     std::apply([&](auto&... f) { (Fill(f), ...); }, Fields(r));
     r.code = static_cast<uint8_t>(r.code % 17);  // a valid absl::StatusCode
   }
+  void Fill(AdminResponse& r) {
+    std::apply([&](auto&... f) { (Fill(f), ...); }, Fields(r));
+    r.code = static_cast<uint8_t>(r.code % 17);
+  }
+  void Fill(StatsReplica& r) {
+    std::apply([&](auto&... f) { (Fill(f), ...); }, Fields(r));
+    r.role = static_cast<uint8_t>(r.role % (kMaxStatsRole + 1));
+    r.failure_code = static_cast<uint8_t>(r.failure_code % 17);
+  }
 
  private:
   sim::Rng& rng_;
