@@ -88,8 +88,8 @@ struct TcpTransportStats {
   uint64_t hellos_refused = 0;
   uint64_t handshake_timeouts = 0;
   uint64_t bad_frames = 0;
-  uint64_t rejected_full = 0;     // Send refused: the peer's queue was full
-  uint64_t dropped_no_route = 0;  // to a node with no address and no connection
+  uint64_t rejected_full = 0;         // Send refused: the peer's queue was full
+  uint64_t dropped_no_route = 0;      // to a node with no address and no connection
   uint64_t dropped_unregistered = 0;  // arrived for a node not registered here
   uint64_t delivered_local = 0;       // from a node of this process to another
   // Gauges: now, not since construction.
