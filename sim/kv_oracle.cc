@@ -13,20 +13,6 @@
 namespace toydb::sim {
 namespace {
 
-const char* ConsistencyName(ReadConsistency c) {
-  switch (c) {
-    case ReadConsistency::kLinearizable:
-      return "linearizable";
-    case ReadConsistency::kSession:
-      return "session";
-    case ReadConsistency::kQuorum:
-      return "quorum";
-    case ReadConsistency::kAny:
-      return "any";
-  }
-  return "?";
-}
-
 uint64_t DigestOf(const WalRecord& record) {
   std::string bytes;
   PutFixed64(&bytes, record.term);
@@ -214,7 +200,7 @@ void KvOracle::OnRead(NodeId client, const ClientRequest& request, const ClientR
   ++counts_.reads;
   const std::string where =
       fmt::format("client {} {} read of {} (partition {})", client,
-                  ConsistencyName(request.consistency), request.key, request.partition);
+                  ReadConsistencyName(request.consistency), request.key, request.partition);
   if (response.found) {
     auto it = writes_by_value_.find({request.partition, request.key, response.value});
     if (it == writes_by_value_.end()) {

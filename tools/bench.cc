@@ -128,7 +128,7 @@ int RunBench(Router& router, const BenchOptions& options) {
       "consistency %s, %.0f s\n",
       options.clients, options.value_size, static_cast<unsigned long long>(options.keys),
       options.read_ratio, WriteConcernName(options.concern).c_str(),
-      ConsistencyName(options.consistency), options.duration_s);
+      ReadConsistencyName(options.consistency), options.duration_s);
   std::fflush(stdout);
   Load load(router, options);
   const Clock::time_point start = Clock::now();

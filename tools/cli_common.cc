@@ -27,7 +27,7 @@ StatusOr<WriteConcern> ParseWriteConcern(std::string_view text) {
 StatusOr<ReadConsistency> ParseConsistency(std::string_view text) {
   for (ReadConsistency c : {ReadConsistency::kLinearizable, ReadConsistency::kSession,
                             ReadConsistency::kQuorum, ReadConsistency::kAny}) {
-    if (text == ConsistencyName(c)) return c;
+    if (text == ReadConsistencyName(c)) return c;
   }
   return absl::InvalidArgumentError(
       fmt::format("consistency '{}' is not linearizable, session, quorum or any", text));
@@ -43,20 +43,6 @@ std::string WriteConcernName(const WriteConcern& concern) {
       return "all";
     case WriteConcernKind::kCount:
       return std::to_string(concern.count);
-  }
-  return "?";
-}
-
-const char* ConsistencyName(ReadConsistency consistency) {
-  switch (consistency) {
-    case ReadConsistency::kLinearizable:
-      return "linearizable";
-    case ReadConsistency::kSession:
-      return "session";
-    case ReadConsistency::kQuorum:
-      return "quorum";
-    case ReadConsistency::kAny:
-      return "any";
   }
   return "?";
 }

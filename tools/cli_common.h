@@ -30,7 +30,6 @@ inline constexpr int kExitCommitted = 5;  // committed short of its write concer
 // "linearizable", "session", "quorum", "any".
 [[nodiscard]] StatusOr<ReadConsistency> ParseConsistency(std::string_view text);
 std::string WriteConcernName(const WriteConcern& concern);
-const char* ConsistencyName(ReadConsistency consistency);
 
 // A node id for this client: random in [kClientNodeIdMin, 2^64), never a
 // server's (cluster_file.h), and distinct from other clients' with

@@ -409,6 +409,8 @@ inline MessageType TypeOf(const Message& m) { return static_cast<MessageType>(m.
 
 // "AppendEntries", "VoteRequest", ...; "Unknown" for an invalid value.
 const char* MessageTypeName(MessageType type);
+// "linearizable", "session", "quorum" or "any" ("?" out of range).
+const char* ReadConsistencyName(ReadConsistency consistency);
 
 }  // namespace toydb
 

@@ -2,6 +2,20 @@
 
 namespace toydb {
 
+const char* ReadConsistencyName(ReadConsistency consistency) {
+  switch (consistency) {
+    case ReadConsistency::kLinearizable:
+      return "linearizable";
+    case ReadConsistency::kSession:
+      return "session";
+    case ReadConsistency::kQuorum:
+      return "quorum";
+    case ReadConsistency::kAny:
+      return "any";
+  }
+  return "?";
+}
+
 const char* MessageTypeName(MessageType type) {
   switch (type) {
     case MessageType::kAppendEntries:
